@@ -1,0 +1,320 @@
+"""The :class:`Encoder`: a backbone that turns galaxy images into embeddings, saved and loaded as a folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .backbones.base import build_backbone
+from .backbones.timm_backbones import read_timm_config
+from .checkpoint import (
+    CONFIG_NAME,
+    FORMAT,
+    FORMAT_VERSION,
+    WEIGHTS_NAME,
+    check_state_dict,
+    file_sha256,
+    load_weights,
+    read_config,
+    write_checkpoint,
+)
+from .inference import run_batches
+
+__all__ = ["Encoder"]
+
+_HUB_PREFIXES = ("hf_hub:", "hf-hub:")
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _positive_int(value: Any, what: str) -> int:
+    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+class Encoder(nn.Module):
+    """A galaxy image encoder: images ``(N, C, H, W)`` in, embeddings ``(N, D)`` out.
+
+    Parameters
+    ----------
+    backbone : str
+        Name of a registered backbone (any timm architecture, or one from a plugin); see
+        :func:`galzoo_fm.list_backbones`.
+    in_chans : int
+        Number of input channels (survey bands).
+    image_size : int
+        Side in pixels of the square images the model expects; :meth:`embed` resizes other sizes.
+    pretrained : bool or str, optional
+        Initial backbone weights (see :func:`galzoo_fm.get_backbone`); ``None`` for random weights.
+    preprocessing : dict, optional
+        JSON-serialisable preprocessing settings, saved in the checkpoint so that embedding applies
+        exactly the preprocessing the model was trained with.
+    bands : sequence of str, optional
+        Names of the ``in_chans`` bands, in channel order (e.g. ``["g", "r", "z"]``).
+    seed : int, optional
+        Seed for the random initialisation, without disturbing the global random state.
+    backbone_kwargs : dict, optional
+        Extra arguments for the backbone factory (JSON-serialisable, saved in the checkpoint).
+
+    Attributes
+    ----------
+    num_features : int
+        Embedding width ``D``.
+    weights_sha256 : str or None
+        SHA-256 of the weight file this encoder was loaded from (provenance), ``None`` if not loaded.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from galzoo_fm import Encoder
+    >>> encoder = Encoder("resnet18", in_chans=3, image_size=64, seed=0)
+    >>> images = np.random.default_rng(0).normal(size=(4, 3, 64, 64)).astype("float32")
+    >>> encoder.embed(images).shape
+    (4, 512)
+    """
+
+    def __init__(
+        self,
+        backbone: str = "resnet18",
+        in_chans: int = 3,
+        image_size: int = 224,
+        *,
+        pretrained: bool | str | None = None,
+        preprocessing: dict[str, Any] | None = None,
+        bands: list[str] | tuple[str, ...] | None = None,
+        seed: int | None = None,
+        backbone_kwargs: dict[str, Any] | None = None,
+    ):
+        super().__init__()
+        if not isinstance(backbone, str):
+            raise TypeError(f"backbone must be a registered backbone name (str), got {type(backbone).__name__}")
+        self.in_chans = _positive_int(in_chans, "in_chans")
+        self.image_size = _positive_int(image_size, "image_size")
+        self.backbone_name = backbone
+        self.backbone_kwargs = dict(backbone_kwargs or {})
+        self.preprocessing = dict(preprocessing or {})
+        if bands is not None:
+            bands = [str(b) for b in bands]
+            if len(bands) != self.in_chans:
+                raise ValueError(f"bands {bands} name {len(bands)} bands but in_chans is {self.in_chans}")
+        self.bands = bands
+        for what, value in (("preprocessing", self.preprocessing), ("backbone_kwargs", self.backbone_kwargs)):
+            try:
+                json.dumps(value)
+            except TypeError as exc:
+                raise TypeError(f"{what} must be JSON-serialisable to be saved in the checkpoint: {exc}") from exc
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(seed)
+            self.backbone = build_backbone(
+                backbone, in_chans=self.in_chans, image_size=self.image_size, pretrained=pretrained,
+                **self.backbone_kwargs,
+            )
+        self.num_features = int(self.backbone.num_features)
+        self.weights_sha256: str | None = None
+        self.source: str | None = None
+
+    # ------------------------------------------------------------------ model
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Embeddings of a batch.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Images, shape ``(N, in_chans, image_size, image_size)``.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(N, num_features)``.
+        """
+        return self.backbone(x)
+
+    def embed(
+        self,
+        images: np.ndarray | torch.Tensor,
+        *,
+        batch_size: int = 256,
+        device: str | torch.device | None = None,
+        precision: str = "auto",
+        resize: bool = True,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """Embed an array of images.
+
+        On CUDA the model runs in eval mode with bf16 autocast and channels-last memory; host-to-device
+        copies go through pinned double buffers so they overlap with compute. On the CPU it runs in
+        float32.
+
+        Parameters
+        ----------
+        images : numpy.ndarray or torch.Tensor
+            Shape ``(N, in_chans, H, W)``, any real dtype (float16 and integer arrays are converted to
+            float32 on the device). Must be finite: clean NaN/inf pixels first.
+        batch_size : int
+            Images per forward pass.
+        device : str or torch.device, optional
+            ``"cuda"``, ``"cpu"``, ...; by default CUDA when available, else CPU. The encoder moves there.
+        precision : {"auto", "fp32", "bf16", "fp16"}
+            Autocast precision; ``"auto"`` is bf16 on CUDA and fp32 on CPU. Embeddings are float32.
+        resize : bool
+            Resize images whose size differs from ``image_size`` (bilinear, antialiased); if ``False``
+            such images raise ``ValueError``.
+        progress : bool
+            Show a progress bar.
+
+        Returns
+        -------
+        numpy.ndarray
+            Embeddings, shape ``(N, num_features)``, float32, in input order.
+        """
+        return run_batches(
+            self,
+            images,
+            batch_size=_positive_int(batch_size, "batch_size"),
+            device=device,
+            precision=precision,
+            resize=resize,
+            progress=progress,
+        )
+
+    # ------------------------------------------------------------ checkpoints
+    @property
+    def config(self) -> dict[str, Any]:
+        """The JSON-serialisable description saved as ``config.json``."""
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "galzoo_fm_version": _version(),
+            "backbone": self.backbone_name,
+            "backbone_kwargs": self.backbone_kwargs,
+            "in_chans": self.in_chans,
+            "image_size": self.image_size,
+            "num_features": self.num_features,
+            "bands": self.bands,
+            "preprocessing": self.preprocessing,
+        }
+
+    def save_pretrained(self, folder: str | Path) -> Path:
+        """Save to ``folder`` as ``config.json`` + ``model.safetensors`` (no pickles); return the folder.
+
+        Reload with :meth:`from_pretrained`; the reloaded encoder gives identical embeddings.
+        """
+        folder = Path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"cannot save encoder to {folder}: it exists and is not a folder")
+        return write_checkpoint(folder, self.config, self.state_dict())
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_id: str | Path,
+        *,
+        in_chans: int | None = None,
+        image_size: int | None = None,
+        cache_dir: str | Path | None = None,
+    ) -> Encoder:
+        """Load an encoder.
+
+        Parameters
+        ----------
+        path_or_id : str or path
+            A folder written by :meth:`save_pretrained`; a timm / Hugging Face model folder
+            (``config.json`` with an ``architecture`` and ``model.safetensors`` or ``pytorch_model.bin``,
+            e.g. a Zoobot encoder); or ``"hf_hub:<repo id>"`` to download one of these (needs the network).
+        in_chans, image_size : int, optional
+            For timm folders only: channels and image size to build (timm adapts the first convolution to
+            ``in_chans``); default to the folder's ``pretrained_cfg.input_size``.
+        cache_dir : path, optional
+            Download cache for ``hf_hub:`` ids.
+        """
+        folder = cls._resolve_folder(path_or_id, cache_dir)
+        cfg = read_config(folder)
+        if cfg.get("format") == FORMAT:
+            if in_chans is not None or image_size is not None:
+                raise ValueError(
+                    "in_chans/image_size cannot be changed when loading a galzoo_fm encoder checkpoint; "
+                    f"{folder} was saved with in_chans={cfg.get('in_chans')}, image_size={cfg.get('image_size')}"
+                )
+            encoder = cls._from_galzoo_folder(folder, cfg)
+            encoder.weights_sha256 = file_sha256(folder / WEIGHTS_NAME)
+        elif "architecture" in cfg:
+            encoder = cls._from_timm_folder(folder, in_chans, image_size)
+            weights = [folder / n for n in ("model.safetensors", "pytorch_model.bin") if (folder / n).is_file()]
+            encoder.weights_sha256 = file_sha256(weights[0]) if weights else None
+        else:
+            raise ValueError(
+                f"{folder / CONFIG_NAME} is neither a galzoo_fm encoder config (format {FORMAT!r}) nor a timm "
+                "config (with an 'architecture' key)"
+            )
+        encoder.source = str(path_or_id)
+        return encoder
+
+    @staticmethod
+    def _resolve_folder(path_or_id: str | Path, cache_dir: str | Path | None) -> Path:
+        text = str(path_or_id)
+        for prefix in _HUB_PREFIXES:
+            if text.startswith(prefix):
+                from huggingface_hub import snapshot_download
+
+                repo = text[len(prefix):]
+                try:
+                    return Path(snapshot_download(repo_id=repo, cache_dir=cache_dir))
+                except Exception as exc:
+                    raise ValueError(f"cannot download {repo!r} from the Hugging Face Hub: {exc}") from exc
+        folder = Path(text).expanduser()
+        if not folder.exists():
+            raise ValueError(f"no such checkpoint folder {folder} (for a Hugging Face model use 'hf_hub:<repo id>')")
+        if not folder.is_dir():
+            raise ValueError(f"{folder} is a file; a checkpoint is a folder with {CONFIG_NAME} and {WEIGHTS_NAME}")
+        return folder
+
+    @classmethod
+    def _from_galzoo_folder(cls, folder: Path, cfg: dict[str, Any]) -> Encoder:
+        missing = [k for k in ("backbone", "in_chans", "image_size") if k not in cfg]
+        if missing:
+            raise ValueError(f"{folder / CONFIG_NAME} lacks required keys: {', '.join(missing)}")
+        encoder = cls(
+            cfg["backbone"],
+            in_chans=cfg["in_chans"],
+            image_size=cfg["image_size"],
+            preprocessing=cfg.get("preprocessing"),
+            bands=cfg.get("bands"),
+            backbone_kwargs=cfg.get("backbone_kwargs"),
+        )
+        state = load_weights(folder)
+        check_state_dict(encoder.state_dict(), state, str(folder / WEIGHTS_NAME))
+        encoder.load_state_dict(state, strict=True)
+        if cfg.get("num_features") not in (None, encoder.num_features):
+            raise ValueError(
+                f"{folder / CONFIG_NAME} says num_features={cfg['num_features']} but backbone "
+                f"{cfg['backbone']!r} gives {encoder.num_features}"
+            )
+        return encoder
+
+    @classmethod
+    def _from_timm_folder(cls, folder: Path, in_chans: int | None, image_size: int | None) -> Encoder:
+        cfg = read_timm_config(folder)
+        input_size = (cfg.get("pretrained_cfg") or {}).get("input_size") or [3, 224, 224]
+        return cls(
+            cfg["architecture"],
+            in_chans=in_chans or int(input_size[0]),
+            image_size=image_size or int(input_size[-1]),
+            pretrained=str(folder),
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"backbone={self.backbone_name!r}, in_chans={self.in_chans}, image_size={self.image_size}, "
+            f"num_features={self.num_features}"
+        )

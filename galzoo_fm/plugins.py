@@ -1,0 +1,251 @@
+"""The plugin manager: built-in plugins, entry-point discovery and the registries they fill.
+
+Plugins are found in two places:
+
+* the built-in modules listed in :data:`BUILTIN_PLUGINS`, always loaded;
+* the ``galzoo_fm`` entry-point group of installed distributions. The environment variable
+  ``GALZOO_FM_LOAD_PLUGINS`` (a comma-separated list of entry-point or distribution names) restricts
+  which of these load; set it to an empty string to load none.
+
+A plugin that fails to import, or whose hook raises, is reported with a :class:`PluginLoadWarning` and in
+:func:`plugin_info` (``galzoo-fm plugins``); the other plugins load normally. Two plugins that register the
+same name raise :class:`~galzoo_fm.registry.DuplicateNameError` naming both.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import threading
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from functools import partial
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .registry import DuplicateNameError, Registry
+
+__all__ = [
+    "BUILTIN_PLUGINS",
+    "ENTRY_POINT_GROUP",
+    "KINDS",
+    "PluginInfo",
+    "PluginLoadWarning",
+    "get_plugin_manager",
+    "get_registry",
+    "plugin_info",
+    "register_plugin",
+    "reset",
+    "unregister_plugin",
+]
+
+ENTRY_POINT_GROUP = "galzoo_fm"
+LOAD_ENV = "GALZOO_FM_LOAD_PLUGINS"
+#: The kinds of registry, each filled by the hook ``register_<kind>``.
+KINDS = ("backbones", "losses", "surveys", "schemas")
+_SINGULAR = {"backbones": "backbone", "losses": "loss", "surveys": "survey", "schemas": "schema"}
+#: Modules that make up the built-in plugins, registered through the same hooks as third-party ones.
+BUILTIN_PLUGINS = ("galzoo_fm.backbones.timm_backbones",)
+
+
+class PluginLoadWarning(UserWarning):
+    """A plugin could not be imported, or one of its hooks raised."""
+
+
+@dataclass
+class PluginInfo:
+    """What is known about one plugin.
+
+    Attributes
+    ----------
+    name : str
+        Plugin name (the entry-point name, or the module name of a built-in plugin).
+    source : str
+        ``"builtin"``, ``"entry point"`` or ``"registered"`` (added at run time).
+    module : str
+        Import path of the plugin module.
+    distribution : str or None
+        The installed distribution that provides it.
+    version : str or None
+        That distribution's version.
+    error : str or None
+        Why the plugin, or one of its hooks, failed.
+    registered : dict
+        ``{kind: [names]}`` for each kind of registry.
+    """
+
+    name: str
+    source: str
+    module: str
+    distribution: str | None = None
+    version: str | None = None
+    error: str | None = None
+    registered: dict[str, list[str]] = field(default_factory=dict)
+
+
+class _State:
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
+        self.pm.add_hookspecs(hookspecs)
+        self.infos: dict[str, PluginInfo] = {}
+        self.registries: dict[str, Registry] | None = None
+
+
+_lock = threading.RLock()
+_state: _State | None = None
+
+
+def _package_version() -> str | None:
+    try:
+        return importlib.metadata.version("galzoo-fm")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _report(info: PluginInfo, what: str, exc: BaseException) -> None:
+    info.error = f"{what}: {type(exc).__name__}: {exc}"
+    warnings.warn(
+        f"galzoo_fm plugin {info.name!r} ({info.module}) failed and was skipped: {info.error}",
+        PluginLoadWarning,
+        stacklevel=3,
+    )
+
+
+def _allowed_entry_points() -> set[str] | None:
+    value = os.environ.get(LOAD_ENV)
+    if value is None:
+        return None
+    return {part.strip() for part in value.split(",") if part.strip()}
+
+
+def _load(state: _State) -> None:
+    version = _package_version()
+    for modname in BUILTIN_PLUGINS:
+        info = PluginInfo(modname, "builtin", modname, "galzoo-fm", version)
+        state.infos[modname] = info
+        try:
+            state.pm.register(importlib.import_module(modname), name=modname)
+        except Exception as exc:  # a broken built-in must not take the package down either
+            _report(info, "import failed", exc)
+    allowed = _allowed_entry_points()
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist.name if ep.dist is not None else None
+        if allowed is not None and ep.name not in allowed and (dist is None or dist not in allowed):
+            continue
+        if ep.name in state.infos:
+            continue  # the same distribution seen twice on sys.path
+        info = PluginInfo(ep.name, "entry point", ep.value, dist, ep.dist.version if ep.dist else None)
+        state.infos[ep.name] = info
+        try:
+            state.pm.register(ep.load(), name=ep.name)
+        except Exception as exc:
+            _report(info, "import failed", exc)
+
+
+def _fill(state: _State) -> dict[str, Registry]:
+    registries = {kind: Registry(_SINGULAR[kind], kind) for kind in KINDS}
+    for info in state.infos.values():
+        info.registered = {}
+    for kind, registry in registries.items():
+        hook = getattr(state.pm.hook, f"register_{kind}")
+        # call each plugin's implementation on its own, so that we know who registered what and
+        # one plugin's failure does not stop the others
+        for impl in reversed(hook.get_hookimpls()):
+            info = state.infos.get(impl.plugin_name)
+            if info is None or info.error is not None:
+                continue
+            try:
+                impl.function(register=partial(registry.register, plugin=impl.plugin_name))
+            except DuplicateNameError:
+                raise
+            except Exception as exc:
+                registry.unregister_plugin(impl.plugin_name)
+                _report(info, f"register_{kind} raised", exc)
+                info.error += "\n" + traceback.format_exc(limit=3)
+    for info in state.infos.values():
+        for kind, registry in registries.items():
+            names = registry.by_plugin(info.name)
+            if names:
+                info.registered[kind] = names
+    return registries
+
+
+def _get_state() -> _State:
+    global _state
+    with _lock:
+        if _state is None:
+            state = _State()
+            _load(state)
+            _state = state
+        return _state
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The :class:`pluggy.PluginManager` of ``galzoo_fm``, with all plugins loaded."""
+    return _get_state().pm
+
+
+def get_registry(kind: str) -> Registry:
+    """The registry of one kind (``"backbones"``, ``"losses"``, ``"surveys"`` or ``"schemas"``)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown registry kind {kind!r}; expected one of {', '.join(KINDS)}")
+    with _lock:
+        state = _get_state()
+        if state.registries is None:
+            state.registries = _fill(state)
+        return state.registries[kind]
+
+
+def plugin_info() -> list[PluginInfo]:
+    """Every plugin found, loaded or failed, with what it registered."""
+    for kind in KINDS:
+        get_registry(kind)
+    return list(_get_state().infos.values())
+
+
+def register_plugin(plugin: ModuleType | Any, name: str | None = None) -> str:
+    """Register a plugin object (a module or any object with hook implementations) at run time.
+
+    Useful in notebooks and tests; installed packages should use the ``galzoo_fm`` entry-point group.
+    Returns the name it was registered under.
+    """
+    with _lock:
+        state = _get_state()
+        name = name or getattr(plugin, "__name__", None) or f"plugin-{id(plugin)}"
+        if name in state.infos:
+            raise ValueError(f"a plugin named {name!r} is already registered")
+        state.pm.register(plugin, name=name)
+        module = getattr(plugin, "__name__", type(plugin).__name__)
+        state.infos[name] = PluginInfo(name, "registered", module)
+        state.registries = None
+        try:
+            for kind in KINDS:
+                get_registry(kind)
+        except Exception:
+            unregister_plugin(name)
+            raise
+        return name
+
+
+def unregister_plugin(name: str) -> None:
+    """Remove a plugin registered with :func:`register_plugin` (or any loaded plugin) by name."""
+    with _lock:
+        state = _get_state()
+        if name not in state.infos:
+            raise ValueError(f"no plugin named {name!r}; loaded plugins: {', '.join(state.infos)}")
+        if state.pm.get_plugin(name) is not None:
+            state.pm.unregister(name=name)
+        del state.infos[name]
+        state.registries = None
+
+
+def reset() -> None:
+    """Forget all plugins; they are discovered again on next use (re-reads ``GALZOO_FM_LOAD_PLUGINS``)."""
+    global _state
+    with _lock:
+        _state = None
