@@ -32,6 +32,7 @@ from .registry import DuplicateNameError, Registry
 
 __all__ = [
     "BUILTIN_PLUGINS",
+    "add_plugin_commands",
     "ENTRY_POINT_GROUP",
     "KINDS",
     "PluginInfo",
@@ -50,7 +51,7 @@ LOAD_ENV = "GALZOO_FM_LOAD_PLUGINS"
 KINDS = ("backbones", "losses", "surveys", "schemas")
 _SINGULAR = {"backbones": "backbone", "losses": "loss", "surveys": "survey", "schemas": "schema"}
 #: Modules that make up the built-in plugins, registered through the same hooks as third-party ones.
-BUILTIN_PLUGINS = ("galzoo_fm.backbones.timm_backbones",)
+BUILTIN_PLUGINS = ("galzoo_fm.backbones.timm_backbones", "galzoo_fm.losses.builtin")
 
 
 class PluginLoadWarning(UserWarning):
@@ -155,7 +156,7 @@ def _fill(state: _State) -> dict[str, Registry]:
         hook = getattr(state.pm.hook, f"register_{kind}")
         # call each plugin's implementation on its own, so that we know who registered what and
         # one plugin's failure does not stop the others
-        for impl in reversed(hook.get_hookimpls()):
+        for impl in hook.get_hookimpls():  # registration order: built-ins first
             info = state.infos.get(impl.plugin_name)
             if info is None or info.error is not None:
                 continue
@@ -249,3 +250,16 @@ def reset() -> None:
     global _state
     with _lock:
         _state = None
+
+
+def add_plugin_commands(cli: Any) -> None:
+    """Call every plugin's ``register_commands(cli)``; a failing plugin is reported, not fatal."""
+    state = _get_state()
+    for impl in state.pm.hook.register_commands.get_hookimpls():
+        info = state.infos.get(impl.plugin_name)
+        if info is None or info.error is not None:
+            continue
+        try:
+            impl.function(cli=cli)
+        except Exception as exc:
+            _report(info, "register_commands raised", exc)

@@ -1,0 +1,3 @@
+"""An example galzoo_fm plugin package."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,129 @@
+"""Hybrid contrastive + supervised loss (Walmsley et al. 2022, arXiv 2206.11927).
+
+BYOL on two views plus a Dirichlet-multinomial loss on Galaxy Zoo votes, predicted by a Dirichlet head on
+the online encoder's representation of the first view. The supervised term is rescaled every step to the
+size of the contrastive term, so the weight ``w`` is a relative importance that needs no retuning when
+either loss changes scale.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..heads import DirichletHead
+from .base import LossOutput
+from .byol import ByolObjective
+from .dirichlet import dirichlet_loss
+
+__all__ = ["HybridObjective", "hybrid_combine"]
+
+
+def hybrid_combine(contrastive: Tensor, supervised: Tensor, weight: float) -> tuple[Tensor, Tensor]:
+    """``L = L_con + w·(|L_con| / L_sup)·L_sup`` with the ratio detached.
+
+    The supervised term keeps its gradient direction but has magnitude ``w·|L_con|``. When
+    ``L_sup = 0`` (no labelled galaxy in the batch) the ratio is taken as 0: the loss is ``L_con``, finite,
+    and the supervised branch gets exactly zero gradient.
+
+    Parameters
+    ----------
+    contrastive : torch.Tensor
+        Scalar contrastive loss ``L_con``.
+    supervised : torch.Tensor
+        Scalar supervised loss ``L_sup`` (≥ 0).
+    weight : float
+        ``w``; 0 gives the pure contrastive loss.
+
+    Returns
+    -------
+    total : torch.Tensor
+        Scalar ``L``.
+    scaled_supervised : torch.Tensor
+        Scalar ``w·(|L_con| / L_sup)·L_sup`` (its value is ``w·|L_con|`` when ``L_sup > 0``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from galzoo_fm.losses import hybrid_combine
+    >>> total, sup = hybrid_combine(torch.tensor(2.0), torch.tensor(50.0), 0.5)
+    >>> float(total), float(sup)
+    (3.0, 1.0)
+    """
+    con = contrastive.detach()
+    sup = supervised.detach()
+    labelled = sup > 0
+    ratio = torch.where(labelled, con.abs() / torch.where(labelled, sup, torch.ones_like(sup)),
+                        torch.zeros_like(sup))
+    scaled = weight * ratio * supervised
+    return contrastive + scaled, scaled
+
+
+class HybridObjective(ByolObjective):
+    """BYOL + Dirichlet head on view 1: ``L = L_BYOL + w·(|L_BYOL| / L_sup)·L_sup``, ratio detached.
+
+    ``L_sup`` is the batch mean of :func:`~galzoo_fm.losses.dirichlet_loss` over all galaxies (unlabelled
+    galaxies have zero votes and contribute 0). Votes are optional: without them the loss is pure BYOL.
+    The Dirichlet head always runs, so its parameters are part of every step's graph (no unused
+    parameters under DistributedDataParallel).
+
+    Parameters
+    ----------
+    encoder : torch.nn.Module
+        Online encoder ``(N, C, H, W)`` → ``(N, num_features)``.
+    schema : Schema, str or sequence of (int, int)
+        Vote schema (required: it sizes the Dirichlet head).
+    supervised_weight : float
+        ``w`` (default 1: the supervised term is as large as the contrastive one); 0 is pure BYOL.
+    projection_hidden, prediction_hidden : int
+        Hidden widths of the BYOL projector / predictor (default 1024, the hybrid paper's).
+    projection_dim : int
+        Projection width (default 256, BYOL's).
+    tau_base : float
+        Initial EMA rate (default 0.99, the hybrid paper's).
+    dropout, concentration_scale, min_concentration : float
+        Dirichlet head settings (defaults 0.2, 100, 1), see :class:`~galzoo_fm.heads.DirichletHead`.
+
+    References
+    ----------
+    Walmsley et al. 2022, "Towards Galaxy Foundation Models with Hybrid Contrastive Learning", ICML
+    workshop, arXiv 2206.11927; Grill et al. 2020 (BYOL).
+    """
+
+    n_views = 2
+    needs_votes = False
+    uses_votes = True
+    has_ema_target = True
+
+    def __init__(self, encoder: nn.Module, *, schema: Any = None, supervised_weight: float = 1.0,
+                 projection_hidden: int = 1024, projection_dim: int = 256, prediction_hidden: int = 1024,
+                 tau_base: float = 0.99, dropout: float = 0.2, concentration_scale: float = 100.0,
+                 min_concentration: float = 1.0):
+        super().__init__(
+            encoder, schema=schema, projection_hidden=projection_hidden, projection_dim=projection_dim,
+            prediction_hidden=prediction_hidden, tau_base=tau_base,
+        )
+        if not supervised_weight >= 0:
+            raise ValueError(f"supervised_weight must be non-negative, got {supervised_weight!r}")
+        self.supervised_weight = float(supervised_weight)
+        self.head = DirichletHead(self.num_features, self.n_answers, dropout=dropout,
+                                  scale=concentration_scale, min_concentration=min_concentration)
+
+    def compute(self, views: list[Tensor], votes: Tensor | None) -> LossOutput:
+        contrastive, features = self.byol_terms(views)
+        concentrations = self.head(features[0])
+        if votes is None:
+            votes = torch.zeros_like(concentrations)
+        supervised = dirichlet_loss(concentrations, votes, self.question_index_groups).mean()
+        loss, scaled = hybrid_combine(contrastive, supervised, self.supervised_weight)
+        metrics = {
+            "loss": loss.detach(),
+            "contrastive": contrastive.detach(),
+            "supervised": supervised.detach(),
+            "supervised_scaled": scaled.detach(),
+            "labelled_fraction": (votes.sum(1) > 0).float().mean(),
+            "tau": self.tau,
+        }
+        return LossOutput(loss, metrics)

@@ -1,0 +1,188 @@
+"""The plugin core: hooks, entry-point discovery, isolation of failures, duplicate names."""
+
+import types
+import warnings
+
+import click
+import pytest
+from click.testing import CliRunner
+
+import galzoo_fm
+from galzoo_fm import plugins
+from galzoo_fm.cli import cli
+from galzoo_fm.registry import DuplicateNameError
+
+
+def _plugin_module(name="throwaway", **hooks):
+    mod = types.ModuleType(name)
+    for hook_name, fn in hooks.items():
+        setattr(mod, hook_name, galzoo_fm.hookimpl(fn))
+    return mod
+
+
+def test_builtin_timm_plugin_registers_through_the_hook(fresh_plugins):
+    info = {i.name: i for i in plugins.plugin_info()}
+    timm_info = info["galzoo_fm.backbones.timm_backbones"]
+    assert timm_info.source == "builtin" and timm_info.error is None
+    assert "resnet18" in timm_info.registered["backbones"]
+    assert galzoo_fm.get_backbone("resnet18", in_chans=2).num_features == 512
+
+
+def test_throwaway_plugin_registers_every_kind(fresh_plugins):
+    def register_backbones(register):
+        register("throwaway_backbone", lambda **kw: None)
+
+    def register_losses(register):
+        register("throwaway_loss", lambda **kw: ("loss", kw))
+
+    def register_surveys(register):
+        register("throwaway_survey", lambda **kw: ("survey", kw))
+
+    def register_schemas(register):
+        register("throwaway_schema", lambda **kw: ("schema", kw))
+
+    name = plugins.register_plugin(
+        _plugin_module(
+            register_backbones=register_backbones,
+            register_losses=register_losses,
+            register_surveys=register_surveys,
+            register_schemas=register_schemas,
+        )
+    )
+    try:
+        assert galzoo_fm.list_backbones("throwaway*") == ["throwaway_backbone"]
+        assert galzoo_fm.list_losses("throwaway*") == ["throwaway_loss"]
+        assert galzoo_fm.list_surveys("throwaway*") == ["throwaway_survey"]
+        assert galzoo_fm.list_schemas("throwaway*") == ["throwaway_schema"]
+        assert galzoo_fm.get_loss("throwaway_loss", w=2) == ("loss", {"w": 2})
+        assert galzoo_fm.get_survey("throwaway_survey", layer="x") == ("survey", {"layer": "x"})
+        assert galzoo_fm.get_schema("throwaway_schema") == ("schema", {})
+        # a factory that does not return a module breaks the backbone contract
+        with pytest.raises(TypeError, match="not a torch.nn.Module"):
+            galzoo_fm.get_backbone("throwaway_backbone")
+    finally:
+        plugins.unregister_plugin(name)
+    assert galzoo_fm.list_losses("throwaway*") == []
+
+
+def test_duplicate_name_across_plugins_names_both(fresh_plugins):
+    def register_backbones(register):
+        register("resnet18", lambda **kw: None)
+
+    with pytest.raises(DuplicateNameError, match=r"'resnet18'.*timm_backbones' and 'imposter'"):
+        plugins.register_plugin(_plugin_module(register_backbones=register_backbones), name="imposter")
+    # the failed registration was rolled back: the built-in is intact and the imposter is gone
+    assert "imposter" not in {i.name for i in plugins.plugin_info()}
+    assert galzoo_fm.get_backbone("resnet18").num_features == 512
+
+
+def test_failing_hook_is_reported_and_does_not_break_others(fresh_plugins):
+    def register_losses(register):
+        register("half_registered", lambda **kw: None)
+        raise RuntimeError("boom in my plugin")
+
+    with pytest.warns(plugins.PluginLoadWarning, match="'broken'.*boom in my plugin"):
+        plugins.register_plugin(_plugin_module(register_losses=register_losses), name="broken")
+    info = {i.name: i for i in plugins.plugin_info()}
+    assert "boom in my plugin" in info["broken"].error
+    assert "half_registered" not in galzoo_fm.list_losses()  # its partial registrations are removed
+    assert "resnet18" in galzoo_fm.list_backbones()
+
+
+GOOD_PLUGIN = """
+import galzoo_fm
+
+@galzoo_fm.hookimpl
+def register_losses(register):
+    register("from_entry_point", lambda **kw: "made by an entry point")
+"""
+
+
+def test_entry_point_discovery(fake_distribution):
+    fake_distribution("galzoo-fm-fakegood", "fakegood", GOOD_PLUGIN)
+    info = {i.name: i for i in plugins.plugin_info()}["fakegood"]
+    assert (info.source, info.distribution, info.version) == ("entry point", "galzoo-fm-fakegood", "1.2.3")
+    assert info.registered == {"losses": ["from_entry_point"]}
+    assert galzoo_fm.get_loss("from_entry_point") == "made by an entry point"
+
+
+def test_plugin_that_fails_to_import_is_reported(fake_distribution):
+    fake_distribution("galzoo-fm-fakegood", "fakegood", GOOD_PLUGIN)
+    fake_distribution("galzoo-fm-fakebroken", "fakebroken", "raise ImportError('missing dependency xyz')\n")
+    with pytest.warns(plugins.PluginLoadWarning, match="'fakebroken'.*missing dependency xyz"):
+        infos = {i.name: i for i in plugins.plugin_info()}
+    assert "import failed" in infos["fakebroken"].error
+    assert infos["fakegood"].error is None
+    assert "from_entry_point" in galzoo_fm.list_losses()
+    result = CliRunner().invoke(cli, ["plugins"])
+    assert result.exit_code == 0
+    assert "fakebroken" in result.output and "FAILED: import failed" in result.output
+
+
+def test_duplicate_between_entry_points(fake_distribution):
+    fake_distribution("galzoo-fm-fakegood", "fakegood", GOOD_PLUGIN)
+    fake_distribution("galzoo-fm-faketwin", "faketwin", GOOD_PLUGIN)
+    with pytest.raises(DuplicateNameError, match="'from_entry_point'.*'fake(good|twin)' and 'fake(good|twin)'"):
+        galzoo_fm.list_losses()
+
+
+def test_load_plugins_environment_variable(fake_distribution, monkeypatch):
+    fake_distribution("galzoo-fm-fakegood", "fakegood", GOOD_PLUGIN)
+    monkeypatch.setenv("GALZOO_FM_LOAD_PLUGINS", "")
+    plugins.reset()
+    names = {i.name for i in plugins.plugin_info()}
+    assert "fakegood" not in names and "example" not in names
+    assert "galzoo_fm.backbones.timm_backbones" in names  # built-ins always load
+    for selector in ("fakegood", "galzoo-fm-fakegood"):  # entry-point name or distribution name
+        monkeypatch.setenv("GALZOO_FM_LOAD_PLUGINS", f"nonexistent, {selector}")
+        plugins.reset()
+        names = {i.name for i in plugins.plugin_info()}
+        assert "fakegood" in names and "example" not in names
+
+
+def test_register_commands_hook_adds_cli_command(fake_distribution):
+    fake_distribution(
+        "galzoo-fm-fakecmd",
+        "fakecmd",
+        """
+        import click
+        import galzoo_fm
+
+        @galzoo_fm.hookimpl
+        def register_commands(cli):
+            @cli.command(name="fake-cmd")
+            @click.argument("x", type=int)
+            def fake_cmd(x):
+                click.echo(f"twice {2 * x}")
+        """,
+    )
+    group = click.Group(name="test")
+    plugins.add_plugin_commands(group)
+    result = CliRunner().invoke(group, ["fake-cmd", "21"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "twice 42"
+
+
+def test_failing_register_commands_is_isolated(fake_distribution):
+    fake_distribution(
+        "galzoo-fm-fakecmdbad",
+        "fakecmdbad",
+        """
+        import galzoo_fm
+
+        @galzoo_fm.hookimpl
+        def register_commands(cli):
+            raise KeyError("cmd failure")
+        """,
+    )
+    group = click.Group(name="test")
+    with pytest.warns(plugins.PluginLoadWarning, match="register_commands raised"):
+        plugins.add_plugin_commands(group)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert "resnet18" in galzoo_fm.list_backbones()
+
+
+def test_unknown_registry_kind():
+    with pytest.raises(ValueError, match="unknown registry kind 'models'"):
+        plugins.get_registry("models")
