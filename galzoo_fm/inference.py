@@ -9,6 +9,7 @@ not synchronise on every batch.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from typing import Any
 
 import numpy as np
@@ -62,13 +63,17 @@ def validate_images(images: Any, in_chans: int) -> tuple[int, int, int, int]:
     elif isinstance(images, torch.Tensor):
         ok = (images.is_floating_point() or not (images.is_complex() or images.dtype == torch.bool))
     else:
-        raise TypeError(f"images must be a numpy.ndarray or torch.Tensor of shape (N, C, H, W), got {type(images).__name__}")
+        raise TypeError(
+            f"images must be a numpy.ndarray or torch.Tensor of shape (N, C, H, W), got {type(images).__name__}"
+        )
     if not ok:
         raise TypeError(f"images must have a real numeric dtype, got {images.dtype}")
     shape = tuple(images.shape)
     if len(shape) != 4:
         hint = "; for one image use images[None]" if len(shape) == 3 else ""
-        raise ValueError(f"images must have shape (N, C, H, W), got an array of rank {len(shape)} with shape {shape}{hint}")
+        raise ValueError(
+            f"images must have shape (N, C, H, W), got an array of rank {len(shape)} with shape {shape}{hint}"
+        )
     if shape[1] != in_chans:
         raise ValueError(
             f"the encoder expects {in_chans} channels (bands) but images have {shape[1]} (shape {shape}); "
@@ -87,6 +92,20 @@ def _nonfinite_error(batch: np.ndarray | torch.Tensor, start: int) -> ValueError
     return ValueError(
         f"images contain NaN or infinite pixels (image indices {idx}); fill or mask them before embedding"
     )
+
+
+def _writable(batch: np.ndarray) -> np.ndarray:
+    """A contiguous array the model may read (and, in principle, write) in place."""
+    if not batch.flags.writeable:  # e.g. a read-only memory map
+        return np.array(batch, order="C")
+    return np.ascontiguousarray(batch)
+
+
+def _as_tensor(batch: np.ndarray) -> torch.Tensor:
+    """A tensor view of ``batch`` that is only ever read (copied into a pinned buffer)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(np.ascontiguousarray(batch))
 
 
 class _PinnedStager:
@@ -164,8 +183,7 @@ def run_batches(
                         batch = batch.astype(np.float32)
                     if batch.dtype.kind == "f" and not np.isfinite(batch).all():
                         raise _nonfinite_error(batch, start)
-                    t = torch.from_numpy(np.ascontiguousarray(batch))
-                    x = stager(t) if stager is not None else t
+                    x = stager(_as_tensor(batch)) if stager is not None else torch.from_numpy(_writable(batch))
                 else:
                     if batch.device.type != "cuda" and batch.is_floating_point() and not torch.isfinite(batch).all():
                         raise _nonfinite_error(batch, start)

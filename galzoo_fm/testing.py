@@ -53,7 +53,8 @@ def check_backbone(
         with torch.no_grad():
             y = model(x)
             if not isinstance(y, torch.Tensor) or tuple(y.shape) != (batch_size, d):
-                _fail(f"{name} (in_chans={c}): output shape {getattr(y, 'shape', type(y))}, expected ({batch_size}, {d})")
+                got = getattr(y, "shape", type(y))
+                _fail(f"{name} (in_chans={c}): output shape {got}, expected ({batch_size}, {d})")
             if not y.is_floating_point() or not torch.isfinite(y).all():
                 _fail(f"{name} (in_chans={c}): output must be finite floating point, got {y.dtype}")
             if not torch.equal(model(x), y):
