@@ -37,6 +37,28 @@ def backbones(pattern: str | None, as_json: bool) -> None:
     click.echo(describe_registry("backbones", pattern, as_json=as_json))
 
 
+@cli.command()
+@click.argument("pattern", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def losses(pattern: str | None, as_json: bool) -> None:
+    """List losses, optionally matching a shell PATTERN."""
+    from .listing import describe_registry
+
+    click.echo(describe_registry("losses", pattern, as_json=as_json))
+
+
+@cli.command()
+@click.argument("name", required=False)
+def schemas(name: str | None) -> None:
+    """List Galaxy Zoo label schemas with question and answer counts, or show schema NAME's decision tree."""
+    from .schemas import describe
+
+    try:
+        click.echo(describe(name))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @cli.command("embed-images")
 @click.argument("images", required=False, type=click.Path(dir_okay=False))
 @click.option("-o", "--out", type=click.Path(dir_okay=False), help="Output table (.fits, .ecsv, .parquet, .h5).")

@@ -38,9 +38,9 @@ class MLPHead(nn.Module):
     batch_norm_output : bool
         Append a BatchNorm1d to the output (the spectral-contrastive projector has one, BYOL's do not).
 
-    Shapes
-    ------
-    ``(N, in_features)`` → ``(N, out_features)``.
+    Notes
+    -----
+    Shapes: ``(N, in_features)`` → ``(N, out_features)``.
     """
 
     def __init__(self, in_features: int, hidden_features: int, out_features: int, *,
@@ -104,9 +104,10 @@ class DirichletHead(nn.Module):
     min_concentration : float
         Lower bound of the concentrations (default 1).
 
-    Shapes
-    ------
-    ``(N, in_features)`` → ``(N, n_answers)`` positive concentrations, computed in float32.
+    Notes
+    -----
+    Shapes: ``(N, in_features)`` → ``(N, n_answers)`` positive concentrations, computed in float32 (also
+    under bf16 autocast).
     """
 
     def __init__(self, in_features: int, n_answers: int, *, dropout: float = 0.2, scale: float = 100.0,

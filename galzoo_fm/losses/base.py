@@ -44,10 +44,13 @@ class LossOutput:
 
     def to_floats(self) -> dict[str, float]:
         """The metrics as plain Python floats (one device synchronisation for all tensor metrics)."""
-        names = [k for k, v in self.metrics.items() if isinstance(v, Tensor)]
         out = {k: float(v) for k, v in self.metrics.items() if not isinstance(v, Tensor)}
-        if names:
-            values = torch.stack([self.metrics[k].detach().float().reshape(()).cpu() for k in names])
+        by_device: dict[torch.device, list[str]] = {}
+        for k, v in self.metrics.items():
+            if isinstance(v, Tensor):
+                by_device.setdefault(v.device, []).append(k)
+        for names in by_device.values():
+            values = torch.stack([self.metrics[k].detach().float().reshape(()) for k in names])
             out.update(zip(names, values.tolist(), strict=True))
         return {k: out[k] for k in self.metrics}
 
