@@ -32,11 +32,11 @@ from .registry import DuplicateNameError, Registry
 
 __all__ = [
     "BUILTIN_PLUGINS",
-    "add_plugin_commands",
     "ENTRY_POINT_GROUP",
     "KINDS",
     "PluginInfo",
     "PluginLoadWarning",
+    "add_plugin_commands",
     "get_plugin_manager",
     "get_registry",
     "plugin_info",
@@ -51,7 +51,11 @@ LOAD_ENV = "GALZOO_FM_LOAD_PLUGINS"
 KINDS = ("backbones", "losses", "surveys", "schemas")
 _SINGULAR = {"backbones": "backbone", "losses": "loss", "surveys": "survey", "schemas": "schema"}
 #: Modules that make up the built-in plugins, registered through the same hooks as third-party ones.
-BUILTIN_PLUGINS = ("galzoo_fm.backbones.timm_backbones", "galzoo_fm.losses.builtin")
+BUILTIN_PLUGINS = (
+    "galzoo_fm.backbones.timm_backbones",
+    "galzoo_fm.losses.builtin",
+    "galzoo_fm.schemas.builtin",
+)
 
 
 class PluginLoadWarning(UserWarning):

@@ -172,7 +172,8 @@ class Question:
                 return a
         names = [a.name for a in self.answers]
         raise ValueError(
-            f"question {self.name!r} has no answer {name!r}{suggest(name, names)} (answers: {', '.join(names)})"
+            f"question {self.name!r} has no answer {name!r}{suggest(name, names)} "
+            f"(answers: {', '.join(names)})"
         )
 
     def __iter__(self) -> Iterator[Answer]:
@@ -218,7 +219,7 @@ class Schema:
     >>> schema = Schema(
     ...     [
     ...         Question("smooth-or-featured", ["smooth", "featured-or-disk", "artifact"]),
-    ...         Question("disk-edge-on", ["yes", "no"], depends_on=("smooth-or-featured", "featured-or-disk")),
+    ...         Question("disk-edge-on", ["yes", "no"], ("smooth-or-featured", "featured-or-disk")),
     ...     ],
     ...     name="tiny",
     ... )
@@ -401,7 +402,7 @@ class Schema:
         )
 
     def answer(self, label_col: str) -> Answer:
-        """The answer with label column ``label_col`` (``"{question}_{answer}"``); ``ValueError`` if unknown."""
+        """The answer whose label column is ``label_col``; unknown names raise ``ValueError``."""
         try:
             return self._by_col[label_col]
         except (KeyError, TypeError):
@@ -443,7 +444,7 @@ class Schema:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, name: str | None = None) -> Schema:
-        """Build a schema from the output of :meth:`to_dict` (see :func:`galzoo_fm.schemas.io.schema_from_dict`)."""
+        """Build a schema from the output of :meth:`to_dict`; see :func:`.io.schema_from_dict`."""
         from .io import schema_from_dict
 
         return schema_from_dict(data, name=name)
@@ -484,7 +485,7 @@ class Schema:
         """
         deps = dict(dependencies or {})
         questions = [
-            Question(q, [a[1:] if isinstance(a, str) and a.startswith("_") else a for a in answers], deps.get(q))
+            Question(q, [a[1:] if isinstance(a, str) and a[:1] == "_" else a for a in answers], deps.get(q))
             for q, answers in pairs.items()
         ]
         return cls(questions, name=name, description=description)
@@ -492,31 +493,31 @@ class Schema:
     # -- votes and predictions --------------------------------------------------------------------------
 
     def votes_from_table(self, table: Any, **kwargs: Any) -> np.ndarray:
-        """Vote counts ``(N, n_answers)`` from a catalogue; see :func:`galzoo_fm.schemas.votes.votes_from_table`."""
+        """Vote counts ``(N, n_answers)`` from a catalogue; see :func:`.votes.votes_from_table`."""
         from .votes import votes_from_table
 
         return votes_from_table(self, table, **kwargs)
 
     def vote_fractions(self, votes: Any) -> np.ndarray:
-        """Observed vote fractions per question; see :func:`galzoo_fm.schemas.predictions.vote_fractions`."""
+        """Observed vote fractions per question; see :func:`.predictions.vote_fractions`."""
         from .predictions import vote_fractions
 
         return vote_fractions(self, votes)
 
     def expected_fractions(self, concentrations: Any) -> np.ndarray:
-        """Expected vote fractions ``α_a / Σα``; see :func:`galzoo_fm.schemas.predictions.expected_fractions`."""
+        """Expected vote fractions ``α_a / Σα``; see :func:`.predictions.expected_fractions`."""
         from .predictions import expected_fractions
 
         return expected_fractions(self, concentrations)
 
     def asked_probability(self, concentrations: Any = None, *, fractions: Any = None) -> np.ndarray:
-        """Probability each question is asked; see :func:`galzoo_fm.schemas.predictions.asked_probability`."""
+        """Probability each question is asked; see :func:`.predictions.asked_probability`."""
         from .predictions import asked_probability
 
         return asked_probability(self, concentrations, fractions=fractions)
 
     def answer_probability(self, concentrations: Any = None, *, fractions: Any = None) -> np.ndarray:
-        """Probability of each answer overall; see :func:`galzoo_fm.schemas.predictions.answer_probability`."""
+        """Probability of each answer overall; see :func:`.predictions.answer_probability`."""
         from .predictions import answer_probability
 
         return answer_probability(self, concentrations, fractions=fractions)

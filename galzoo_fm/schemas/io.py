@@ -43,8 +43,10 @@ def schema_to_dict(schema: Schema) -> dict[str, Any]:
     --------
     >>> import galzoo_fm
     >>> d = galzoo_fm.get_schema("decals_dr5").to_dict()
-    >>> d["questions"][1]
-    {'name': 'disk-edge-on-dr5', 'answers': ['yes', 'no'], 'depends_on': 'smooth-or-featured-dr5_featured-or-disk'}
+    >>> d["name"], d["questions"][0]
+    ('decals_dr5', {'name': 'smooth-or-featured-dr5', 'answers': ['smooth', 'featured-or-disk', 'artifact']})
+    >>> d["questions"][1]["depends_on"]
+    'smooth-or-featured-dr5_featured-or-disk'
     """
     questions = []
     for q in schema.questions:
@@ -148,7 +150,8 @@ def _yaml_loader(yaml: Any) -> Any:
         first: [(tag, regexp) for tag, regexp in resolvers if tag != bool_tag]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
-    Loader.add_implicit_resolver(bool_tag, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+    true_false = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+    Loader.add_implicit_resolver(bool_tag, true_false, list("tTfF"))
     return Loader
 
 
