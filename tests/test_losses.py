@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import types
 from pathlib import Path
 
 import numpy as np
@@ -30,26 +31,10 @@ from galzoo_fm.losses import (
     spectral_contrastive_loss,
 )
 from galzoo_fm.plugins import get_registry
+from galzoo_fm.testing import TinyEncoder, check_loss
 
 GROUPS = [(0, 2), (2, 5), (5, 7)]
 N_ANSWERS = 7
-
-
-class TinyEncoder(nn.Module):
-    """A few-hundred-parameter CNN with the encoder contract: (N, C, H, W) -> (N, num_features)."""
-
-    def __init__(self, in_chans: int = 3, num_features: int = 16, seed: int = 0):
-        super().__init__()
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.net = nn.Sequential(
-                nn.Conv2d(in_chans, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(32, num_features),
-            )
-        self.num_features = num_features
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
 
 
 class FakeSchema:
@@ -186,7 +171,9 @@ def test_byol_ema_update_and_target_gets_no_gradient():
     obj.update_target(step, total)
     assert obj.tau == pytest.approx(tau)
     for b, o, t in zip(before, online, obj.target_parameters(), strict=True):
-        torch.testing.assert_close(t, tau * b + (1 - tau) * o, rtol=1e-6, atol=1e-7)
+        # reference in float64; the implementation's float32 rounding may differ by an ulp or two
+        expected = (tau * b.double() + (1 - tau) * o.double()).float()
+        torch.testing.assert_close(t, expected, rtol=1e-6, atol=1e-6)
 
 
 def test_byol_with_timm_encoder():
@@ -418,3 +405,116 @@ def test_schema_by_name_and_object():
     votes = torch.zeros(4, schema.n_answers)
     votes[:, 0] = 5
     assert torch.isfinite(obj(_views(4, 1), votes).loss)
+
+
+# ------------------------------------------------------------ contract over every registered loss
+@pytest.mark.parametrize("name", galzoo_fm.list_losses())
+def test_every_registered_loss_passes_the_contract_check(name):
+    check_loss(name)
+
+
+def test_check_loss_catches_broken_losses(fresh_plugins):
+    class NoGradient(Objective):
+        n_views = 2
+
+        def compute(self, views, votes):
+            return LossOutput(self.encoder(views[0]).detach().sum() * 0 + torch.tensor(1.0, requires_grad=True))
+
+    class IgnoresExtraViews(Objective):
+        n_views = 2
+
+        def __init__(self, encoder, *, schema=None):
+            super().__init__(encoder)
+
+        def validate_inputs(self, views, votes):
+            return list(views), None
+
+        def compute(self, views, votes):
+            return LossOutput((self.encoder(views[0]) - self.encoder(views[1])).square().mean())
+
+    mod = types.ModuleType("broken_losses")
+
+    def register_losses(register):
+        register("no_gradient", NoGradient)
+        register("ignores_extra_views", IgnoresExtraViews)
+
+    mod.register_losses = galzoo_fm.hookimpl(register_losses)
+    galzoo_fm.plugins.register_plugin(mod)
+    with pytest.raises(AssertionError, match="'no_gradient': no gradient reached the encoder"):
+        check_loss("no_gradient")
+    with pytest.raises(AssertionError, match="accepted 3 views but declares n_views=2"):
+        check_loss("ignores_extra_views")
+
+
+def test_example_plugin_loss_trains_through_the_registry():
+    obj = galzoo_fm.get_loss("example_vic", encoder=TinyEncoder())
+    assert (obj.n_views, obj.needs_votes) == (2, False)
+    opt = torch.optim.Adam(obj.optimizer_parameters(), lr=1e-2)
+    views = _views()
+    losses = []
+    for _ in range(10):
+        opt.zero_grad()
+        out = obj(views)
+        out.loss.backward()
+        opt.step()
+        losses.append(out.loss.item())
+    assert losses[-1] < losses[0]
+
+
+# ------------------------------------------------------------ gradient checks in float64
+def test_dirichlet_gradcheck_float64():
+    gen = torch.Generator().manual_seed(3)
+    alpha = (torch.rand(4, 3, generator=gen, dtype=torch.float64) * 5 + 0.5).requires_grad_()
+    counts = torch.tensor([[3.0, 0, 1], [0, 0, 0], [10, 2, 5], [1, 1, 1]], dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda a: dirichlet_multinomial_nll(a, counts), (alpha,))
+    groups = [(0, 1), (1, 3)]
+    wide = (torch.rand(4, 3, generator=gen, dtype=torch.float64) * 5 + 0.5).requires_grad_()
+    counts2 = torch.tensor([[0.0, 2, 1], [1, 0, 0], [0, 0, 0], [4, 3, 3]], dtype=torch.float64)
+    # a one-answer question is allowed by the maths (its likelihood is 1): gradient zero there
+    assert torch.autograd.gradcheck(lambda a: dirichlet_loss(a, counts2, groups), (wide,))
+
+
+@pytest.mark.parametrize("mu", [1.0, 10.0])
+def test_spectral_gradcheck_float64(mu):
+    gen = torch.Generator().manual_seed(4)
+    z1 = torch.randn(5, 3, generator=gen, dtype=torch.float64).requires_grad_()
+    z2 = torch.randn(5, 3, generator=gen, dtype=torch.float64).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b: spectral_contrastive_loss(a, b, mu=mu), (z1, z2))
+
+
+# ------------------------------------------------------------ issue-3 bad input and options
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
+def test_dirichlet_rejects_bad_concentrations(bad):
+    alpha = torch.tensor([[2.0, 3.0], [1.0, 1.0]])
+    alpha[1, 0] = bad
+    votes = torch.tensor([[1.0, 2.0], [1.0, 0.0]])
+    with pytest.raises(ValueError, match=r"concentrations must be positive and finite; found .* at index \(1, 0\)"):
+        dirichlet_multinomial_nll(alpha, votes)
+    with pytest.raises(ValueError, match="concentrations must be positive and finite"):
+        dirichlet_loss(alpha, votes, [(0, 2)])
+
+
+def test_views_of_different_shapes_are_rejected():
+    obj = ByolObjective(TinyEncoder(), projection_hidden=32, projection_dim=8, prediction_hidden=32)
+    a = torch.randn(4, 3, 16, 16)
+    with pytest.raises(ValueError, match=r"same shape: view 0 is \(4, 3, 16, 16\), view 1 is \(4, 3, 12, 12\)"):
+        obj([a, torch.randn(4, 3, 12, 12)])
+
+
+def test_hybrid_fixed_lambda_weighting():
+    con, sup = torch.tensor(2.0, requires_grad=True), torch.tensor(50.0, requires_grad=True)
+    total, scaled = hybrid_combine(con, sup, 0.1, weighting="fixed")
+    assert total.item() == pytest.approx(2.0 + 0.1 * 50.0) and scaled.item() == pytest.approx(5.0)
+    total.backward()
+    assert sup.grad.item() == pytest.approx(0.1)  # fixed λ: the gradient is λ, not λ·|L_con|/L_sup
+    with pytest.raises(ValueError, match="weighting must be one of 'matched', 'fixed'"):
+        hybrid_combine(con, sup, 0.1, weighting="ratio")
+    obj = HybridObjective(TinyEncoder(), schema=[(0, 2), (2, 5)], weighting="fixed", supervised_weight=0.5,
+                          projection_hidden=32, projection_dim=8, prediction_hidden=32)
+    views = _views()
+    votes = torch.zeros(len(views[0]), 5)
+    votes[:2, :2] = 3
+    out = obj(views, votes)
+    m = out.to_floats()
+    assert m["supervised_scaled"] == pytest.approx(0.5 * m["supervised"], rel=1e-5)
+    assert m["loss"] == pytest.approx(m["contrastive"] + 0.5 * m["supervised"], rel=1e-5)

@@ -228,6 +228,11 @@ class Objective(nn.Module):
                     f"all views must hold the same galaxies: view 0 has {views[0].shape[0]} images, "
                     f"view {i} has {view.shape[0]}"
                 )
+            if view.shape != views[0].shape:
+                raise ValueError(
+                    f"all views must have the same shape: view 0 is {tuple(views[0].shape)}, "
+                    f"view {i} is {tuple(view.shape)}"
+                )
         n = views[0].shape[0]
         if self.n_views > 1 and n < 2:
             raise ValueError(f"{name} compares galaxies within a batch and needs at least 2, got {n}")

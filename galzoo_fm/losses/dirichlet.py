@@ -40,6 +40,18 @@ def _check_pair(concentrations: Tensor, counts: Tensor) -> None:
         )
 
 
+def _check_concentrations(concentrations: Tensor) -> None:
+    """Concentrations must be positive and finite (one host-device synchronisation)."""
+    bad = ~((concentrations > 0) & torch.isfinite(concentrations))
+    if bool(bad.any()):
+        first = tuple(int(i) for i in bad.nonzero()[0])
+        raise ValueError(
+            f"concentrations must be positive and finite; found {concentrations[first].item()!r} at index "
+            f"{first} ({int(bad.sum())} bad values). Use a head with a positive activation such as "
+            "1 + 100·sigmoid(x) (galzoo_fm.heads.DirichletHead)"
+        )
+
+
 def _compute_dtype(t: Tensor) -> torch.dtype:
     # float32 at least (bf16/fp16 lgamma differences are far too coarse); float64 stays float64
     return torch.promote_types(t.dtype, torch.float32) if t.is_floating_point() else torch.float32
@@ -58,7 +70,7 @@ def _nll(alpha: Tensor, k: Tensor, mask: Tensor | None = None) -> Tensor:
     return torch.where(n > 0, -log_p, torch.zeros_like(log_p))
 
 
-def dirichlet_multinomial_nll(concentrations: Tensor, counts: Tensor) -> Tensor:
+def dirichlet_multinomial_nll(concentrations: Tensor, counts: Tensor, *, validate: bool = True) -> Tensor:
     r"""Negative log Dirichlet-multinomial probability of vote counts for one question.
 
     .. math::
@@ -76,6 +88,9 @@ def dirichlet_multinomial_nll(concentrations: Tensor, counts: Tensor) -> Tensor:
         Positive Dirichlet concentrations, shape ``(N, A)`` (any leading shape; answers on the last axis).
     counts : torch.Tensor
         Non-negative vote counts, same shape.
+    validate : bool
+        Check that the concentrations are positive and finite (one host-device synchronisation); raise
+        ``ValueError`` naming the first bad value otherwise.
 
     Returns
     -------
@@ -97,6 +112,8 @@ def dirichlet_multinomial_nll(concentrations: Tensor, counts: Tensor) -> Tensor:
     tensor([2.1282, 0.0000])
     """
     _check_pair(concentrations, counts)
+    if validate:
+        _check_concentrations(concentrations)
     dtype = _compute_dtype(concentrations)
     with torch.autocast(device_type=concentrations.device.type, enabled=False):
         return _nll(concentrations.to(dtype), counts.to(dtype))
@@ -117,7 +134,9 @@ def _padded_index(
     return index.to(device), (index < n_answers).to(device)
 
 
-def dirichlet_loss(concentrations: Tensor, counts: Tensor, question_index_groups: Any) -> Tensor:
+def dirichlet_loss(
+    concentrations: Tensor, counts: Tensor, question_index_groups: Any, *, validate: bool = True
+) -> Tensor:
     """Dirichlet-multinomial loss summed over the questions of a schema.
 
     All questions are evaluated at once (answers gathered into a padded ``(N, Q, max_answers)`` array), so
@@ -132,6 +151,8 @@ def dirichlet_loss(concentrations: Tensor, counts: Tensor, question_index_groups
     question_index_groups : Schema or sequence of (int, int)
         A schema with ``question_index_groups``, or the ``(start, end)`` (end exclusive) answer indices of
         each question.
+    validate : bool
+        Check that the concentrations are positive and finite (one host-device synchronisation).
 
     Returns
     -------
@@ -154,6 +175,8 @@ def dirichlet_loss(concentrations: Tensor, counts: Tensor, question_index_groups
     tensor([2.1282])
     """
     _check_pair(concentrations, counts)
+    if validate:
+        _check_concentrations(concentrations)
     if concentrations.ndim != 2:
         raise ValueError(f"concentrations must have shape (N, n_answers), got {tuple(concentrations.shape)}")
     groups, _ = resolve_question_groups(question_index_groups)
@@ -235,7 +258,8 @@ class DirichletObjective(Objective):
 
     def compute(self, views: list[Tensor], votes: Tensor | None) -> LossOutput:
         concentrations = self.head(self.encoder(views[0]))
-        per_galaxy = dirichlet_loss(concentrations, votes, self.question_index_groups)
+        # the head's activation keeps α ≥ min_concentration > 0: skip the synchronising check
+        per_galaxy = dirichlet_loss(concentrations, votes, self.question_index_groups, validate=False)
         loss = per_galaxy.mean()
         labelled = (votes.sum(1) > 0).float().mean()
         return LossOutput(loss, {"loss": loss.detach(), "labelled_fraction": labelled})

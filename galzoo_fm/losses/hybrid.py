@@ -21,12 +21,20 @@ from .dirichlet import dirichlet_loss
 __all__ = ["HybridObjective", "hybrid_combine"]
 
 
-def hybrid_combine(contrastive: Tensor, supervised: Tensor, weight: float) -> tuple[Tensor, Tensor]:
-    """``L = L_con + w·(|L_con| / L_sup)·L_sup`` with the ratio detached.
+_WEIGHTINGS = ("matched", "fixed")
 
-    The supervised term keeps its gradient direction but has magnitude ``w·|L_con|``. When
+
+def hybrid_combine(
+    contrastive: Tensor, supervised: Tensor, weight: float, weighting: str = "matched"
+) -> tuple[Tensor, Tensor]:
+    """Combine the contrastive and supervised terms.
+
+    ``weighting="matched"`` (the hybrid paper's code): ``L = L_con + w·(|L_con| / L_sup)·L_sup`` with the
+    ratio detached. The supervised term keeps its gradient direction but has magnitude ``w·|L_con|``. When
     ``L_sup = 0`` (no labelled galaxy in the batch) the ratio is taken as 0: the loss is ``L_con``, finite,
     and the supervised branch gets exactly zero gradient.
+
+    ``weighting="fixed"``: a fixed λ, ``L = L_con + w·L_sup``.
 
     Parameters
     ----------
@@ -35,14 +43,17 @@ def hybrid_combine(contrastive: Tensor, supervised: Tensor, weight: float) -> tu
     supervised : torch.Tensor
         Scalar supervised loss ``L_sup`` (≥ 0).
     weight : float
-        ``w``; 0 gives the pure contrastive loss.
+        ``w`` (or λ); 0 gives the pure contrastive loss.
+    weighting : {"matched", "fixed"}
+        Magnitude-matched (default) or fixed-λ combination.
 
     Returns
     -------
     total : torch.Tensor
         Scalar ``L``.
     scaled_supervised : torch.Tensor
-        Scalar ``w·(|L_con| / L_sup)·L_sup`` (its value is ``w·|L_con|`` when ``L_sup > 0``).
+        Scalar supervised contribution: ``w·(|L_con| / L_sup)·L_sup`` (value ``w·|L_con|`` when
+        ``L_sup > 0``) for ``"matched"``, ``w·L_sup`` for ``"fixed"``.
 
     Examples
     --------
@@ -52,6 +63,11 @@ def hybrid_combine(contrastive: Tensor, supervised: Tensor, weight: float) -> tu
     >>> float(total), float(sup)
     (3.0, 1.0)
     """
+    if weighting == "fixed":
+        scaled = weight * supervised
+        return contrastive + scaled, scaled
+    if weighting != "matched":
+        raise ValueError(f"weighting must be one of {', '.join(map(repr, _WEIGHTINGS))}; got {weighting!r}")
     con = contrastive.detach()
     sup = supervised.detach()
     labelled = sup > 0
@@ -77,6 +93,9 @@ class HybridObjective(ByolObjective):
         Vote schema (required: it sizes the Dirichlet head).
     supervised_weight : float
         ``w`` (default 1: the supervised term is as large as the contrastive one); 0 is pure BYOL.
+    weighting : {"matched", "fixed"}
+        ``"matched"`` (default, the paper's code) rescales the supervised term to ``w·|L_BYOL|`` every
+        step; ``"fixed"`` uses ``L = L_BYOL + w·L_sup`` with a fixed λ = ``w``.
     projection_hidden, prediction_hidden : int
         Hidden widths of the BYOL projector / predictor (default 1024, the hybrid paper's).
     projection_dim : int
@@ -98,6 +117,7 @@ class HybridObjective(ByolObjective):
     has_ema_target = True
 
     def __init__(self, encoder: nn.Module, *, schema: Any = None, supervised_weight: float = 1.0,
+                 weighting: str = "matched",
                  projection_hidden: int = 1024, projection_dim: int = 256, prediction_hidden: int = 1024,
                  tau_base: float = 0.99, dropout: float = 0.2, concentration_scale: float = 100.0,
                  min_concentration: float = 1.0):
@@ -107,7 +127,10 @@ class HybridObjective(ByolObjective):
         )
         if not supervised_weight >= 0:
             raise ValueError(f"supervised_weight must be non-negative, got {supervised_weight!r}")
+        if weighting not in _WEIGHTINGS:
+            raise ValueError(f"weighting must be one of {', '.join(map(repr, _WEIGHTINGS))}; got {weighting!r}")
         self.supervised_weight = float(supervised_weight)
+        self.weighting = weighting
         self.head = DirichletHead(self.num_features, self.n_answers, dropout=dropout,
                                   scale=concentration_scale, min_concentration=min_concentration)
 
@@ -116,8 +139,8 @@ class HybridObjective(ByolObjective):
         concentrations = self.head(features[0])
         if votes is None:
             votes = torch.zeros_like(concentrations)
-        supervised = dirichlet_loss(concentrations, votes, self.question_index_groups).mean()
-        loss, scaled = hybrid_combine(contrastive, supervised, self.supervised_weight)
+        supervised = dirichlet_loss(concentrations, votes, self.question_index_groups, validate=False).mean()
+        loss, scaled = hybrid_combine(contrastive, supervised, self.supervised_weight, self.weighting)
         metrics = {
             "loss": loss.detach(),
             "contrastive": contrastive.detach(),

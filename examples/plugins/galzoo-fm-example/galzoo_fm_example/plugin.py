@@ -1,11 +1,13 @@
-"""The plugin module named by this package's ``galzoo_fm`` entry point."""
+"""The plugin module named by this package's ``galzoo_fm`` entry point: a backbone, a loss and a command."""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import galzoo_fm
+from galzoo_fm.losses import LossOutput, Objective
 
 
 class SmallCNN(nn.Module):
@@ -43,6 +45,45 @@ def smallcnn(*, in_chans: int = 3, image_size=None, pretrained=None, width: int 
     if pretrained:
         raise ValueError("example_smallcnn has no pretrained weights; use pretrained=None")
     return SmallCNN(in_chans=in_chans, width=width, depth=depth)
+
+
+class VarianceInvariance(Objective):
+    """Invariance + variance terms of VICReg (Bardes et al. 2022, arXiv 2105.04906), no projector.
+
+    ``L = mean ||z1 - z2||² + w · Σ_views mean_d max(0, 1 - std_d(z))``: the two views of a galaxy should
+    embed alike, while each feature keeps a spread across the batch (which prevents collapse).
+
+    Parameters
+    ----------
+    encoder : torch.nn.Module
+        Online encoder with ``num_features``.
+    schema : ignored
+        Accepted for interface compatibility; this loss uses no votes.
+    variance_weight : float
+        ``w`` (default 1).
+    """
+
+    n_views = 2
+    needs_votes = False
+    uses_votes = False
+    has_ema_target = False
+
+    def __init__(self, encoder: nn.Module, *, schema=None, variance_weight: float = 1.0):
+        super().__init__(encoder)
+        self.variance_weight = float(variance_weight)
+
+    def compute(self, views, votes):
+        z1, z2 = (self.encoder(v) for v in views)
+        invariance = F.mse_loss(z1, z2)
+        variance = sum(F.relu(1 - torch.sqrt(z.var(dim=0) + 1e-4)).mean() for z in (z1, z2))
+        loss = invariance + self.variance_weight * variance
+        return LossOutput(loss, {"loss": loss.detach(), "invariance": invariance.detach()})
+
+
+@galzoo_fm.hookimpl
+def register_losses(register):
+    register("example_vic", VarianceInvariance, description="VICReg-style invariance + variance (example plugin)",
+             n_views=2, needs_votes=False, uses_votes=False, has_ema_target=False)
 
 
 @galzoo_fm.hookimpl
