@@ -30,7 +30,7 @@ def test_plugins_lists_builtin_and_example_plugin():
     assert "backbones (1): example_smallcnn" in out
     data = json.loads(run("plugins", "--json").output)
     example = next(p for p in data if p["name"] == "example")
-    assert example["registered"] == {"backbones": ["example_smallcnn"]}
+    assert example["registered"] == {"backbones": ["example_smallcnn"], "losses": ["example_vic"]}
     assert example["error"] is None
 
 

@@ -28,7 +28,7 @@ def test_discovered_through_the_entry_point(example_entry_point, fresh_plugins):
     assert info.source == "entry point"
     assert (info.distribution, info.version) == ("galzoo-fm-example", "0.1.0")
     assert info.error is None
-    assert info.registered == {"backbones": ["example_smallcnn"]}
+    assert info.registered == {"backbones": ["example_smallcnn"], "losses": ["example_vic"]}
     assert galzoo_fm.plugins.get_registry("backbones").entry("example_smallcnn").plugin == "example"
 
 
