@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from .atomic import atomic_write as atomic_write_bytes
+
 __all__ = [
     "CONFIG_NAME",
     "FORMAT",
@@ -33,21 +35,6 @@ WEIGHTS_NAME = "model.safetensors"
 #: Value of the ``format`` key that marks a galzoo_fm encoder checkpoint.
 FORMAT = "galzoo_fm.encoder"
 FORMAT_VERSION = 1
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def file_sha256(path: str | Path) -> str:

@@ -89,6 +89,60 @@ def embed_images_command(images, out, model, backbone, batch_size, device, seed,
     click.echo(f"wrote {result.path}" if result.path else "no --out given: nothing written")
 
 
+@cli.command("fetch")
+@click.argument("catalog", type=click.Path(dir_okay=False))
+@click.option("--survey", required=True, help="Registered survey name (see `galzoo-fm surveys`).")
+@click.option("--size", required=True, type=int, help="Cutout side in pixels.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Cutout store folder.")
+@click.option("--survey-opt", "survey_opts", multiple=True, metavar="KEY=VALUE",
+              help="Survey option, repeatable (e.g. layer=ls-dr9, bands=grz, path=mosaic.fits).")
+@click.option("--bands", help="Shortcut for --survey-opt bands=...")
+@click.option("--layer", help="Shortcut for --survey-opt layer=...")
+@click.option("--pixscale", help="Shortcut for --survey-opt pixscale=... (arcsec/pixel).")
+@click.option("--workers", default=4, show_default=True, type=click.IntRange(min=1), help="Concurrent fetches.")
+@click.option("--shard", help="Only shard i/n of the catalogue (0-based), e.g. 3/16; each shard is a store part.")
+@click.option("--shard-by", type=click.Choice(["rows", "sky"]), default="rows", show_default=True)
+@click.option("--id-col", help="Identifier column (default: id, objid, name, ...; else the row number).")
+@click.option("--ra-col", help="RA column (default: ra, RA, ra_deg, RAJ2000, ...).")
+@click.option("--dec-col", help="Dec column (default: dec, DEC, dec_deg, DEJ2000, ...).")
+@click.option("--retry-failed/--no-retry-failed", default=True, show_default=True,
+              help="Fetch again rows an earlier run recorded as failed.")
+@click.option("--no-cache", is_flag=True, help="Do not keep raw responses in OUT/cache.")
+@click.option("--chunk-size", type=click.IntRange(min=1), help="Rows per committed chunk (default: ~64 MB of pixels).")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+def fetch_command(catalog, survey, size, out, survey_opts, bands, layer, pixscale, workers, shard, shard_by,
+                  id_col, ra_col, dec_col, retry_failed, no_cache, chunk_size, progress) -> None:
+    """Fetch SIZE x SIZE cutouts of every CATALOG row from SURVEY into the store OUT (resumable: rerun to resume)."""
+    from .fetch import fetch_catalog, parse_options
+
+    try:
+        options = parse_options(survey_opts)
+        for key, value in (("bands", bands), ("layer", layer), ("pixscale", pixscale)):
+            if value is not None:
+                options[key] = value
+        summary = fetch_catalog(
+            catalog, survey, size=size, out=out, survey_options=options, workers=workers, shard=shard,
+            shard_by=shard_by, retry_failed=retry_failed, cache=not no_cache, chunk_size=chunk_size,
+            progress=sys.stderr.isatty() if progress is None else progress,
+            columns={"id": id_col, "ra": ra_col, "dec": dec_col},
+        )
+    except (ValueError, TypeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(str(summary))
+    if summary.interrupted:
+        sys.exit(130)
+
+
+@cli.command("surveys")
+@click.argument("pattern", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def surveys_command(pattern: str | None, as_json: bool) -> None:
+    """List surveys with their bands, pixel scale, size limit and layers, optionally matching PATTERN."""
+    from .surveys.describe import describe_surveys
+
+    click.echo(describe_surveys(pattern, as_json=as_json))
+
+
 def _add_plugin_commands(group: click.Group) -> None:
     from .plugins import add_plugin_commands
 

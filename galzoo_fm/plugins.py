@@ -55,6 +55,7 @@ BUILTIN_PLUGINS = (
     "galzoo_fm.backbones.timm_backbones",
     "galzoo_fm.losses.builtin",
     "galzoo_fm.schemas.builtin",
+    "galzoo_fm.surveys.builtin",
 )
 
 

@@ -1,0 +1,300 @@
+"""The fetch engine: a catalogue in, a complete cutout store out — concurrent, resumable, shardable.
+
+:func:`fetch_catalog` reads the catalogue, skips rows the store already holds with a final status, records
+invalid positions without asking any service, and fetches the rest with a pool of worker threads (the
+survey's HTTP session limits requests per host). Finished cutouts are committed to the store in atomic
+chunks, so an interrupted run (Ctrl-C, ``kill -9``, a lost node) is resumed by running the same command
+again: nothing finished is fetched again, nothing is lost or recorded twice.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .catalog import Catalog, read_catalog
+from .store import CutoutStore, StoreWriter, ensure_manifest
+from .surveys.base import Cutout, Status, Survey
+
+__all__ = ["FetchSummary", "build_survey", "fetch_catalog", "parse_options", "parse_shard", "shard_rows"]
+
+
+@dataclass
+class FetchSummary:
+    """What a fetch run did.
+
+    Attributes
+    ----------
+    out : pathlib.Path
+        The store folder.
+    rows : int
+        Catalogue rows in this shard.
+    skipped : int
+        Rows already in the store with a final status (not fetched again).
+    counts : dict
+        Rows recorded by this run, per status.
+    seconds : float
+        Wall time of the fetching.
+    interrupted : bool
+        The run stopped early (Ctrl-C); run it again to resume.
+    store_counts : dict
+        Rows per status in the whole store afterwards.
+    """
+
+    out: Path
+    rows: int
+    skipped: int
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    interrupted: bool = False
+    store_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def fetched(self) -> int:
+        """Rows recorded by this run."""
+        return sum(self.counts.values())
+
+    def __str__(self) -> str:
+        rate = self.fetched / self.seconds if self.seconds > 0 else 0.0
+        per = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())) or "nothing to do"
+        total = ", ".join(f"{k} {v}" for k, v in sorted(self.store_counts.items()))
+        head = "interrupted: rerun the same command to resume. " if self.interrupted else ""
+        return (f"{head}{self.fetched} rows recorded in {self.seconds:.1f} s ({rate:.1f}/s): {per}; "
+                f"{self.skipped} already done. Store {self.out}: {total}")
+
+
+def parse_shard(text: str | tuple[int, int] | None) -> tuple[int, int]:
+    """``"i/n"`` (0-based ``i``) → ``(i, n)``; ``None`` → ``(0, 1)``."""
+    if text is None:
+        return 0, 1
+    if isinstance(text, tuple):
+        i, n = text
+    else:
+        try:
+            i, n = (int(p) for p in str(text).split("/"))
+        except ValueError:
+            raise ValueError(f"shard {text!r} must look like i/n, e.g. 0/4 (0-based)") from None
+    if n < 1 or not 0 <= i < n:
+        raise ValueError(f"shard {i}/{n} is out of range: need n >= 1 and 0 <= i < n")
+    return i, n
+
+
+def shard_rows(catalog: Catalog, index: int, count: int, by: str = "rows") -> np.ndarray:
+    """The catalogue rows of shard ``index`` of ``count``.
+
+    ``by="rows"`` splits by row range; ``by="sky"`` splits into sky regions of equal size (1° declination
+    zones ordered by RA, cut into ``count`` runs), so neighbours share frames and caches.
+    """
+    n = len(catalog)
+    if by == "rows":
+        return np.arange(index * n // count, (index + 1) * n // count)
+    if by == "sky":
+        zone = np.floor(np.nan_to_num(catalog.dec, nan=1000.0) + 90.0)
+        order = np.lexsort((np.nan_to_num(catalog.ra, nan=1000.0), zone))
+        return np.sort(order[index * n // count:(index + 1) * n // count])
+    raise ValueError(f"shard_by must be 'rows' or 'sky', got {by!r}")
+
+
+def parse_options(pairs: list[str] | tuple[str, ...] | None) -> dict[str, str]:
+    """``["key=value", ...]`` (``--survey-opt``) → dict; ``ValueError`` for a pair without ``=``."""
+    options: dict[str, str] = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"survey option {pair!r} must look like KEY=VALUE")
+        options[key.strip().replace("-", "_")] = value.strip()
+    return options
+
+
+def build_survey(name: str, options: Mapping[str, Any] | None = None, *, cache_dir: Path | None = None) -> Survey:
+    """Build a registered survey; ``cache_dir`` is passed only to surveys that take one."""
+    from .plugins import get_registry
+
+    factory = get_registry("surveys").entry(name).factory
+    options = dict(options or {})
+    if cache_dir is not None and "cache_dir" not in options and _accepts(factory, "cache_dir"):
+        options["cache_dir"] = cache_dir
+    try:
+        return factory(**options)
+    except TypeError as exc:
+        raise TypeError(f"survey {name!r} rejected the options {sorted(options)}: {exc}") from exc
+
+
+def _accepts(factory: Any, name: str) -> bool:
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def _run_batch(survey: Survey, ra: np.ndarray, dec: np.ndarray, size: int) -> list[Cutout]:
+    try:
+        results = survey.fetch_batch(ra, dec, size)
+        if len(results) != len(ra):
+            raise ValueError(f"survey returned {len(results)} cutouts for {len(ra)} positions")
+        return results
+    except Exception as exc:  # one bad batch must not stop the catalogue: record why, retry next run
+        reason = f"{type(exc).__name__}: {exc}"
+        return [Cutout.failed(reason) for _ in range(len(ra))]
+
+
+def fetch_catalog(
+    catalog: str | Path | Catalog,
+    survey: str | Survey,
+    *,
+    size: int,
+    out: str | Path,
+    survey_options: Mapping[str, Any] | None = None,
+    workers: int = 4,
+    shard: str | tuple[int, int] | None = None,
+    shard_by: str = "rows",
+    retry_failed: bool = True,
+    cache: bool = True,
+    chunk_size: int | None = None,
+    flush_seconds: float = 10.0,
+    progress: bool = False,
+    columns: Mapping[str, str | None] | None = None,
+) -> FetchSummary:
+    """Fetch cutouts for every row of ``catalog`` into the store at ``out`` (resuming if it exists).
+
+    Parameters
+    ----------
+    catalog : str, path or Catalog
+        The catalogue (see :func:`galzoo_fm.catalog.read_catalog`).
+    survey : str or Survey
+        A registered survey name (built with ``survey_options``) or a survey object.
+    size : int
+        Cutout side in pixels.
+    out : str or path
+        Store folder; created if needed.
+    workers : int
+        Concurrent fetches.
+    shard : str or (int, int), optional
+        ``"i/n"``: handle only shard ``i`` of ``n`` (0-based), written to its own part of the store.
+    shard_by : {"rows", "sky"}
+        Split by row range or by sky region.
+    retry_failed : bool
+        Fetch again rows a previous run recorded as ``failed``.
+    cache : bool
+        Keep raw responses in ``out/cache`` (so rows lost by a crash before their chunk was committed are
+        not requested again); surveys without an HTTP cache ignore it.
+    chunk_size : int, optional
+        Rows per committed chunk (default: about 64 MB of pixels); see :class:`~galzoo_fm.store.StoreWriter`.
+    flush_seconds : float
+        Commit queued rows at least this often, bounding what a crash can lose.
+    progress : bool
+        Show a tqdm progress bar (rate, failures).
+    columns : mapping, optional
+        ``{"id": ..., "ra": ..., "dec": ...}`` column overrides for reading ``catalog``.
+
+    Returns
+    -------
+    FetchSummary
+        Also when interrupted by Ctrl-C (``interrupted=True``), after committing what had finished.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    out = Path(out)
+    if not isinstance(catalog, Catalog):
+        cols = dict(columns or {})
+        catalog = read_catalog(catalog, id_col=cols.get("id"), ra_col=cols.get("ra"), dec_col=cols.get("dec"))
+    index, count = parse_shard(shard)
+    own = isinstance(survey, str)
+    if own:
+        from .store import _check_folder
+
+        _check_folder(out)
+        survey = build_survey(survey, survey_options, cache_dir=out / "cache" if cache else None)
+    try:
+        size = survey.check_size(size)
+        return _fetch(catalog, survey, size, out, workers, index, count, shard_by, retry_failed,
+                      chunk_size, flush_seconds, progress)
+    finally:
+        if own:
+            survey.close()
+
+
+def _manifest(catalog: Catalog, survey: Survey, size: int) -> dict[str, Any]:
+    from . import __version__
+
+    prov = survey.provenance()
+    return {
+        "shape": [len(survey.bands), size, size],
+        "dtype": "float32",
+        "bands": list(survey.bands),
+        "extras": list(survey.extras),
+        "size": size,
+        "survey": survey.name,
+        "layer": survey.layer,
+        "pixscale": survey.pixscale,
+        "provenance": prov,
+        "catalog": {"source": catalog.source, "rows": len(catalog), "columns": catalog.columns},
+        "catalog_fingerprint": catalog.fingerprint(),
+        "package_version": __version__,
+    }
+
+
+def _fetch(catalog: Catalog, survey: Survey, size: int, out: Path, workers: int, index: int, count: int,
+           shard_by: str, retry_failed: bool, chunk_size: int | None, flush_seconds: float,
+           progress: bool) -> FetchSummary:
+    from tqdm.auto import tqdm
+
+    ensure_manifest(out, _manifest(catalog, survey, size))
+    rows = shard_rows(catalog, index, count, shard_by)
+    store = CutoutStore(out)
+    done = store.rows_done() if retry_failed else np.asarray(store.table["row"])
+    todo = rows[~np.isin(rows, done)]
+    summary = FetchSummary(out, len(rows), len(rows) - len(todo))
+    part = "main" if count == 1 else f"shard-{index:04d}-of-{count:04d}"
+    counts = summary.counts
+    start = time.monotonic()
+    bar = tqdm(total=len(todo), unit="cutout", disable=not progress, smoothing=0.05, dynamic_ncols=True)
+    with StoreWriter(out, part, chunk_size=chunk_size, flush_seconds=flush_seconds) as writer:
+
+        def record(row: int, cutout: Cutout) -> None:
+            writer.add(row, catalog.ids[row], catalog.ra[row], catalog.dec[row], cutout)
+            counts[cutout.status.value] = counts.get(cutout.status.value, 0) + 1
+            bar.update(1)
+
+        for row in todo[~catalog.valid[todo]]:
+            record(int(row), Cutout(Status.INVALID, reason=str(catalog.reasons[row])))
+        valid = todo[catalog.valid[todo]]
+        batch = max(1, int(survey.batch_size))
+        batches = [valid[i:i + batch] for i in range(0, len(valid), batch)]
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="galzoo-fetch")
+        running: dict[Future, np.ndarray] = {}
+        try:
+            next_batch = 0
+            while next_batch < len(batches) or running:
+                while next_batch < len(batches) and len(running) < 2 * workers:
+                    sel = batches[next_batch]
+                    running[pool.submit(_run_batch, survey, catalog.ra[sel], catalog.dec[sel], size)] = sel
+                    next_batch += 1
+                finished, _ = wait(running, timeout=flush_seconds, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    sel = running.pop(fut)
+                    for row, cutout in zip(sel, fut.result(), strict=True):
+                        record(int(row), cutout)
+                bad = sum(counts.get(s, 0) for s in ("failed", "off_footprint", "invalid"))
+                bar.set_postfix_str(f"failed {counts.get('failed', 0)}, not ok {bad}", refresh=False)
+                if not finished:
+                    writer.flush()  # nothing finished for a while: commit what is queued anyway
+        except KeyboardInterrupt:
+            summary.interrupted = True
+            survey.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+        else:
+            pool.shutdown(wait=True)
+        finally:
+            bar.close()
+    summary.seconds = time.monotonic() - start
+    summary.store_counts = CutoutStore(out).counts()
+    return summary

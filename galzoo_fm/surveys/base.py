@@ -1,0 +1,276 @@
+"""The survey interface: what every cutout source provides, and the result of one cutout.
+
+A survey turns sky positions into cutouts. Each cutout is a float32 array ``(C, H, W)`` on the survey's
+band order, the celestial WCS of its pixel grid, and a :class:`Status` with a reason. Surveys are built by
+name through the plugin registry (``galzoo_fm.get_survey("legacy", layer="ls-dr9")``); third-party packages
+register their own with the ``register_surveys`` hook.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from astropy.wcs import WCS
+
+__all__ = [
+    "Cutout",
+    "Status",
+    "Survey",
+    "classify_coverage",
+    "parse_bands",
+    "parse_bool",
+    "parse_float",
+    "parse_int",
+]
+
+
+class Status(enum.StrEnum):
+    """Outcome of one catalogue row.
+
+    ``ok``: full coverage; ``partial``: some pixels or bands have no data (kept, zero-filled);
+    ``off_footprint``: the survey has no data there (no pixels stored); ``failed``: the service kept
+    failing or answered garbage (retried by a later run); ``invalid``: the catalogue position is NaN or out
+    of range (never sent to a service).
+    """
+
+    OK = "ok"
+    PARTIAL = "partial"
+    OFF_FOOTPRINT = "off_footprint"
+    FAILED = "failed"
+    INVALID = "invalid"
+
+    @property
+    def has_pixels(self) -> bool:
+        """Whether a cutout with this status carries pixel data."""
+        return self in (Status.OK, Status.PARTIAL)
+
+    @property
+    def final(self) -> bool:
+        """Whether a later run keeps this row as it is (``failed`` rows are retried)."""
+        return self is not Status.FAILED
+
+
+@dataclass
+class Cutout:
+    """One cutout, or the reason there is none.
+
+    Attributes
+    ----------
+    status : Status
+        Outcome.
+    data : numpy.ndarray or None
+        ``(C, H, W)`` float32 pixels on the survey's band order; ``None`` without pixels.
+    wcs : astropy.wcs.WCS or None
+        Celestial WCS of the ``(H, W)`` grid (pixel ``(0, 0)`` is ``data[:, 0, 0]``).
+    reason : str
+        Why the status is not ``ok`` (empty when it is).
+    extras : dict
+        Further ``(C, H, W)`` planes, e.g. ``{"invvar": ...}``.
+    """
+
+    status: Status
+    data: np.ndarray | None = None
+    wcs: WCS | None = None
+    reason: str = ""
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def failed(cls, reason: str) -> Cutout:
+        """A ``failed`` cutout with ``reason``."""
+        return cls(Status.FAILED, reason=reason)
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else value
+
+
+def parse_bands(value: str | Iterable[str] | None, allowed: Sequence[str] | None = None, *, what: str = "band"
+                ) -> tuple[str, ...] | None:
+    """Band names from ``"grz"``, ``"g,r,z"`` or a list; unknown names raise ``ValueError`` listing ``allowed``.
+
+    Without commas, a string is split into letters when every ``allowed`` band is one letter (``"grz"``).
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if "," in text:
+            names = [p.strip() for p in text.split(",") if p.strip()]
+        elif allowed is not None and text not in allowed and all(len(a) == 1 for a in allowed):
+            names = list(text)
+        else:
+            names = [text] if text else []
+    else:
+        names = [str(v).strip() for v in value]
+    if not names:
+        raise ValueError(f"no {what}s given ({value!r})")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{what}s {names} contain duplicates")
+    if allowed is not None:
+        unknown = [n for n in names if n not in allowed]
+        if unknown:
+            raise ValueError(f"unknown {what} {', '.join(map(repr, unknown))}; available: {', '.join(allowed)}")
+    return tuple(names)
+
+
+def parse_bool(value: Any, name: str) -> bool:
+    """``True``/``False`` from a bool or a string such as ``"yes"``, ``"0"``, ``"true"``."""
+    if isinstance(value, bool):
+        return value
+    text = str(_text(value)).lower()
+    if text in {"1", "true", "yes", "on", "y"}:
+        return True
+    if text in {"0", "false", "no", "off", "n", ""}:
+        return False
+    raise ValueError(f"option {name}={value!r} is not a boolean (use true/false)")
+
+
+def parse_float(value: Any, name: str, *, positive: bool = True) -> float:
+    """A finite float from a number or string; ``ValueError`` naming the option otherwise."""
+    try:
+        out = float(_text(value))
+    except (TypeError, ValueError):
+        raise ValueError(f"option {name}={value!r} is not a number") from None
+    if not math.isfinite(out) or (positive and out <= 0):
+        raise ValueError(f"option {name}={value!r} must be a finite{' positive' if positive else ''} number")
+    return out
+
+
+def parse_int(value: Any, name: str, *, minimum: int = 1) -> int:
+    """An integer ``>= minimum`` from a number or string."""
+    try:
+        out = int(str(_text(value)))
+    except (TypeError, ValueError):
+        raise ValueError(f"option {name}={value!r} is not an integer") from None
+    if out < minimum:
+        raise ValueError(f"option {name}={value!r} must be >= {minimum}")
+    return out
+
+
+def classify_coverage(data: np.ndarray, bands: Sequence[str], *, threshold: float = 0.02) -> tuple[Status, str]:
+    """Decide ok / partial / off_footprint from missing pixels (exact zeros or non-finite values).
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        ``(C, H, W)`` cutout; non-finite values are replaced by 0 in place.
+    bands : sequence of str
+        Band names, for the reason text.
+    threshold : float
+        Fraction of missing pixels in a band above which the cutout is ``partial``.
+
+    Returns
+    -------
+    status, reason : Status, str
+    """
+    bad = ~np.isfinite(data)
+    if bad.any():
+        data[bad] = 0.0
+    missing = (data == 0).reshape(data.shape[0], -1).mean(axis=1)
+    if np.all(missing >= 1.0):
+        return Status.OFF_FOOTPRINT, "no data at this position (all pixels are zero or blank)"
+    worst = [f"{b} {m:.0%}" for b, m in zip(bands, missing, strict=True) if m > threshold]
+    if worst:
+        return Status.PARTIAL, "missing pixels: " + ", ".join(worst)
+    return Status.OK, ""
+
+
+class Survey:
+    """Base class of cutout sources.
+
+    Subclasses set the class attributes, validate their options in ``__init__`` and implement
+    :meth:`fetch` (one position) or, for sources that can cut many positions at once, :meth:`fetch_batch`.
+    Both must be thread-safe: the fetch engine calls them from several worker threads.
+
+    Attributes
+    ----------
+    name : str
+        Registered name.
+    all_bands : tuple of str
+        Bands the survey can serve (over all layers).
+    layers : tuple of str
+        Named data releases / layers; empty if the survey has none.
+    native_pixscale : float or None
+        Native pixel scale in arcsec/pixel.
+    max_size : int or None
+        Largest cutout side in pixels the service accepts.
+    batch_size : int
+        How many positions the engine hands to one :meth:`fetch_batch` call.
+    """
+
+    name: ClassVar[str] = "survey"
+    description: ClassVar[str] = ""
+    all_bands: ClassVar[tuple[str, ...]] = ()
+    layers: ClassVar[tuple[str, ...]] = ()
+    native_pixscale: ClassVar[float | None] = None
+    max_size: ClassVar[int | None] = None
+    batch_size: ClassVar[int] = 1
+    #: Free text for listings when the band names are open-ended (HiPS ids, file keywords).
+    bands_note: ClassVar[str] = ""
+
+    #: Bands this instance returns, in order (set by ``__init__``).
+    bands: tuple[str, ...] = ()
+    #: Layer this instance uses, if any.
+    layer: str | None = None
+    #: Pixel scale of the returned cutouts in arcsec/pixel.
+    pixscale: float | None = None
+    #: Names of extra planes each cutout carries (e.g. ``("invvar",)``).
+    extras: tuple[str, ...] = ()
+
+    def check_size(self, size: int) -> int:
+        """Validate a cutout side in pixels against :attr:`max_size`."""
+        if isinstance(size, bool) or not isinstance(size, int | np.integer):
+            raise TypeError(f"cutout size must be an integer number of pixels, got {size!r}")
+        if size < 1:
+            raise ValueError(f"cutout size must be >= 1 pixel, got {size}")
+        if self.max_size is not None and size > self.max_size:
+            raise ValueError(
+                f"cutout size {size} px exceeds the {self.name} service limit of {self.max_size} px; "
+                "ask for a smaller size or a coarser pixscale"
+            )
+        return int(size)
+
+    def fetch(self, ra: float, dec: float, size: int) -> Cutout:
+        """One ``size`` × ``size`` cutout centred on (``ra``, ``dec``) in degrees (ICRS)."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither fetch nor fetch_batch")
+
+    def fetch_batch(self, ra: np.ndarray, dec: np.ndarray, size: int) -> list[Cutout]:
+        """Cutouts for arrays of positions ``(n,)``; the default calls :meth:`fetch` for each."""
+        return [self.fetch(float(r), float(d), size) for r, d in zip(ra, dec, strict=True)]
+
+    def provenance(self) -> dict[str, Any]:
+        """JSON-serialisable facts recorded with the cutouts (survey, layer, bands, pixel scale, server)."""
+        return {
+            "survey": self.name,
+            "layer": self.layer,
+            "bands": list(self.bands),
+            "pixscale": self.pixscale,
+        }
+
+    def cancel(self) -> None:
+        """Ask in-flight fetches to give up soon (called on Ctrl-C); the default does nothing."""
+
+    def close(self) -> None:
+        """Release connections and open files."""
+
+    @classmethod
+    def info(cls) -> dict[str, Any]:
+        """Static facts for listings: bands, layers, native pixel scale, size limit, description."""
+        return {
+            "name": cls.name,
+            "description": cls.description,
+            "bands": list(cls.all_bands),
+            "layers": list(cls.layers),
+            "pixscale": cls.native_pixscale,
+            "max_size": cls.max_size,
+            "bands_note": cls.bands_note,
+        }
+
+    def __repr__(self) -> str:
+        layer = f", layer={self.layer!r}" if self.layer else ""
+        return f"{type(self).__name__}(bands={list(self.bands)!r}{layer}, pixscale={self.pixscale})"

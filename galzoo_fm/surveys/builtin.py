@@ -1,0 +1,46 @@
+"""The built-in surveys, registered through the same ``register_surveys`` hook as third-party plugins.
+
+Factories are imported lazily so that listing surveys does not import astroquery.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..hookspecs import hookimpl
+
+__all__ = ["register_surveys"]
+
+
+def _lazy(module: str, cls: str):
+    def factory(**options: Any):
+        import importlib
+
+        return getattr(importlib.import_module(f"galzoo_fm.surveys.{module}"), cls)(**options)
+
+    factory.__name__ = cls
+
+    def info() -> dict[str, Any]:
+        import importlib
+
+        return getattr(importlib.import_module(f"galzoo_fm.surveys.{module}"), cls).info()
+
+    factory.info = info
+    return factory
+
+
+_BUILTINS = {
+    "legacy": ("legacy", "LegacySurvey", "DESI Legacy Imaging Surveys viewer fits-cutout (DR9/DR10, HSC, DES, SDSS)"),
+    "panstarrs": ("panstarrs", "PanSTARRSSurvey", "Pan-STARRS1 3pi stacks via ps1filenames.py + fitscut.cgi"),
+    "sdss": ("sdss", "SDSSSurvey", "SDSS imaging frames via astroquery.sdss, cut and aligned locally"),
+    "hips": ("hips", "HiPSSurvey", "any HiPS image survey via CDS hips2fits (astroquery.hips2fits)"),
+    "skyview": ("skyview", "SkyViewSurvey", "NASA SkyView surveys via astroquery.skyview"),
+    "local": ("local", "LocalSurvey", "your own FITS images or mosaics with WCS"),
+}
+
+
+@hookimpl
+def register_surveys(register):
+    """Register ``legacy``, ``panstarrs``, ``sdss``, ``hips``, ``skyview`` and ``local``."""
+    for name, (module, cls, description) in _BUILTINS.items():
+        register(name, _lazy(module, cls), description=description)

@@ -1,0 +1,114 @@
+"""Pan-STARRS1 (PS1) stacked images through the STScI ``ps1filenames.py`` + ``fitscut.cgi`` services."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+from urllib.parse import urljoin
+
+import numpy as np
+from astropy.io import ascii as asciitable
+from astropy.wcs import WCS
+
+from .base import Cutout, Status, classify_coverage, parse_bands, parse_bool
+from .grid import resample_to
+from .http import CorruptResponse, DiskCache
+from .remote import HTTPSurvey
+
+__all__ = ["PanSTARRSSurvey"]
+
+
+def _parse_filenames(body: bytes) -> dict[str, str]:
+    """``{filter: filename}`` from the whitespace table ``ps1filenames.py`` returns."""
+    text = body.decode("utf-8", "replace")
+    if "filename" not in text:
+        raise CorruptResponse(f"ps1filenames.py answered without a filename column: {text[:80]!r}")
+    try:
+        table = asciitable.read(text, format="basic", delimiter=" ", guess=False)
+    except Exception as exc:
+        raise CorruptResponse(f"cannot parse the ps1filenames.py table: {exc}") from None
+    if len(table) == 0:
+        return {}
+    if "filter" not in table.colnames or "filename" not in table.colnames:
+        raise CorruptResponse(f"ps1filenames.py table lacks filter/filename columns: {table.colnames}")
+    return {str(r["filter"]): str(r["filename"]) for r in table}
+
+
+class PanSTARRSSurvey(HTTPSurvey):
+    """PS1 3π stacks: one ``fitscut.cgi`` request per band, stacked on the first band's pixel grid.
+
+    Parameters
+    ----------
+    bands : str or sequence of str
+        Subset of ``grizy`` in output order (default ``"gri"``... all five: ``"grizy"``).
+    per_exptime : bool
+        Divide by ``EXPTIME`` so that every band has zero point 25 (PS1 stacks have zero point
+        25 + 2.5 log10(EXPTIME)); default ``True``.
+    **http_options
+        ``server`` (the ``cgi-bin/`` base URL; also ``$GALZOO_FM_PANSTARRS_URL``), ``cache_dir``,
+        ``timeout``, ``retries``, ``backoff``, ``max_wait``, ``per_host``.
+    """
+
+    name: ClassVar[str] = "panstarrs"
+    description: ClassVar[str] = "Pan-STARRS1 3pi stacks (STScI ps1filenames.py + fitscut.cgi)"
+    all_bands: ClassVar[tuple[str, ...]] = ("g", "r", "i", "z", "y")
+    native_pixscale: ClassVar[float] = 0.25
+    max_size: ClassVar[int] = 6000
+    default_server: ClassVar[str] = "https://ps1images.stsci.edu/cgi-bin/"
+    default_per_host: ClassVar[int] = 3
+
+    def __init__(self, bands: Any = "gri", per_exptime: Any = True, **http_options: Any):
+        super().__init__(**http_options)
+        if not self.server.endswith("/"):
+            self.server += "/"
+        self.bands = parse_bands(bands, self.all_bands, what="panstarrs band") or ("g", "r", "i")
+        self.pixscale = self.native_pixscale
+        self.per_exptime = parse_bool(per_exptime, "per_exptime")
+
+    def _filenames(self, ra: float, dec: float) -> dict[str, str]:
+        params = {"ra": f"{ra:.8f}", "dec": f"{dec:.8f}", "filters": "".join(self.bands)}
+        key = DiskCache.key(survey=self.name, step="filenames", **params)
+        _, names = self.cache.fetch(
+            key, lambda: self.session.get(urljoin(self.server, "ps1filenames.py"), params,
+                                          validate=_parse_filenames, what="ps1filenames.py"),
+            _parse_filenames, suffix=".txt")
+        return names
+
+    def fetch(self, ra: float, dec: float, size: int) -> Cutout:
+        size = self.check_size(size)
+        names = self._filenames(ra, dec)
+        if not any(b in names for b in self.bands):
+            return Cutout(Status.OFF_FOOTPRINT, reason="ps1filenames.py lists no images here (outside PS1 3pi)")
+        out = np.zeros((len(self.bands), size, size), np.float32)
+        ref: WCS | None = None
+        missing = []
+        for c, band in enumerate(self.bands):
+            if band not in names:
+                missing.append(band)
+                continue
+            params = {"red": names[band], "ra": f"{ra:.8f}", "dec": f"{dec:.8f}", "size": size, "format": "fits"}
+            hdul = self.get_fits(urljoin(self.server, "fitscut.cgi"), params, key=params,
+                                 what=f"fitscut.cgi {band} at ({ra:.5f}, {dec:.5f})")
+            hdu = next(h for h in hdul if h.data is not None)
+            img = np.asarray(hdu.data, np.float32)
+            if img.ndim != 2:
+                return Cutout.failed(f"fitscut.cgi returned a {img.ndim}-D image for band {band}")
+            if self.per_exptime and float(hdu.header.get("EXPTIME", 0)) > 0:
+                img = img / np.float32(hdu.header["EXPTIME"])
+            wcs = WCS(hdu.header).celestial
+            if ref is None:
+                ref = wcs
+                if img.shape != (size, size):
+                    return Cutout.failed(f"fitscut.cgi returned {img.shape} pixels, expected ({size}, {size})")
+                out[c] = img
+            else:
+                out[c] = resample_to(img, wcs, ref, (size, size))
+        status, reason = classify_coverage(out, self.bands)
+        if missing and status is Status.OK:
+            status, reason = Status.PARTIAL, f"no PS1 image in band(s) {', '.join(missing)}"
+        if status is Status.OFF_FOOTPRINT:
+            return Cutout(status, reason=reason)
+        return Cutout(status, out, ref, reason)
+
+    def provenance(self) -> dict[str, Any]:
+        units = "counts/s (zero point 25)" if self.per_exptime else "counts (zero point 25 + 2.5 log10 EXPTIME)"
+        return {**super().provenance(), "units": units}

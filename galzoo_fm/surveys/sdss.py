@@ -1,0 +1,165 @@
+"""SDSS imaging: frames found with ``astroquery.sdss``, downloaded once, cut and aligned locally.
+
+For each position astroquery's CrossID query (the same one ``SDSS.get_images(coordinates=...)`` runs)
+names the run / rerun / camcol / field; the corrected frames of every band (``frame-<band>-....fits.bz2``,
+2048 × 1489 pixels, 0.396″/px, nanomaggies, TAN WCS) are downloaded at the URL astroquery's
+``IMAGING_URL_SUFFIX`` template gives, validated, cached on disk and in memory (neighbouring objects reuse
+them), and resampled bilinearly onto one north-up TAN grid centred on the object, which aligns the bands.
+"""
+
+from __future__ import annotations
+
+import bz2
+import json
+import threading
+from collections import OrderedDict
+from typing import Any, ClassVar
+
+import numpy as np
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.wcs import WCS
+
+from .aqbase import AstroquerySurvey
+from .base import Cutout, Status, classify_coverage, parse_bands, parse_float, parse_int
+from .grid import bilinear, tan_grid
+from .http import CorruptResponse, DiskCache, server_url, validate_fits
+
+__all__ = ["SDSSSurvey"]
+
+
+def _frame(body: bytes, what: str) -> tuple[np.ndarray, WCS]:
+    """Decode a (bz2-compressed) frame: ``(image (H, W) float32, celestial WCS)``."""
+    if body[:3] == b"BZh":
+        try:
+            body = bz2.decompress(body)
+        except (OSError, ValueError, EOFError) as exc:
+            raise CorruptResponse(f"{what} is a corrupt bz2 file: {exc}") from None
+    hdul = validate_fits(body, what=what)
+    hdu = hdul[0]
+    if hdu.data is None or hdu.data.ndim != 2:
+        raise CorruptResponse(f"{what} has no 2-D primary image")
+    return np.asarray(hdu.data, np.float32), WCS(hdu.header).celestial
+
+
+class SDSSSurvey(AstroquerySurvey):
+    """SDSS ``ugriz`` cutouts cut from whole frames.
+
+    Parameters
+    ----------
+    bands : str or sequence of str
+        Subset of ``ugriz`` in output order; default ``"gri"``.
+    pixscale : float
+        Output arcsec per pixel; default the native 0.396.
+    data_release : int
+        SDSS data release (default 17).
+    radius : float
+        CrossID search radius in arcsec for the nearest primary object whose field is used (max 180).
+    frames_in_memory : int
+        Decoded frames kept in memory for neighbouring objects.
+    server, sas_server : str, optional
+        SkyServer base URL (``astroquery.sdss.conf.skyserver_baseurl``; ``$GALZOO_FM_SDSS_URL``) and Science
+        Archive Server base URL (``conf.sas_baseurl``; ``$GALZOO_FM_SDSS_SAS_URL``). astroquery reads
+        these process-wide, so all SDSS surveys in one process share them.
+    **http_options
+        ``cache_dir``, ``timeout``, ``retries``, ``backoff``, ``max_wait``, ``per_host``.
+    """
+
+    name: ClassVar[str] = "sdss"
+    description: ClassVar[str] = "SDSS imaging frames via astroquery.sdss, cut and band-aligned locally"
+    all_bands: ClassVar[tuple[str, ...]] = ("u", "g", "r", "i", "z")
+    native_pixscale: ClassVar[float] = 0.396
+    max_size: ClassVar[int] = 1024
+    default_server: ClassVar[str] = "https://skyserver.sdss.org"
+    default_per_host: ClassVar[int] = 2
+
+    def __init__(self, bands: Any = "gri", pixscale: Any = None, data_release: Any = 17, radius: Any = 30.0,
+                 frames_in_memory: Any = 16, sas_server: str | None = None, **http_options: Any):
+        super().__init__(**http_options)
+        self.sas_server = server_url("sdss_sas", sas_server, "https://data.sdss.org/sas").rstrip("/")
+        self.server = self.server.rstrip("/")
+        self.bands = parse_bands(bands, self.all_bands, what="SDSS band") or ("g", "r", "i")
+        self.pixscale = parse_float(pixscale, "pixscale") if pixscale is not None else self.native_pixscale
+        self.data_release = parse_int(data_release, "data_release")
+        self.radius = parse_float(radius, "radius")
+        if self.radius > 180:
+            raise ValueError(f"option radius={self.radius} arcsec exceeds astroquery's CrossID limit of 180")
+        self.layer = f"dr{self.data_release}"
+        self._frames: OrderedDict[tuple, tuple[np.ndarray, WCS]] = OrderedDict()
+        self._frames_max = parse_int(frames_in_memory, "frames_in_memory")
+        self._frames_lock = threading.Lock()
+
+    def make_client(self):
+        from astroquery.sdss import SDSSClass, conf
+
+        conf.skyserver_baseurl = self.server
+        conf.sas_baseurl = self.sas_server
+        return SDSSClass()
+
+    def _field(self, ra: float, dec: float) -> dict[str, int] | None:
+        client = self.client()
+        key = DiskCache.key(survey=self.name, step="crossid", ra=ra, dec=dec, radius=self.radius,
+                            dr=self.data_release)
+        hit = self.cache.get(key, suffix=".json")
+        if hit is not None:
+            return json.loads(hit[0]) or None
+        coord = SkyCoord(ra * u.deg, dec * u.deg, frame="icrs")
+        table = self.call(lambda: client.query_crossid(
+            coord, radius=self.radius * u.arcsec, photoobj_fields=["run", "rerun", "camcol", "field"],
+            data_release=self.data_release, cache=False, timeout=self.timeout),
+            what=f"SDSS CrossID at ({ra:.5f}, {dec:.5f})")
+        found = None
+        if table is not None and len(table):
+            found = {k: int(table[0][k]) for k in ("run", "rerun", "camcol", "field")}
+        self.cache.put(key, json.dumps(found).encode(), suffix=".json")
+        return found
+
+    def frame_url(self, field: dict[str, int], band: str) -> str:
+        """The frame URL, from astroquery's ``SDSSClass.IMAGING_URL_SUFFIX`` template."""
+        from astroquery.sdss import SDSSClass
+
+        dr = self.data_release
+        instrument = "prior-surveys/sdss4-dr17-eboss" if dr > 17 else "eboss" if dr > 12 else "boss"
+        return SDSSClass.IMAGING_URL_SUFFIX.format(base=self.sas_server, dr=dr, instrument=instrument, band=band,
+                                                   **field)
+
+    def _get_frame(self, field: dict[str, int], band: str) -> tuple[np.ndarray, WCS]:
+        key = (self.data_release, field["run"], field["rerun"], field["camcol"], field["field"], band)
+        with self._frames_lock:
+            if key in self._frames:
+                self._frames.move_to_end(key)
+                return self._frames[key]
+        url = self.frame_url(field, band)
+        what = f"SDSS frame {url.rsplit('/', 1)[-1]}"
+        disk_key = DiskCache.key(survey=self.name, step="frame", frame=list(key))
+        _, frame = self.cache.fetch(disk_key, lambda: self.session.get(url, validate=lambda b: _frame(b, what),
+                                                                       what=what),
+                                    lambda b: _frame(b, what), suffix=".fits.bz2")
+        with self._frames_lock:
+            self._frames[key] = frame
+            while len(self._frames) > self._frames_max:
+                self._frames.popitem(last=False)
+        return frame
+
+    def fetch(self, ra: float, dec: float, size: int) -> Cutout:
+        size = self.check_size(size)
+        field = self._field(ra, dec)
+        if field is None:
+            return Cutout(Status.OFF_FOOTPRINT, reason=f"no SDSS primary object within {self.radius}\" (outside "
+                                                       "the imaging footprint?)")
+        grid = tan_grid(ra, dec, size, self.pixscale)
+        yy, xx = np.mgrid[0:size, 0:size]
+        wra, wdec = grid.all_pix2world(xx.ravel().astype(float), yy.ravel().astype(float), 0)
+        out = np.zeros((len(self.bands), size, size), np.float32)
+        for c, band in enumerate(self.bands):
+            image, wcs = self._get_frame(field, band)
+            x, y = wcs.all_world2pix(wra, wdec, 0)
+            out[c] = bilinear(image, x.reshape(size, size), y.reshape(size, size))
+        status, reason = classify_coverage(out, self.bands)
+        if status is Status.OFF_FOOTPRINT:
+            return Cutout(status, reason=reason)
+        return Cutout(status, out, grid, reason)
+
+    def provenance(self) -> dict[str, Any]:
+        return {**super().provenance(), "sas_server": self.sas_server, "units": "nanomaggies",
+                "data_release": self.data_release}

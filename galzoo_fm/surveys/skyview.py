@@ -1,0 +1,88 @@
+"""NASA SkyView through ``astroquery.skyview``: the form protocol via astroquery, FITS downloads via our session."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.wcs import WCS
+
+from .aqbase import AstroquerySurvey
+from .base import Cutout, Status, classify_coverage, parse_bands, parse_float
+from .http import DiskCache, validate_fits
+
+__all__ = ["SkyViewSurvey"]
+
+
+class SkyViewSurvey(AstroquerySurvey):
+    """Cutouts from any SkyView survey; a band is a SkyView survey name (``"SDSSg"``, ``"DSS2 Red"``, ...).
+
+    Parameters
+    ----------
+    bands : str or sequence of str
+        SkyView survey names in output order (comma-separated on the command line); default
+        ``SDSSg,SDSSr,SDSSi``.
+    pixscale : float
+        Output arcsec per pixel (SkyView resamples); default 0.396.
+    **http_options
+        ``server`` (the ``basicform.pl`` URL, like ``astroquery.skyview.conf.url``; also
+        ``$GALZOO_FM_SKYVIEW_URL``), ``cache_dir``, ``timeout``, ``retries``, ``backoff``, ``max_wait``,
+        ``per_host``.
+    """
+
+    name: ClassVar[str] = "skyview"
+    description: ClassVar[str] = "NASA SkyView surveys via astroquery.skyview (bands are SkyView survey names)"
+    bands_note: ClassVar[str] = "SkyView survey names, default SDSSg,SDSSr,SDSSi"
+    max_size: ClassVar[int] = 1000
+    default_server: ClassVar[str] = "https://skyview.gsfc.nasa.gov/current/cgi/basicform.pl"
+    default_per_host: ClassVar[int] = 2
+
+    def __init__(self, bands: Any = ("SDSSg", "SDSSr", "SDSSi"), pixscale: Any = 0.396, **http_options: Any):
+        super().__init__(**http_options)
+        self.bands = parse_bands(bands, None, what="SkyView survey") or ("SDSSg", "SDSSr", "SDSSi")
+        self.pixscale = parse_float(pixscale, "pixscale")
+
+    def make_client(self):
+        from astroquery.skyview import SkyViewClass
+
+        client = SkyViewClass()
+        client.URL = self.server
+        return client
+
+    def _urls(self, ra: float, dec: float, size: int) -> list[str]:
+        client = self.client()
+        side = size * self.pixscale * u.arcsec
+        position = SkyCoord(ra * u.deg, dec * u.deg, frame="icrs")
+        urls = self.call(lambda: client.get_image_list(position=position, survey=list(self.bands),
+                                                       pixels=str(size), width=side, height=side,
+                                                       projection="Tan", coordinates="J2000", cache=False),
+                         what=f"SkyView query at ({ra:.5f}, {dec:.5f})")
+        if len(urls) != len(self.bands):
+            raise ValueError(f"SkyView returned {len(urls)} FITS links for {len(self.bands)} surveys")
+        return urls
+
+    def fetch(self, ra: float, dec: float, size: int) -> Cutout:
+        size = self.check_size(size)
+        keys = [DiskCache.key(survey=self.name, band=b, ra=ra, dec=dec, size=size, pixscale=self.pixscale)
+                for b in self.bands]
+        hits = [self.cache.get(k, validate_fits) for k in keys]
+        urls = None if all(h is not None for h in hits) else self._urls(ra, dec, size)
+        out = np.zeros((len(self.bands), size, size), np.float32)
+        wcs = None
+        for c, band in enumerate(self.bands):
+            if hits[c] is not None:
+                hdul = hits[c][1]
+            else:
+                body, hdul = self.session.get(urls[c], validate=validate_fits, what=f"SkyView {band} image")
+                self.cache.put(keys[c], body)
+            img = np.asarray(hdul[0].data, np.float32)
+            if img.shape != (size, size):
+                return Cutout.failed(f"SkyView returned {img.shape} pixels for {band}, expected ({size}, {size})")
+            out[c] = img
+            wcs = wcs or WCS(hdul[0].header).celestial
+        status, reason = classify_coverage(out, self.bands)
+        if status is Status.OFF_FOOTPRINT:
+            return Cutout(status, reason=reason)
+        return Cutout(status, out, wcs, reason)
