@@ -24,6 +24,7 @@ from .checkpoint import (
     write_checkpoint,
 )
 from .inference import run_batches
+from .preprocess.pipeline import Preprocessor, check_for_encoder
 
 __all__ = ["Encoder"]
 
@@ -56,9 +57,11 @@ class Encoder(nn.Module):
         Side in pixels of the square images the model expects; :meth:`embed` resizes other sizes.
     pretrained : bool or str, optional
         Initial backbone weights (see :func:`galzoo_fm.get_backbone`); ``None`` for random weights.
-    preprocessing : dict, optional
-        JSON-serialisable preprocessing settings, saved in the checkpoint so that embedding applies
-        exactly the preprocessing the model was trained with.
+    preprocessing : dict or galzoo_fm.preprocess.Preprocessor, optional
+        Preprocessing settings, saved in the checkpoint so that embedding applies exactly the preprocessing
+        the model was trained with: a :class:`~galzoo_fm.preprocess.Preprocessor` (stored as its
+        :meth:`~galzoo_fm.preprocess.Preprocessor.to_dict`; its output channels and image size must match the
+        encoder's) or any JSON-serialisable dict. :attr:`preprocessor` rebuilds the pipeline.
     bands : sequence of str, optional
         Names of the ``in_chans`` bands, in channel order (e.g. ``["g", "r", "z"]``).
     seed : int, optional
@@ -90,7 +93,7 @@ class Encoder(nn.Module):
         image_size: int = 224,
         *,
         pretrained: bool | str | None = None,
-        preprocessing: dict[str, Any] | None = None,
+        preprocessing: dict[str, Any] | Preprocessor | None = None,
         bands: list[str] | tuple[str, ...] | None = None,
         seed: int | None = None,
         backbone_kwargs: dict[str, Any] | None = None,
@@ -102,6 +105,9 @@ class Encoder(nn.Module):
         self.image_size = _positive_int(image_size, "image_size")
         self.backbone_name = backbone
         self.backbone_kwargs = dict(backbone_kwargs or {})
+        if isinstance(preprocessing, Preprocessor):
+            check_for_encoder(preprocessing, self.in_chans, self.image_size, bands)
+            preprocessing = preprocessing.to_dict()
         self.preprocessing = dict(preprocessing or {})
         if bands is not None:
             bands = [str(b) for b in bands]
@@ -187,6 +193,38 @@ class Encoder(nn.Module):
             resize=resize,
             progress=progress,
         )
+
+    def embed_catalog(self, catalog: Any, survey: Any = "legacy", **options: Any) -> Any:
+        """Embed every galaxy of a catalogue: fetch its cutouts from ``survey``, preprocess them as recorded
+        in :attr:`preprocessing` (or the survey's defaults), and embed them with this encoder.
+
+        Parameters
+        ----------
+        catalog : str, path or astropy.table.Table
+            A catalogue with RA/Dec columns (any format astropy reads).
+        survey : str or galzoo_fm.surveys.Survey
+            A registered survey name (``"legacy"``, ``"local"``, ...) or a survey object.
+        **options
+            Everything else :func:`galzoo_fm.embedding.embed_catalog` takes (``out``, ``survey_options``,
+            ``layer``, ``batch_size``, ``device``, ``anomaly_k``, ...).
+
+        Returns
+        -------
+        astropy.table.Table
+            ``id``, ``ra``, ``dec``, the ``(N, D)`` float32 ``embedding`` (NaN where there is no cutout),
+            ``status`` and ``reason`` for every row, and provenance in ``meta``.
+        """
+        from .embedding import embed_catalog
+
+        return embed_catalog(catalog, model=self, survey=survey, **options)
+
+    @property
+    def preprocessor(self) -> Preprocessor | None:
+        """The :class:`~galzoo_fm.preprocess.Preprocessor` rebuilt from :attr:`preprocessing`, or ``None`` if
+        no preprocessing was recorded. ``ValueError`` if the stored settings are not a pipeline's."""
+        if not self.preprocessing:
+            return None
+        return Preprocessor.from_dict(self.preprocessing)
 
     # ------------------------------------------------------------ checkpoints
     @property

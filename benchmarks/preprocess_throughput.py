@@ -1,0 +1,152 @@
+"""Preprocessing throughput per CPU core, and augmentation cost against a training step, in one run.
+
+1. Preprocessing (NumPy/astropy/photutils on the CPU, one thread: galaxies per second per core) for
+   the cheap pipeline (clean, sigma-clipped background, band mapping, resample, arcsinh stretch) and with
+   the photutils steps (``Background2D``; segmentation + deblending + neighbour in-painting + recentring).
+2. On the training device (CUDA when available): two augmented views per galaxy
+   (:class:`~galzoo_fm.augment.MultiViewAugment`) against one training step of the backbone on those two
+   views (forward + backward + SGD update; bf16 autocast and channels-last on CUDA). The ratio
+   ``augmentation time / training-step time`` is the fraction of a step spent augmenting (goal on a GPU:
+   under 0.15). Passes are interleaved and medians reported::
+
+    python benchmarks/preprocess_throughput.py --batch-size 256 --image-size 64
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from galzoo_fm import get_backbone
+from galzoo_fm.augment import MultiViewAugment
+from galzoo_fm.imagesets import read_image_set
+from galzoo_fm.inference import resolve_device
+from galzoo_fm.preprocess import Preprocessor
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def cutouts(n: int, seed: int = 0) -> tuple[np.ndarray, list[str]]:
+    """``n`` demo galaxies (tiled, fresh noise) with a sky offset, a neighbour star and a few NaN pixels."""
+    demo = read_image_set()
+    rng = np.random.default_rng(seed)
+    x = np.resize(demo.images, (n, *demo.images.shape[1:])).astype(np.float32)
+    x += rng.normal(0, 0.004, x.shape).astype(np.float32) + 0.01
+    yy, xx = np.mgrid[:64, :64]
+    x += (0.8 * np.exp(-((yy - 14) ** 2 + (xx - 49) ** 2) / (2 * 1.7**2)))[None, None].astype(np.float32)
+    x[:, 0, 5, 7:9] = np.nan
+    return x, demo.bands
+
+
+def preprocess_rate(pre: Preprocessor, x: np.ndarray, batch: int, repeats: int) -> float:
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for i in range(0, len(x), batch):
+            pre(x[i : i + batch])
+        rates.append(len(x) / (time.perf_counter() - t0))
+    return statistics.median(rates)
+
+
+def device_rates(args, device: torch.device) -> dict[str, float]:
+    b, s = args.batch_size, args.image_size
+    x = torch.randn(b, 3, s, s, device=device) * 0.01
+    x[:, :, s // 2 - 4 : s // 2 + 4, s // 2 - 4 : s // 2 + 4] += 1.0
+    views = MultiViewAugment(n_views=2, seed=0)
+    model = get_backbone(args.backbone, in_chans=3, image_size=s).to(device, memory_format=torch.channels_last)
+    head = torch.nn.Linear(model.num_features, 128).to(device)
+    opt = torch.optim.SGD([*model.parameters(), *head.parameters()], lr=1e-3, momentum=0.9)
+    amp = torch.bfloat16 if device.type == "cuda" else None
+
+    def augment():
+        return views(x)
+
+    def step(v1, v2):
+        batch = torch.cat([v1, v2]).contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            z = head(model(batch))
+            loss = z.float().pow(2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def timed(fn, *a):
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            fn(*a)
+        _sync(device)
+        return (time.perf_counter() - t0) / args.steps
+
+    v1, v2 = augment()
+    for _ in range(2):  # warm up kernels, cudnn autotuning, allocator
+        step(v1, v2)
+        augment()
+    t_aug, t_step = [], []
+    for _ in range(args.repeats):
+        t_aug.append(timed(augment))
+        t_step.append(timed(step, v1, v2))
+    a, t = statistics.median(t_aug), statistics.median(t_step)
+    return {"augment_galaxies_per_s": b / a, "train_step_galaxies_per_s": b / t, "augment_over_step": a / t}
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=256, help="galaxies per preprocessing pass")
+    p.add_argument("--preprocess-batch", type=int, default=64)
+    p.add_argument("--backbone", default="resnet18")
+    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=256, help="galaxies per training step (two views each)")
+    p.add_argument("--steps", type=int, default=3, help="steps per timed pass")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--device", default=None)
+    args = p.parse_args(argv)
+
+    results: dict[str, float] = {}
+    x, bands = cutouts(args.n)
+    common = dict(survey="legacy", input_bands=bands, image_size=args.image_size, pixel_scale=0.262)
+    try:
+        import skimage  # noqa: F401
+
+        deblend = True
+    except ImportError:
+        deblend = False
+    pipelines = {
+        "cheap": Preprocessor(["g", "r", "z"], **common),
+        "background2d": Preprocessor(["g", "r", "z"], background="background2d", **common),
+        f"neighbours+recentre (deblend={deblend})": Preprocessor(
+            ["g", "r", "z"], neighbours="noise", recentre="com", deblend=deblend, **common),
+    }
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        print(f"preprocessing, one CPU thread, {args.n} galaxies 3x64x64 -> 3x{args.image_size}^2:")
+        for name, pre in pipelines.items():
+            n = args.n if name == "cheap" else min(args.n, 64)
+            rate = preprocess_rate(pre, x[:n], args.preprocess_batch, args.repeats)
+            results[f"preprocess[{name}]_galaxies_per_s_per_core"] = rate
+            print(f"  {name:45s} {rate:9.1f} galaxies/s/core")
+    finally:
+        torch.set_num_threads(threads)
+
+    device = resolve_device(args.device)
+    dev = device_rates(args, device)
+    results.update(dev)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {threads} threads"
+    print(f"augmentation vs training step on {where} ({args.backbone} @ {args.image_size}px, "
+          f"batch {args.batch_size} galaxies x 2 views):")
+    print(f"  augment (2 views)       {dev['augment_galaxies_per_s']:10.1f} galaxies/s")
+    print(f"  training step (2 views) {dev['train_step_galaxies_per_s']:10.1f} galaxies/s")
+    print(f"  augment / step time     {dev['augment_over_step']:10.3f}  (goal on GPU: < 0.15)")
+    return results
+
+
+if __name__ == "__main__":
+    main()

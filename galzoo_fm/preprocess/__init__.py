@@ -1,0 +1,37 @@
+"""Galaxy image preprocessing: cleaning, background, neighbours, centring, stretch, bands and resampling.
+
+The main entry point is :class:`Preprocessor`, a configurable pipeline whose settings serialise to JSON
+(:meth:`Preprocessor.to_dict`) and are saved in every :class:`~galzoo_fm.Encoder` checkpoint. The steps are
+also available as functions operating on batches ``(N, C, H, W)``.
+"""
+
+from .bands import BAND_WAVELENGTHS, MISSING_BAND_RULES, SURVEY_DEFAULTS, band_mapping, survey_defaults
+from .flags import BAD_FLAGS, PreprocessFlag, describe_flags
+from .geometry import resample_images
+from .pipeline import Preprocessor, PreprocessResult
+from .rgb import make_rgb, rgb_band_order
+from .sources import detection_images, find_central_sources, measure_centroids, replace_neighbours
+from .steps import asinh_stretch, clean_images, estimate_background
+
+__all__ = [
+    "BAD_FLAGS",
+    "BAND_WAVELENGTHS",
+    "MISSING_BAND_RULES",
+    "SURVEY_DEFAULTS",
+    "PreprocessFlag",
+    "PreprocessResult",
+    "Preprocessor",
+    "asinh_stretch",
+    "band_mapping",
+    "clean_images",
+    "describe_flags",
+    "detection_images",
+    "estimate_background",
+    "find_central_sources",
+    "make_rgb",
+    "measure_centroids",
+    "replace_neighbours",
+    "resample_images",
+    "rgb_band_order",
+    "survey_defaults",
+]

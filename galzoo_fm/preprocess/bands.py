@@ -1,0 +1,153 @@
+"""Survey defaults (bands, pixel scales, arcsinh softening) and the mapping of survey bands to model channels.
+
+All fluxes are in **nanomaggies** (AB zero point 22.5, the Legacy Surveys and SDSS unit). Pan-STARRS
+``fitscut`` cutouts come in counts with zero point ``ZP = 25 + 2.5 log10(EXPTIME)``; convert them with
+``flux = counts * 10**(-0.4 * (ZP - 22.5))`` before using these defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["BAND_WAVELENGTHS", "MISSING_BAND_RULES", "SURVEY_DEFAULTS", "band_mapping", "survey_defaults"]
+
+#: Approximate effective wavelengths in nm; used only to order bands (``missing_band="nearest"``, RGB planes).
+BAND_WAVELENGTHS: dict[str, float] = {
+    "u": 355.0, "g": 475.0, "r": 620.0, "i": 760.0, "z": 900.0, "y": 970.0,
+    "VIS": 715.0, "Y": 1080.0, "J": 1370.0, "H": 1770.0,
+}
+
+#: Per-survey defaults. ``softening`` is the arcsinh softening per band in nanomaggies per pixel.
+#: Legacy Surveys and SDSS: ``1 / (Q * scale)`` with the per-band ``scale`` and ``Q = 20`` of the Legacy
+#: Surveys viewer's RGB renderings (legacysurvey/imagine), i.e. the flux where those pictures turn from
+#: linear to logarithmic. Pan-STARRS: the 1-sigma sky noise per 0.25" pixel of the 3pi stacks, from the 5-sigma
+#: point-source depths and seeing of Chambers et al. (2016, arXiv:1612.05560).
+SURVEY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "legacy": {
+        "bands": ["g", "r", "i", "z"],
+        "pixel_scale": 0.262,
+        "softening": {"g": 0.0083, "r": 0.0147, "i": 0.0167, "z": 0.0227},
+        "description": "DESI Legacy Imaging Surveys DR9/DR10 (DECam, 90Prime, MzLS), 0.262\"/px",
+    },
+    "panstarrs": {
+        "bands": ["g", "r", "i", "z", "y"],
+        "pixel_scale": 0.25,
+        "softening": {"g": 0.012, "r": 0.015, "i": 0.017, "z": 0.037, "y": 0.090},
+        "description": "Pan-STARRS1 3pi stacks, 0.25\"/px (convert counts to nanomaggies first)",
+    },
+    "sdss": {
+        "bands": ["u", "g", "r", "i", "z"],
+        "pixel_scale": 0.396,
+        "softening": {"u": 0.0333, "g": 0.0200, "r": 0.0333, "i": 0.0500, "z": 0.125},
+        "description": "SDSS imaging frames, 0.396\"/px",
+    },
+}
+
+#: Rules for a model band that the input lacks: ``"error"`` raises ``ValueError``; ``"zero"`` fills a
+#: zero (background) channel; ``"nearest"`` copies the input band closest in effective wavelength (ties go
+#: to the bluer band). Both fills set :attr:`~galzoo_fm.preprocess.PreprocessFlag.MISSING_BAND`.
+MISSING_BAND_RULES = ("error", "zero", "nearest")
+
+
+def survey_defaults(survey: str) -> dict[str, Any]:
+    """A copy of the defaults of ``survey`` (one of :data:`SURVEY_DEFAULTS`).
+
+    Raises
+    ------
+    ValueError
+        For an unknown survey name; the message lists the known ones.
+    """
+    if not isinstance(survey, str) or survey.lower() not in SURVEY_DEFAULTS:
+        raise ValueError(f"unknown survey {survey!r}; known surveys: {', '.join(SURVEY_DEFAULTS)}")
+    entry = SURVEY_DEFAULTS[survey.lower()]
+    return {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v) for k, v in entry.items()}
+
+
+def check_band_names(bands: Any, what: str) -> list[str]:
+    """``bands`` as a list of distinct non-empty strings, or a ``TypeError``/``ValueError`` naming ``what``."""
+    if isinstance(bands, str) or not isinstance(bands, Sequence):
+        raise TypeError(f"{what} must be a list of band names such as ['g', 'r', 'z'], got {bands!r}")
+    out = []
+    for b in bands:
+        if not isinstance(b, str) or not b.strip():
+            raise TypeError(f"{what} must hold non-empty strings, got {b!r} in {list(bands)!r}")
+        out.append(b.strip())
+    if not out:
+        raise ValueError(f"{what} is empty; give at least one band name")
+    dupes = sorted({b for b in out if out.count(b) > 1})
+    if dupes:
+        raise ValueError(f"{what} names band(s) {', '.join(dupes)} more than once: {out}")
+    return out
+
+
+def _nearest(band: str, available: Sequence[str]) -> str:
+    unknown = [b for b in (band, *available) if b not in BAND_WAVELENGTHS]
+    if unknown:
+        raise ValueError(
+            f"missing_band='nearest' needs effective wavelengths, but band(s) {', '.join(unknown)} are not in "
+            f"BAND_WAVELENGTHS ({', '.join(BAND_WAVELENGTHS)}); use missing_band='zero' or supply the band"
+        )
+    lam = BAND_WAVELENGTHS[band]
+    return min(available, key=lambda b: (abs(BAND_WAVELENGTHS[b] - lam), BAND_WAVELENGTHS[b]))
+
+
+def band_mapping(model_bands: Sequence[str], input_bands: Sequence[str], missing: str = "error") -> np.ndarray:
+    """Input channel index for each model channel: the rule that maps survey bands to model channels.
+
+    Each model band is taken from the input channel with exactly the same name (bands are reordered and
+    extra input bands dropped). A model band the input lacks follows ``missing`` (see
+    :data:`MISSING_BAND_RULES`).
+
+    Parameters
+    ----------
+    model_bands, input_bands : sequence of str
+        Band names of the model's channels and of the input array's channels, in channel order.
+    missing : {"error", "zero", "nearest"}
+        Rule for a model band absent from the input.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(len(model_bands),)``, int: the input channel of each model channel, ``-1`` for a channel
+        to fill with zeros.
+
+    Raises
+    ------
+    ValueError
+        A model band is missing and ``missing="error"``, no model band is present at all, the names repeat,
+        or ``missing`` is unknown.
+
+    Examples
+    --------
+    >>> from galzoo_fm.preprocess import band_mapping
+    >>> band_mapping(["g", "r", "z"], ["z", "r", "i", "g"]).tolist()
+    [3, 1, 0]
+    >>> band_mapping(["g", "r", "y"], ["g", "r", "z"], missing="nearest").tolist()
+    [0, 1, 2]
+    """
+    model_bands = check_band_names(model_bands, "model bands")
+    input_bands = check_band_names(input_bands, "input bands")
+    if missing not in MISSING_BAND_RULES:
+        raise ValueError(f"missing_band must be one of {', '.join(map(repr, MISSING_BAND_RULES))}; got {missing!r}")
+    absent = [b for b in model_bands if b not in input_bands]
+    if absent and missing == "error":
+        near = {b: [x for x in input_bands if x.lower() == b.lower()] for b in absent}
+        hint = "".join(f"; did you mean {near[b][0]!r} for {b!r}?" for b in absent if near[b])
+        raise ValueError(
+            f"model band(s) {', '.join(map(repr, absent))} not among the input bands {input_bands}{hint} "
+            "(bands match by exact name; pass missing_band='zero' or 'nearest' to fill them)"
+        )
+    if len(absent) == len(model_bands):
+        raise ValueError(f"none of the model bands {model_bands} is among the input bands {input_bands}")
+    index = []
+    for b in model_bands:
+        if b in input_bands:
+            index.append(input_bands.index(b))
+        elif missing == "zero":
+            index.append(-1)
+        else:
+            index.append(input_bands.index(_nearest(b, input_bands)))
+    return np.asarray(index, dtype=np.int64)

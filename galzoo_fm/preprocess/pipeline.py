@@ -1,0 +1,515 @@
+"""The :class:`Preprocessor`: survey cutouts in, model-ready arrays out, with settings saved as JSON."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .bands import MISSING_BAND_RULES, band_mapping, check_band_names, survey_defaults
+from .flags import BAD_FLAGS, PreprocessFlag, describe_flags
+from .geometry import INTERPOLATIONS, resample_images
+from .sources import (
+    CENTROID_METHODS,
+    NEIGHBOUR_MODES,
+    detection_images,
+    find_central_sources,
+    measure_centroids,
+    replace_neighbours,
+)
+from .steps import BACKGROUND_METHODS, asinh_stretch, clean_images, estimate_background
+
+__all__ = ["FORMAT", "PreprocessResult", "Preprocessor", "check_for_encoder"]
+
+#: The ``format`` key of :meth:`Preprocessor.to_dict`.
+FORMAT = "galzoo_fm.preprocess"
+FORMAT_VERSION = 1
+STRETCHES = ("asinh", "none")
+
+_DEFAULTS: dict[str, Any] = {
+    "image_size": 64,
+    "pixel_scale": None,
+    "survey": None,
+    "input_bands": None,
+    "input_pixel_scale": None,
+    "missing_band": "error",
+    "saturation": None,
+    "plateau_pixels": 5,
+    "max_masked_fraction": 0.5,
+    "background": "sigma_clip",
+    "background_sigma": 3.0,
+    "background_maxiters": 5,
+    "background_box": 16,
+    "neighbours": "none",
+    "recentre": "none",
+    "detect_threshold": 3.0,
+    "detect_npixels": 5,
+    "deblend": True,
+    "deblend_contrast": 0.005,
+    "central_radius": 3,
+    "neighbour_dilate": 2,
+    "max_shift": 5.0,
+    "interpolation": "bilinear",
+    "stretch": "asinh",
+    "softening": None,
+    "dynamic_range": 1000.0,
+    "clip": [-0.5, 1.5],
+    "mask_channel": False,
+    "seed": 0,
+}
+
+
+@dataclass
+class PreprocessResult:
+    """What :class:`Preprocessor` returns for a batch of ``N`` cutouts.
+
+    Attributes
+    ----------
+    images : numpy.ndarray
+        float32 ``(N, C_out, S, S)``: model-ready images (``C_out`` = model bands, plus one if
+        ``mask_channel``).
+    flags : numpy.ndarray
+        int32 ``(N,)``: :class:`PreprocessFlag` bits.
+    mask : numpy.ndarray
+        float32 ``(N, 1, S, S)``: fraction of each output pixel that came from filled (non-finite, masked or
+        neighbour) input pixels.
+    background : numpy.ndarray
+        float32 ``(N, C)``: the mean sky level subtracted from each model band (input units).
+    noise : numpy.ndarray
+        float32 ``(N, C)``: sky noise per band, per input pixel, after background subtraction.
+    shifts : numpy.ndarray
+        float64 ``(N, 2)``: ``(dy, dx)`` recentring offset in input pixels (0 when not recentred).
+    """
+
+    images: np.ndarray
+    flags: np.ndarray
+    mask: np.ndarray
+    background: np.ndarray
+    noise: np.ndarray
+    shifts: np.ndarray
+
+    @property
+    def ok(self) -> np.ndarray:
+        """bool ``(N,)``: no bit of :data:`~galzoo_fm.preprocess.BAD_FLAGS` is set."""
+        return (self.flags & int(BAD_FLAGS)) == 0
+
+    def flag_names(self) -> list[list[str]]:
+        """The names of each galaxy's flags."""
+        return describe_flags(self.flags)  # type: ignore[return-value]
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value is None and "none" in allowed:
+        return "none"
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+    return value
+
+
+def _number(name: str, value: Any, *, positive: bool = False, minimum: float | None = None, integer: bool = False):
+    ok_type = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if isinstance(value, bool) or not isinstance(value, ok_type) or not math.isfinite(value):
+        kind = "an integer" if integer else "a finite number"
+        raise TypeError(f"{name} must be {kind}, got {value!r}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be positive, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def _pixel_scale(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{name} must be a number of arcsec per pixel, got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive number of arcsec per pixel, got {value!r}")
+    return float(value)
+
+
+class Preprocessor:
+    """A configurable, serialisable preprocessing pipeline for batches of multi-band cutouts.
+
+    Steps, in order (each vectorised over the batch unless noted):
+
+    1. **Bands**: select and reorder the input bands into the model's ``bands``
+       (:func:`~galzoo_fm.preprocess.band_mapping`, rule ``missing_band``).
+    2. **Clean**: NaN/inf/masked pixels set to the sky level and recorded in ``mask``; empty, constant and
+       saturated cutouts flagged (:func:`~galzoo_fm.preprocess.clean_images`).
+    3. **Background**: subtract the sigma-clipped level, or a ``Background2D`` map
+       (:func:`~galzoo_fm.preprocess.estimate_background`).
+    4. **Neighbours** (optional, photutils, per image): segment + deblend, keep the central source, replace the
+       others (:func:`~galzoo_fm.preprocess.replace_neighbours`).
+    5. **Recentre** (optional, photutils, per image): shift to the central source's centroid.
+    6. **Geometry**: resample to ``image_size`` pixels of ``pixel_scale`` arcsec, whatever the input's pixel
+       scale (:func:`~galzoo_fm.preprocess.resample_images`).
+    7. **Stretch**: per-band arcsinh with softening ``softening`` and ``dynamic_range``, then ``clip``
+       (:func:`~galzoo_fm.preprocess.asinh_stretch`).
+
+    Parameters
+    ----------
+    bands : list of str
+        The model's channels, in order (e.g. ``["g", "r", "z"]``).
+    image_size : int
+        Output side in pixels (default 64).
+    pixel_scale : float, optional
+        Output pixel scale in arcsec/pixel; the field of view is ``image_size * pixel_scale``. ``None``
+        resizes the whole cutout (its shorter side) to ``image_size``, ignoring the angular scale.
+    survey : str, optional
+        A key of :data:`~galzoo_fm.preprocess.SURVEY_DEFAULTS` (``"legacy"``, ``"panstarrs"``, ``"sdss"``): fills
+        ``input_bands``, ``input_pixel_scale`` and ``softening`` when they are not given.
+    input_bands : list of str, optional
+        Band names of the input arrays' channels (default: the survey's bands). Overridable per call.
+    input_pixel_scale : float, optional
+        Input pixel scale in arcsec/pixel (default: the survey's). Overridable per call.
+    missing_band : {"error", "zero", "nearest"}
+        Rule for a model band the input lacks (see :data:`~galzoo_fm.preprocess.MISSING_BAND_RULES`).
+    saturation : float, optional
+        Flux at which a pixel is saturated (flag only). ``plateau_pixels`` (default 5) flags flat-topped
+        bands; ``max_masked_fraction`` (default 0.5) flags mostly-masked cutouts.
+    background : {"sigma_clip", "background2d", "none"}
+        Sky subtraction; ``background_sigma`` (3.0), ``background_maxiters`` (5) and ``background_box``
+        (16 pixels, ``Background2D`` mesh) tune it.
+    neighbours : {"none", "zero", "noise", "symmetric"}
+        Replace sources other than the central galaxy (default ``"none"``). Detection: S/N image over all
+        bands smoothed by a 1-pixel Gaussian, ``detect_threshold`` (3.0 sigma), ``detect_npixels`` (5),
+        deblending if ``deblend`` (``deblend_contrast`` 0.005); the central source is the commonest label
+        within ``central_radius`` (3) pixels of the centre; the mask grows by ``neighbour_dilate`` (2) pixels.
+    recentre : {"none", "com", "quadratic"}
+        Recentre on the central source (photutils ``centroid_com`` over its segment, or
+        ``centroid_quadratic``); shifts beyond ``max_shift`` (5.0 input pixels) are refused and flagged.
+    interpolation : {"bilinear", "area"}
+        Resampling kernel (antialiased bilinear, or flux-conserving area mean).
+    stretch : {"asinh", "none"}
+        ``"none"`` leaves background-subtracted fluxes (no clip either).
+    softening : list of float or "noise", optional
+        Arcsinh softening per model band in input flux units (default: the survey's); ``"noise"`` uses each
+        image's measured sky noise per band.
+    dynamic_range : float
+        Flux, in units of the softening, that maps to 1 (default 1000).
+    clip : (float, float) or None
+        Range of the stretched values (default ``(-0.5, 1.5)``).
+    mask_channel : bool
+        Append the filled-pixel fraction as an extra channel (default ``False``).
+    seed : int
+        Seed of the noise used for in-painting (reproducible output).
+
+    Examples
+    --------
+    >>> from galzoo_fm.imagesets import read_image_set
+    >>> from galzoo_fm.preprocess import Preprocessor
+    >>> demo = read_image_set()
+    >>> pre = Preprocessor(["g", "r", "z"], survey="legacy", input_bands=demo.bands, image_size=48,
+    ...                    pixel_scale=0.262)
+    >>> result = pre(demo.images)
+    >>> result.images.shape, result.flags.tolist()[:3]
+    ((24, 3, 48, 48), [0, 0, 0])
+    >>> Preprocessor.from_dict(pre.to_dict()) == pre
+    True
+    """
+
+    def __init__(self, bands: list[str], **settings: Any):
+        unknown = sorted(set(settings) - set(_DEFAULTS))
+        if unknown:
+            raise TypeError(
+                f"unknown Preprocessor setting(s) {', '.join(unknown)}; known settings: bands, {', '.join(_DEFAULTS)}"
+            )
+        s = {**_DEFAULTS, **settings}
+        s["bands"] = check_band_names(bands, "bands")
+        self._settings = self._resolve(s)
+
+    # ------------------------------------------------------------ settings
+    @staticmethod
+    def _resolve(s: dict[str, Any]) -> dict[str, Any]:
+        survey = None
+        if s["survey"] is not None:
+            survey = survey_defaults(s["survey"])
+            s["survey"] = s["survey"].lower()
+            if s["input_bands"] is None:
+                s["input_bands"] = survey["bands"]
+            if s["input_pixel_scale"] is None:
+                s["input_pixel_scale"] = survey["pixel_scale"]
+        if s["input_bands"] is not None:
+            s["input_bands"] = check_band_names(s["input_bands"], "input_bands")
+            band_mapping(s["bands"], s["input_bands"], s["missing_band"])  # fail now, not on first call
+        s["missing_band"] = _choice("missing_band", s["missing_band"], MISSING_BAND_RULES)
+        s["image_size"] = _number("image_size", s["image_size"], positive=True, integer=True)
+        for key in ("pixel_scale", "input_pixel_scale"):
+            if s[key] is not None:
+                s[key] = _pixel_scale(key, s[key])
+        if s["saturation"] is not None:
+            s["saturation"] = _number("saturation", s["saturation"])
+        s["plateau_pixels"] = _number("plateau_pixels", s["plateau_pixels"], minimum=0, integer=True)
+        s["max_masked_fraction"] = _number("max_masked_fraction", s["max_masked_fraction"], minimum=0)
+        s["background"] = _choice("background", s["background"], BACKGROUND_METHODS)
+        s["background_sigma"] = _number("background_sigma", s["background_sigma"], positive=True)
+        s["background_maxiters"] = _number("background_maxiters", s["background_maxiters"], positive=True, integer=True)
+        s["background_box"] = _number("background_box", s["background_box"], positive=True, integer=True)
+        s["neighbours"] = _choice("neighbours", s["neighbours"], NEIGHBOUR_MODES)
+        s["recentre"] = _choice("recentre", s["recentre"], CENTROID_METHODS)
+        s["detect_threshold"] = _number("detect_threshold", s["detect_threshold"], positive=True)
+        s["detect_npixels"] = _number("detect_npixels", s["detect_npixels"], positive=True, integer=True)
+        s["deblend"] = bool(s["deblend"])
+        s["deblend_contrast"] = _number("deblend_contrast", s["deblend_contrast"], positive=True)
+        s["central_radius"] = _number("central_radius", s["central_radius"], minimum=0, integer=True)
+        s["neighbour_dilate"] = _number("neighbour_dilate", s["neighbour_dilate"], minimum=0, integer=True)
+        s["max_shift"] = _number("max_shift", s["max_shift"], positive=True)
+        s["interpolation"] = _choice("interpolation", s["interpolation"], INTERPOLATIONS)
+        s["stretch"] = _choice("stretch", s["stretch"], STRETCHES)
+        s["dynamic_range"] = _number("dynamic_range", s["dynamic_range"], positive=True)
+        s["mask_channel"] = bool(s["mask_channel"])
+        s["seed"] = _number("seed", s["seed"], minimum=0, integer=True)
+        if s["clip"] is not None:
+            lo, hi = (_number("clip", v) for v in s["clip"]) if len(s["clip"]) == 2 else (None, None)
+            if lo is None or not lo < hi:
+                raise ValueError(f"clip must be (low, high) with low < high, or None; got {s['clip']!r}")
+            s["clip"] = [lo, hi]
+        s["softening"] = Preprocessor._softening(s, survey)
+        return s
+
+    @staticmethod
+    def _softening(s: dict[str, Any], survey: dict[str, Any] | None) -> list[float] | str | None:
+        soft = s["softening"]
+        if s["stretch"] == "none" and soft is None:
+            return None
+        if soft == "noise":
+            return "noise"
+        if soft is None:
+            if survey is None:
+                raise ValueError("softening is needed for the arcsinh stretch: give survey=, softening=[...] per band, "
+                                 "or softening='noise'")
+            missing = [b for b in s["bands"] if b not in survey["softening"]]
+            if missing:
+                raise ValueError(
+                    f"band(s) {', '.join(map(repr, missing))} are not bands of survey {s['survey']!r} "
+                    f"({', '.join(survey['bands'])}); give softening=[...] for every model band"
+                )
+            return [float(survey["softening"][b]) for b in s["bands"]]
+        if isinstance(soft, str) or len(soft) != len(s["bands"]):
+            raise ValueError(f"softening must be 'noise' or one value per band {s['bands']}, got {soft!r}")
+        return [_number("softening", v, positive=True) for v in soft]
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """A copy of the resolved settings (every value explicit, survey defaults filled in)."""
+        return self.to_dict()
+
+    @property
+    def bands(self) -> list[str]:
+        """The model's bands, in channel order."""
+        return list(self._settings["bands"])
+
+    @property
+    def n_channels(self) -> int:
+        """Channels of the output images (bands, plus the mask channel if enabled)."""
+        return len(self._settings["bands"]) + int(self._settings["mask_channel"])
+
+    @property
+    def image_size(self) -> int:
+        """Output side in pixels."""
+        return self._settings["image_size"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable settings, with ``format`` and ``version`` keys; inverse of :meth:`from_dict`."""
+        out = {"format": FORMAT, "version": FORMAT_VERSION}
+        for key, value in self._settings.items():
+            out[key] = list(value) if isinstance(value, list) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, config: dict[str, Any]) -> Preprocessor:
+        """Rebuild a pipeline from :meth:`to_dict` output (e.g. an encoder checkpoint's ``preprocessing``)."""
+        if not isinstance(config, dict):
+            raise TypeError(f"preprocessing settings must be a dict, got {type(config).__name__}")
+        if config.get("format") != FORMAT:
+            raise ValueError(f"not galzoo_fm preprocessing settings (format {config.get('format')!r}, "
+                             f"expected {FORMAT!r}): {config!r}")
+        if config.get("version") != FORMAT_VERSION:
+            raise ValueError(f"unsupported preprocessing settings version {config.get('version')!r} "
+                             f"(this galzoo_fm reads version {FORMAT_VERSION})")
+        kwargs = {k: v for k, v in config.items() if k not in ("format", "version", "bands")}
+        if "bands" not in config:
+            raise ValueError("preprocessing settings lack 'bands'")
+        return cls(config["bands"], **kwargs)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Preprocessor) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        s = self._settings
+        changed = ", ".join(f"{k}={s[k]!r}" for k in _DEFAULTS if s[k] != _DEFAULTS[k])
+        return f"Preprocessor({s['bands']!r}{', ' + changed if changed else ''})"
+
+    # ------------------------------------------------------------ running
+    def _inputs(self, images: Any, bands: Any, pixel_scale: Any) -> tuple[np.ndarray, list[str], float | None]:
+        if isinstance(images, torch.Tensor):
+            images = images.detach().cpu().numpy()
+        if not isinstance(images, np.ndarray):
+            raise TypeError(f"images must be a numpy.ndarray or torch.Tensor (N, C, H, W), got {type(images).__name__}")
+        if images.dtype.kind not in "fiu":
+            raise TypeError(f"images must have a real numeric dtype, got {images.dtype}")
+        if images.ndim != 4:
+            hint = "; for one cutout use images[None]" if images.ndim == 3 else ""
+            raise ValueError(f"images must have shape (N, C, H, W), got rank {images.ndim} shape {images.shape}{hint}")
+        bands = self._settings["input_bands"] if bands is None else check_band_names(bands, "bands")
+        if bands is None:
+            raise ValueError("the input's band names are unknown: pass bands=[...] or set input_bands/survey")
+        if len(bands) != images.shape[1]:
+            raise ValueError(f"images have {images.shape[1]} channels but {len(bands)} band names were given: {bands}")
+        scale = self._settings["input_pixel_scale"] if pixel_scale is None else _pixel_scale("pixel_scale", pixel_scale)
+        if self._settings["pixel_scale"] is not None and scale is None:
+            raise ValueError("the input pixel scale is unknown: pass pixel_scale= (arcsec/pixel) or set "
+                             "input_pixel_scale/survey")
+        return images, bands, scale
+
+    def __call__(
+        self,
+        images: np.ndarray | torch.Tensor,
+        *,
+        bands: list[str] | None = None,
+        pixel_scale: float | None = None,
+        mask: np.ndarray | None = None,
+    ) -> PreprocessResult:
+        """Run the pipeline on a batch.
+
+        Parameters
+        ----------
+        images : numpy.ndarray or torch.Tensor
+            ``(N, C, H, W)`` cutouts in the survey's flux units (nanomaggies for the survey defaults).
+        bands : list of str, optional
+            The ``C`` input band names (default ``input_bands``).
+        pixel_scale : float, optional
+            Input arcsec/pixel (default ``input_pixel_scale``).
+        mask : numpy.ndarray, optional
+            bool, broadcastable to ``images``: extra pixels to ignore.
+
+        Returns
+        -------
+        PreprocessResult
+
+        Raises
+        ------
+        TypeError
+            ``images`` is not an array of real numbers.
+        ValueError
+            Wrong rank, a band count that does not match the band names, unknown bands, a missing band with
+            ``missing_band="error"``, or a pixel scale that is not positive.
+        """
+        s = self._settings
+        images, in_bands, scale = self._inputs(images, bands, pixel_scale)
+        index = band_mapping(s["bands"], in_bands, s["missing_band"])
+        used = sorted(set(index[index >= 0].tolist()))
+        if mask is not None:
+            mask = np.broadcast_to(np.asarray(mask, dtype=bool), images.shape)[:, used]
+        x, bad, flags = clean_images(images[:, used], mask, saturation=s["saturation"],
+                                     plateau_pixels=s["plateau_pixels"], max_masked_fraction=s["max_masked_fraction"])
+        level, noise = estimate_background(x, bad, method=s["background"], sigma=s["background_sigma"],
+                                           maxiters=s["background_maxiters"], box_size=s["background_box"])
+        x = np.where(bad, np.float32(0), x - level)
+        bad_any = bad.any(axis=1)
+        shifts = np.zeros((len(x), 2))
+        if len(x) and (s["neighbours"] != "none" or s["recentre"] != "none"):
+            x, bad_any, shifts, more = self._sources(x, noise, bad_any)
+            flags |= more
+        # assemble the model channels
+        pos = {c: k for k, c in enumerate(used)}
+        n, _, h, w = x.shape
+        model = np.zeros((n, len(index), h, w), dtype=np.float32)
+        model_noise = np.zeros((n, len(index)), dtype=np.float32)
+        model_level = np.zeros((n, len(index)), dtype=np.float32)
+        mean_level = level.mean(axis=(2, 3))
+        for k, c in enumerate(index):
+            if c >= 0:
+                j = pos[c]
+                model[:, k], model_noise[:, k], model_level[:, k] = x[:, j], noise[:, j], mean_level[:, j]
+        if any(b not in in_bands for b in s["bands"]):  # filled by the missing_band rule
+            flags |= PreprocessFlag.MISSING_BAND
+        out, mask_out, truncated = self._geometry(model, bad_any, shifts, scale)
+        flags[truncated] |= PreprocessFlag.TRUNCATED
+        if s["stretch"] == "asinh":
+            out = self.apply_stretch(out, noise=model_noise)
+        if s["mask_channel"]:
+            out = np.concatenate([out, mask_out], axis=1)
+        return PreprocessResult(np.ascontiguousarray(out, dtype=np.float32), flags.astype(np.int32), mask_out,
+                                model_level, model_noise, shifts)
+
+    def _sources(self, x, noise, bad_any):
+        s = self._settings
+        det = detection_images(x, noise)
+        need_seg = s["neighbours"] != "none" or s["recentre"] == "com"
+        segments = central = None
+        flags = np.zeros(len(x), dtype=np.int32)
+        if need_seg:
+            segments, central = find_central_sources(
+                det, threshold=s["detect_threshold"], n_pixels=s["detect_npixels"], deblend=s["deblend"],
+                contrast=s["deblend_contrast"], central_radius=s["central_radius"])
+            flags[central == 0] |= PreprocessFlag.NO_CENTRAL_SOURCE
+        if s["neighbours"] != "none":
+            x, replaced = replace_neighbours(x, segments, central, noise, mode=s["neighbours"],
+                                             dilate=s["neighbour_dilate"], rng=np.random.default_rng(s["seed"]))
+            bad_any = bad_any | replaced
+        shifts = np.zeros((len(x), 2))
+        if s["recentre"] != "none":
+            shifts, more = measure_centroids(det, segments, central, method=s["recentre"], max_shift=s["max_shift"])
+            flags |= more
+        return x, bad_any, shifts, flags
+
+    def _geometry(self, model, bad_any, shifts, scale):
+        s = self._settings
+        n, _, h, w = model.shape
+        size = s["image_size"]
+        if s["pixel_scale"] is None:
+            step = min(h, w) / size
+        else:
+            step = s["pixel_scale"] / scale
+        if n == 0:
+            return (np.zeros((0, model.shape[1], size, size), np.float32), np.zeros((0, 1, size, size), np.float32),
+                    np.zeros(0, bool))
+        identity = step == 1.0 and h == w == size and not shifts.any()
+        if identity:
+            return model, bad_any[:, None].astype(np.float32), np.zeros(n, bool)
+        stacked = np.concatenate([model, bad_any[:, None].astype(np.float32)], axis=1)
+        out, truncated = resample_images(stacked, size, step, shifts, s["interpolation"])
+        return out[:, :-1], out[:, -1:], truncated
+
+    def apply_stretch(
+        self, images: np.ndarray | torch.Tensor, noise: np.ndarray | None = None
+    ) -> np.ndarray | torch.Tensor:
+        """The pipeline's stretch and clip alone, on background-subtracted fluxes (NumPy, or a tensor on any
+        device): e.g. after augmenting flux images on the GPU.
+
+        Parameters
+        ----------
+        images : numpy.ndarray or torch.Tensor
+            ``(N, C, H, W)`` with ``C`` = the model bands.
+        noise : numpy.ndarray, optional
+            ``(N, C)`` per-image noise, needed when ``softening="noise"``.
+        """
+        s = self._settings
+        if s["stretch"] == "none":
+            return images
+        soft = s["softening"]
+        if soft == "noise":
+            if noise is None:
+                raise ValueError("softening='noise' needs the per-image noise (PreprocessResult.noise)")
+            soft = noise
+        return asinh_stretch(images, soft, s["dynamic_range"], None if s["clip"] is None else tuple(s["clip"]))
+
+
+def check_for_encoder(pre: Preprocessor, in_chans: int, image_size: int, bands: Any = None) -> None:
+    """``ValueError`` unless ``pre`` makes an encoder's input: ``in_chans`` channels (named ``bands`` when
+    given) of ``image_size`` pixels."""
+    if bands is not None and [str(b) for b in bands] != pre.bands:
+        raise ValueError(f"the preprocessing makes bands {pre.bands} but the encoder's bands are {list(bands)}")
+    if pre.n_channels != in_chans:
+        raise ValueError(
+            f"the preprocessing makes {pre.n_channels} channels ({pre.bands}"
+            f"{' + mask' if pre.n_channels > len(pre.bands) else ''}) but the encoder has in_chans={in_chans}"
+        )
+    if pre.image_size != image_size:
+        raise ValueError(f"the preprocessing makes {pre.image_size}-pixel images but the encoder's image_size is "
+                         f"{image_size}")
