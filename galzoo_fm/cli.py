@@ -143,6 +143,68 @@ def surveys_command(pattern: str | None, as_json: bool) -> None:
     click.echo(describe_surveys(pattern, as_json=as_json))
 
 
+@cli.command("pretrain")
+@click.option("--config", "config", required=True, type=click.Path(dir_okay=False),
+              help="TOML run configuration (see the training guide).")
+def pretrain_command(config: str) -> None:
+    """Pretrain an encoder with any registered loss; run under torchrun --nproc-per-node N for DDP."""
+    from .training import NonFiniteLossError, pretrain
+
+    try:
+        result = pretrain(config)
+    except (ValueError, TypeError, NonFiniteLossError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"trained {result.step} steps; encoder: {result.checkpoint / 'encoder' if result.checkpoint else None}")
+
+
+@cli.command("finetune")
+@click.option("--config", "config", required=True, type=click.Path(dir_okay=False),
+              help="TOML finetuning configuration (see the evaluation guide).")
+def finetune_command(config: str) -> None:
+    """Finetune a pretrained encoder into a classifier, regressor or Dirichlet tree, with early stopping."""
+    from .training import NonFiniteLossError, finetune
+
+    try:
+        result = finetune(config)
+    except (ValueError, TypeError, NonFiniteLossError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"best validation loss {result.best_val_loss} at step {result.best_step}; model: {result.model_dir}")
+
+
+@cli.command("evaluate")
+@click.option("--model", required=True, help="Encoder folder (save_pretrained) or hf_hub:<repo id>.")
+@click.option("--data", required=True, type=click.Path(exists=True), help="Cutout store folder or .npy images.")
+@click.option("--catalog", required=True, type=click.Path(dir_okay=False), help="Catalogue with the labels.")
+@click.option("--label-col", required=True, help="Column of class labels.")
+@click.option("--out", type=click.Path(file_okay=False), help="Folder for evaluation.json, low_label.ecsv/.png.")
+@click.option("--sizes", default="50,100,250,750,all", show_default=True, help="Label counts of the curve.")
+@click.option("--repeats", default=5, show_default=True, type=click.IntRange(min=1), help="Subsets per count.")
+@click.option("--k", "k", default=20, show_default=True, type=click.IntRange(min=1), help="kNN neighbours.")
+@click.option("--C", "C", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Inverse L2 strength of the linear probe.")
+@click.option("--test-fraction", default=0.3, show_default=True, type=click.FloatRange(0, 1, min_open=True,
+                                                                                      max_open=True))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
+@click.option("--device", help="cuda, cpu, ...; default: CUDA when available.")
+def evaluate_command(model, data, catalog, label_col, out, sizes, repeats, k, C, test_fraction, seed, batch_size,
+                     device) -> None:
+    """Linear-probe and kNN accuracy of an encoder's embeddings, and the low-label curve (table + PNG)."""
+    from .training.evaluate import evaluate, parse_sizes
+
+    try:
+        result = evaluate(model, data, catalog, label_col, out=out, sizes=parse_sizes(sizes), repeats=repeats,
+                          k=k, C=C, test_fraction=test_fraction, seed=seed, batch_size=batch_size, device=device)
+    except (ValueError, TypeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"linear probe accuracy {result.linear_accuracy:.4f}, kNN (k={k}) {result.knn_accuracy:.4f} "
+               f"({result.n_train} train / {result.n_test} test)")
+    for row in result.curve:
+        click.echo(f"  {row['n_labels']:>6d} labels: {row['accuracy_mean']:.4f} ± {row['accuracy_std']:.4f}")
+    for name, path in result.files.items():
+        click.echo(f"wrote {name}: {path}")
+
+
 def _add_plugin_commands(group: click.Group) -> None:
     from .plugins import add_plugin_commands
 

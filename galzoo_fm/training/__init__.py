@@ -1,0 +1,59 @@
+"""The training engine: pretraining with any registered loss, finetuning, and evaluation.
+
+* :mod:`~galzoo_fm.training.config` — TOML configurations, validated before training starts;
+* :mod:`~galzoo_fm.training.trainer` — the :class:`Trainer` loop (AMP, channels-last, ``torch.compile``,
+  gradient clipping, EMA targets, checkpoints and exact resume, NaN guard, DDP under ``torchrun``);
+* :mod:`~galzoo_fm.training.optim` — AdamW / :class:`LARS` and the warm-up + cosine schedule;
+* :mod:`~galzoo_fm.training.state` — pickle-free training checkpoints (safetensors + JSON);
+* :mod:`~galzoo_fm.training.pretrain`, :mod:`~galzoo_fm.training.finetune`,
+  :mod:`~galzoo_fm.training.evaluate` — the ``galzoo-fm pretrain / finetune / evaluate`` commands.
+"""
+
+from __future__ import annotations
+
+from .config import FINETUNE_SPEC, PRETRAIN_SPEC, load_config
+from .evaluate import (
+    EvaluationResult,
+    evaluate,
+    extract_features,
+    knn_classify,
+    linear_probe,
+    low_label_curve,
+    plot_low_label_curve,
+)
+from .finetune import FinetuneModel, FinetuneResult, finetune, load_finetuned
+from .optim import LARS, WarmupCosine, build_optimizer
+from .pretrain import PretrainJob, prepare_pretraining, pretrain
+from .state import latest_checkpoint
+from .trainer import NonFiniteLossError, Trainer, TrainResult, TrainSettings, identity_views
+from .views import AugmentViews
+
+__all__ = [
+    "FINETUNE_SPEC",
+    "LARS",
+    "PRETRAIN_SPEC",
+    "AugmentViews",
+    "EvaluationResult",
+    "FinetuneModel",
+    "FinetuneResult",
+    "NonFiniteLossError",
+    "PretrainJob",
+    "TrainResult",
+    "TrainSettings",
+    "Trainer",
+    "WarmupCosine",
+    "build_optimizer",
+    "evaluate",
+    "extract_features",
+    "finetune",
+    "identity_views",
+    "knn_classify",
+    "latest_checkpoint",
+    "linear_probe",
+    "load_config",
+    "load_finetuned",
+    "low_label_curve",
+    "plot_low_label_curve",
+    "prepare_pretraining",
+    "pretrain",
+]

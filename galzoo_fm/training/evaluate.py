@@ -1,0 +1,339 @@
+"""Evaluating embeddings: linear probe, k-nearest-neighbour accuracy, and the low-label curve.
+
+The low-label curve is the experiment of the hybrid paper's label-efficiency figure (Walmsley et al.
+2022, arXiv 2206.11927): accuracy of a linear classifier on frozen embeddings against the number of
+labelled galaxies it is trained on, with repeats over random subsets.
+
+The probe is a multinomial logistic regression fitted with L-BFGS in torch (float64), minimising
+``Σ_i CE_i + ||W||² / (2C)`` on standardised features — scikit-learn's ``LogisticRegression(C=C)``
+objective — so no scikit-learn is needed at run time; the tests check it against scikit-learn.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["EvaluationResult", "evaluate", "extract_features", "knn_classify", "linear_probe", "low_label_curve",
+           "parse_sizes", "plot_low_label_curve"]
+
+
+@torch.no_grad()
+def extract_features(encoder: nn.Module, dataset: Any, *, batch_size: int = 256, device: str | None = None,
+                     precision: str = "auto") -> np.ndarray:
+    """Embeddings ``(N, D)`` float32 of every galaxy of a batch dataset, in order.
+
+    The encoder runs in eval mode (BatchNorm uses its running statistics, dropout is off) and is put back
+    in its previous mode afterwards; bf16 autocast on CUDA with ``precision="auto"``.
+    """
+    from .distributed import resolve_device
+    from .trainer import _autocast
+
+    dev = resolve_device(device)
+    was_training = encoder.training
+    encoder.to(dev).eval()
+    out = []
+    try:
+        for start in range(0, len(dataset), batch_size):
+            batch = dataset[np.arange(start, min(start + batch_size, len(dataset)))]
+            with _autocast(dev, precision):
+                out.append(encoder(batch["images"].to(dev)).float().cpu())
+    finally:
+        encoder.train(was_training)
+    return torch.cat(out).numpy() if out else np.zeros((0, int(getattr(encoder, "num_features", 0))), np.float32)
+
+
+def _check_xy(x: np.ndarray, y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y)
+    if x.ndim != 2 or y.shape != (len(x),):
+        raise ValueError(f"{what}: features must be (N, D) and labels (N,), got {x.shape} and {y.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{what}: features contain NaN or infinite values")
+    return x, y
+
+
+def linear_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, *, C: float = 1.0,
+                 max_iter: int = 500, standardize: bool = True) -> np.ndarray:
+    """Fit a multinomial logistic regression on ``(train_x, train_y)`` and predict ``test_x``.
+
+    Minimises ``Σ_i CE(W x_i + b, y_i) + ||W||² / (2C)`` (``b`` unpenalised) with L-BFGS in float64: the
+    objective of scikit-learn's ``LogisticRegression(C=C)`` (multinomial, lbfgs). Features are
+    standardised with the training mean and standard deviation first when ``standardize``.
+
+    Parameters
+    ----------
+    train_x : numpy.ndarray
+        ``(N, D)`` training features.
+    train_y : numpy.ndarray
+        ``(N,)`` labels (any hashable values).
+    test_x : numpy.ndarray
+        ``(M, D)`` features to classify.
+    C : float
+        Inverse regularisation strength.
+    max_iter : int
+        L-BFGS iterations.
+    standardize : bool
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(M,)`` predicted labels (values of ``train_y``).
+    """
+    train_x, train_y = _check_xy(train_x, train_y, "linear_probe")
+    test_x = np.asarray(test_x, dtype=np.float64)
+    if not C > 0:
+        raise ValueError(f"C must be positive, got {C!r}")
+    classes, y = np.unique(train_y, return_inverse=True)
+    if len(classes) == 1:
+        return np.full(len(test_x), classes[0])
+    if standardize:
+        mean, std = train_x.mean(0), train_x.std(0)
+        std[std == 0] = 1.0
+        train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
+    x = torch.from_numpy(train_x)
+    t = torch.from_numpy(y)
+    k = len(classes)
+    w = torch.zeros(x.shape[1], k, dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(k, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], lr=1, max_iter=max_iter, tolerance_grad=1e-10, tolerance_change=1e-14,
+                            history_size=20, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(x @ w + b, t, reduction="sum") + (w * w).sum() / (2 * C)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        scores = torch.from_numpy(test_x) @ w + b
+    return classes[scores.argmax(1).numpy()]
+
+
+def knn_classify(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, *, k: int = 20,
+                 metric: str = "cosine", batch_size: int = 4096) -> np.ndarray:
+    """Majority vote of the ``k`` nearest training embeddings (ties: the smallest label, as scikit-learn).
+
+    Parameters
+    ----------
+    train_x, train_y, test_x : numpy.ndarray
+        ``(N, D)``, ``(N,)``, ``(M, D)``.
+    k : int
+        Neighbours (at most ``N``).
+    metric : {"cosine", "euclidean"}
+    batch_size : int
+        Test rows per distance block.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(M,)`` predicted labels.
+    """
+    train_x, train_y = _check_xy(train_x, train_y, "knn_classify")
+    if metric not in ("cosine", "euclidean"):
+        raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
+    if not 1 <= k <= len(train_x):
+        raise ValueError(f"k must be between 1 and the {len(train_x)} training galaxies, got {k}")
+    classes, y = np.unique(train_y, return_inverse=True)
+    a = torch.from_numpy(train_x)
+    if metric == "cosine":
+        a = F.normalize(a, dim=1)
+    labels = torch.from_numpy(y)
+    preds = []
+    for start in range(0, len(test_x), batch_size):
+        q = torch.from_numpy(np.asarray(test_x[start:start + batch_size], dtype=np.float64))
+        d = 1 - F.normalize(q, dim=1) @ a.T if metric == "cosine" else torch.cdist(q, a)
+        idx = torch.topk(d, k, dim=1, largest=False).indices
+        votes = F.one_hot(labels[idx], len(classes)).sum(1)
+        preds.append(votes.argmax(1))  # argmax takes the first maximum: the smallest class index
+    return classes[torch.cat(preds).numpy()] if preds else np.array([], dtype=classes.dtype)
+
+
+def low_label_curve(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, *,
+                    sizes: Sequence[int | str] = (50, 100, 250, 750, "all"), repeats: int = 5, seed: int = 0,
+                    method: str = "linear", C: float = 1.0, k: int = 20):
+    """Test accuracy against the number of labelled training galaxies, over random subsets.
+
+    Parameters
+    ----------
+    train_x, train_y : numpy.ndarray
+        The labelled pool ``(N, D)``, ``(N,)`` from which subsets are drawn.
+    test_x, test_y : numpy.ndarray
+        The fixed test set.
+    sizes : sequence of int or "all"
+        Subset sizes; sizes larger than the pool are skipped; ``"all"`` is the whole pool (one repeat:
+        every subset would be the same).
+    repeats : int
+        Random subsets per size.
+    seed : int
+    method : {"linear", "knn"}
+    C, k : float, int
+        Probe regularisation / neighbours (``k`` is capped at the subset size).
+
+    Returns
+    -------
+    astropy.table.Table
+        Columns ``n_labels``, ``accuracy_mean``, ``accuracy_std``, ``repeats``, ``accuracies`` (one row
+        per size); ``meta`` holds the method and test-set size.
+    """
+    from astropy.table import Table
+
+    train_x, train_y = _check_xy(train_x, train_y, "low_label_curve")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for size in sizes:
+        n = len(train_x) if size == "all" else int(size)
+        if n > len(train_x) or n < 1:
+            continue
+        accs = []
+        for _ in range(1 if n == len(train_x) else repeats):
+            pick = rng.choice(len(train_x), n, replace=False)
+            if method == "linear":
+                pred = linear_probe(train_x[pick], train_y[pick], test_x, C=C)
+            elif method == "knn":
+                pred = knn_classify(train_x[pick], train_y[pick], test_x, k=min(k, n))
+            else:
+                raise ValueError(f"method must be 'linear' or 'knn', got {method!r}")
+            accs.append(float(np.mean(pred == test_y)))
+        rows.append((n, float(np.mean(accs)), float(np.std(accs)), len(accs), accs))
+    table = Table(rows=[r[:4] for r in rows], names=("n_labels", "accuracy_mean", "accuracy_std", "repeats"),
+                  dtype=(int, float, float, int))
+    table.meta.update({"method": method, "n_test": len(test_x), "accuracies": [r[4] for r in rows]})
+    return table
+
+
+def plot_low_label_curve(table: Any, path: str | Path, *, title: str | None = None, label: str | None = None) -> Path:
+    """Plot accuracy (mean ± std) against the number of labels to a PNG (needs matplotlib).
+
+    Parameters
+    ----------
+    table : astropy.table.Table or dict of str to Table
+        A :func:`low_label_curve` table, or several keyed by their legend label (e.g. linear probe and
+        kNN, or two encoders).
+    path : str or path
+        Output ``.png``.
+    title, label : str, optional
+        Figure title; legend label of a single table.
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        raise ValueError("plotting the low-label curve needs matplotlib: pip install matplotlib") from None
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    tables = table if isinstance(table, dict) else {label or table.meta.get("method", "linear probe"): table}
+    fig, ax = plt.subplots(figsize=(5, 3.6), dpi=100)
+    for name, t in tables.items():
+        n = np.asarray(t["n_labels"])
+        mean, std = np.asarray(t["accuracy_mean"]), np.asarray(t["accuracy_std"])
+        ax.errorbar(n, mean, yerr=std, marker="o", capsize=3, label=name)
+        ax.fill_between(n, mean - std, mean + std, alpha=0.2)
+    ax.set_xscale("log")
+    ax.set_xlabel("number of labelled galaxies")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(title or "Low-label curve")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def parse_sizes(text: str) -> list[int | str]:
+    """``"50,100,all"`` → ``[50, 100, "all"]`` (``ValueError`` naming a bad entry)."""
+    out: list[int | str] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        if part == "all":
+            out.append("all")
+        elif part.isdigit() and int(part) > 0:
+            out.append(int(part))
+        else:
+            raise ValueError(f"--sizes entries must be positive integers or 'all', got {part!r}")
+    if not out:
+        raise ValueError("--sizes is empty")
+    return out
+
+
+@dataclass
+class EvaluationResult:
+    """What :func:`evaluate` returns (also written to ``<out>/evaluation.json``)."""
+
+    linear_accuracy: float
+    knn_accuracy: float
+    n_train: int
+    n_test: int
+    curve: Any = None
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def evaluate(model: Any, data: str | Path, catalog: str | Path, label_column: str, *, out: str | Path | None = None,
+             test_fraction: float = 0.3, sizes: Sequence[int | str] = (50, 100, 250, 750, "all"),
+             repeats: int = 5, k: int = 20, C: float = 1.0, seed: int = 0, batch_size: int = 256,
+             device: str | None = None, statuses: Sequence[str] = ("ok", "partial")) -> EvaluationResult:
+    """Embed labelled galaxies with an encoder and measure linear-probe / kNN accuracy and the low-label curve.
+
+    Parameters
+    ----------
+    model : Encoder, str or path
+        An encoder or a folder for :meth:`~galzoo_fm.Encoder.from_pretrained`.
+    data : str or path
+        Cutout store folder or ``.npy`` images.
+    catalog : str or path
+        Catalogue with the label column (aligned as in :func:`galzoo_fm.datasets.open_dataset`).
+    label_column : str
+        Class labels; rows with an empty label are skipped.
+    out : str or path, optional
+        Folder for ``evaluation.json``, ``low_label.ecsv`` and ``low_label.png``.
+    test_fraction : float
+        Held-out fraction (a stratification-free random split with ``seed``).
+    sizes, repeats : see :func:`low_label_curve`.
+    k, C : kNN neighbours and probe regularisation.
+    """
+    from ..datasets import BatchSubset, open_dataset
+
+    if isinstance(model, str | Path):
+        from ..encoder import Encoder
+
+        model = Encoder.from_pretrained(model)
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    dataset, info = open_dataset(data, catalog=catalog, label_columns=label_column, task="classification",
+                                 statuses=statuses)
+    keep = np.flatnonzero(dataset.labels >= 0)
+    labelled = BatchSubset(dataset, keep)
+    feats = extract_features(model, labelled, batch_size=batch_size, device=device)
+    y = labelled.labels
+    order = np.random.default_rng(seed).permutation(len(y))
+    n_test = max(1, round(test_fraction * len(y)))
+    test, train = order[:n_test], order[n_test:]
+    lin = float(np.mean(linear_probe(feats[train], y[train], feats[test], C=C) == y[test]))
+    knn = float(np.mean(knn_classify(feats[train], y[train], feats[test], k=min(k, len(train))) == y[test]))
+    curve = low_label_curve(feats[train], y[train], feats[test], y[test], sizes=sizes, repeats=repeats, seed=seed,
+                            C=C)
+    result = EvaluationResult(lin, knn, len(train), len(test), curve)
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        curve.write(out / "low_label.ecsv", overwrite=True)
+        result.files = {"table": out / "low_label.ecsv",
+                        "plot": plot_low_label_curve(curve, out / "low_label.png", label="linear probe")}
+        summary = {"linear_accuracy": lin, "knn_accuracy": knn, "k": k, "C": C, "n_train": len(train),
+                   "n_test": len(test), "classes": info["classes"], "label_column": label_column,
+                   "curve": {"n_labels": curve["n_labels"].tolist(), "mean": curve["accuracy_mean"].tolist(),
+                             "std": curve["accuracy_std"].tolist()}}
+        (out / "evaluation.json").write_text(json.dumps(summary, indent=2) + "\n")
+        result.files["summary"] = out / "evaluation.json"
+    return result

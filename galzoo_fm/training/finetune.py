@@ -1,0 +1,281 @@
+"""``galzoo-fm finetune``: a pretrained encoder plus a new head, trained on labels with early stopping.
+
+Three kinds of head: ``classifier`` (cross-entropy on one class column), ``regressor`` (mean squared
+error on one or more numeric columns, rows with NaN targets skipped) and ``dirichlet`` (a Dirichlet head
+on the vote counts of a new schema, as in Zoobot's finetuning; Walmsley et al. 2022). With
+``task.freeze_encoder = true`` only the head trains and the encoder stays in eval mode (frozen BatchNorm
+statistics).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from ..losses import LossOutput
+from .config import FINETUNE_SPEC, load_config
+from .trainer import Trainer, TrainResult
+
+__all__ = ["FinetuneModel", "FinetuneResult", "finetune", "load_finetuned"]
+
+KINDS = ("classifier", "regressor", "dirichlet")
+
+
+class FinetuneModel(nn.Module):
+    """Encoder + task head with the objective interface the :class:`~galzoo_fm.training.Trainer` runs.
+
+    Parameters
+    ----------
+    encoder : torch.nn.Module
+        With ``num_features``.
+    kind : {"classifier", "regressor", "dirichlet"}
+    n_outputs : int
+        Classes, regression targets, or answers of the schema.
+    head : {"linear", "mlp"}
+        One Linear layer, or Linear–ReLU–Linear with ``hidden`` units.
+    hidden : int
+    dropout : float
+        Before the head.
+    freeze_encoder : bool
+        Train only the head; the encoder stays in eval mode.
+    schema : Schema, optional
+        For ``kind="dirichlet"``.
+
+    Notes
+    -----
+    ``forward(views, targets)`` takes ``[images (N, C, H, W)]`` and targets ``(N,)`` int64 classes
+    (``-1``: unlabelled), ``(N, k)`` floats (NaN: unknown) or ``(N, A)`` vote counts; returns a
+    :class:`~galzoo_fm.losses.LossOutput`. :meth:`predict` gives class probabilities, values or Dirichlet
+    concentrations.
+    """
+
+    n_views = 1
+    needs_votes = True
+    uses_votes = True
+    has_ema_target = False
+
+    def __init__(self, encoder: nn.Module, kind: str, n_outputs: int, *, head: str = "linear", hidden: int = 256,
+                 dropout: float = 0.0, freeze_encoder: bool = False, schema: Any = None):
+        super().__init__()
+        if kind not in KINDS:
+            raise ValueError(f"task.kind must be one of {', '.join(map(repr, KINDS))}; got {kind!r}")
+        self.encoder = encoder
+        self.kind = kind
+        self.freeze_encoder = bool(freeze_encoder)
+        d = int(encoder.num_features)
+        layers: list[nn.Module] = [nn.Dropout(dropout)]
+        if head == "mlp":
+            layers += [nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, n_outputs)]
+        elif head == "linear":
+            layers.append(nn.Linear(d, n_outputs))
+        else:
+            raise ValueError(f"task.head must be 'linear' or 'mlp', got {head!r}")
+        self.head = nn.Sequential(*layers)
+        self.groups = None
+        if kind == "dirichlet":
+            from ..losses import resolve_question_groups
+
+            self.groups, n_answers = resolve_question_groups(schema)
+            if n_answers != n_outputs:
+                raise ValueError(f"the schema has {n_answers} answers but n_outputs is {n_outputs}")
+        if self.freeze_encoder:
+            for p in self.encoder.parameters():
+                p.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> FinetuneModel:
+        super().train(mode)
+        if self.freeze_encoder:
+            self.encoder.eval()
+        return self
+
+    def outputs(self, images: Tensor) -> Tensor:
+        """Raw head outputs ``(N, n_outputs)`` (logits, values, or pre-activation concentrations)."""
+        if self.freeze_encoder:
+            with torch.no_grad():
+                features = self.encoder(images)
+        else:
+            features = self.encoder(images)
+        return self.head(features.float())
+
+    def predict(self, images: Tensor) -> Tensor:
+        """Class probabilities, regression values, or Dirichlet concentrations ``(N, n_outputs)``."""
+        out = self.outputs(images).float()
+        if self.kind == "classifier":
+            return out.softmax(1)
+        if self.kind == "dirichlet":
+            return 1.0 + 100.0 * torch.sigmoid(out)
+        return out
+
+    def forward(self, views: list[Tensor], targets: Tensor | None) -> LossOutput:
+        if targets is None:
+            raise ValueError("finetuning needs targets (labels or votes) in every batch")
+        out = self.outputs(views[0]).float()
+        if self.kind == "classifier":
+            known = targets >= 0
+            loss = F.cross_entropy(out, targets.clamp(min=0), reduction="none")
+            n = known.sum().clamp(min=1)
+            loss = (loss * known).sum() / n
+            acc = ((out.argmax(1) == targets) & known).sum() / n
+            return LossOutput(loss, {"loss": loss.detach(), "accuracy": acc.detach()})
+        if self.kind == "regressor":
+            known = torch.isfinite(targets)
+            err = torch.where(known, out - torch.nan_to_num(targets), torch.zeros_like(out))
+            n = known.sum().clamp(min=1)
+            loss = (err ** 2).sum() / n
+            return LossOutput(loss, {"loss": loss.detach(), "mae": (err.abs().sum() / n).detach()})
+        from ..losses import dirichlet_loss
+
+        conc = 1.0 + 100.0 * torch.sigmoid(out)
+        loss = dirichlet_loss(conc, targets.float(), self.groups, validate=False).mean()
+        return LossOutput(loss, {"loss": loss.detach()})
+
+    def update_target(self, step: int, total_steps: int) -> None:
+        """No EMA target."""
+
+    def optimizer_parameters(self) -> list[nn.Parameter]:
+        """Head parameters, plus the encoder's unless it is frozen."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+
+@dataclass
+class FinetuneResult:
+    """What :func:`finetune` returns."""
+
+    model_dir: Path
+    best_val_loss: float | None
+    best_step: int | None
+    train: TrainResult
+
+
+def _labelled_positions(dataset: Any, kind: str) -> np.ndarray:
+    if kind == "dirichlet":
+        return np.flatnonzero(dataset.votes.sum(1) > 0)
+    if kind == "classifier":
+        return np.flatnonzero(dataset.labels >= 0)
+    return np.flatnonzero(np.isfinite(dataset.labels).any(1))
+
+
+def _validator(val: Any, target_key: str, batch_size: int):
+    def validate(model: FinetuneModel) -> dict[str, float]:
+        dev = next(model.parameters()).device
+        total, n, correct = 0.0, 0, 0.0
+        for start in range(0, len(val), batch_size):
+            batch = val[np.arange(start, min(start + batch_size, len(val)))]
+            images, targets = batch["images"].to(dev), batch[target_key].to(dev)
+            out = model([images], targets)
+            m = len(images)
+            total += float(out.loss) * m
+            correct += float(out.metrics.get("accuracy", 0.0)) * m
+            n += m
+        result = {"val_loss": total / max(n, 1)}
+        if model.kind == "classifier":
+            result["val_accuracy"] = correct / max(n, 1)
+        return result
+
+    return validate
+
+
+def finetune(config: str | Path | dict[str, Any]) -> FinetuneResult:
+    """Finetune a pretrained encoder as a configuration describes (see :data:`FINETUNE_SPEC`).
+
+    The best model on the validation split (lowest validation loss) is written to ``<train.out>/model``:
+    ``encoder/`` (:meth:`~galzoo_fm.Encoder.save_pretrained`), ``head.safetensors`` and ``task.json``;
+    reload it with :func:`load_finetuned`.
+    """
+    from .. import get_schema
+    from ..datasets import BatchSubset, open_dataset
+    from .pretrain import build_encoder, build_views, settings_from_config
+
+    cfg = load_config(config, FINETUNE_SPEC)
+    where = cfg["_source"]
+    task, data = cfg["task"], cfg["data"]
+    kind = task["kind"]
+    schema = None
+    if kind == "dirichlet":
+        if task["schema"] is None:
+            raise ValueError(f"task.kind = 'dirichlet' needs task.schema ({where})")
+        schema = get_schema(task["schema"])
+    elif task["label_columns"] is None:
+        raise ValueError(f"task.kind = {kind!r} needs task.label_columns ({where})")
+    try:
+        dataset, info = open_dataset(
+            data["path"], catalog=data["catalog"], schema=schema,
+            label_columns=None if schema else task["label_columns"],
+            task="classification" if kind == "classifier" else "regression", statuses=data["statuses"])
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"data.path / data.catalog / task.label_columns: {exc} ({where})") from None
+    labelled = _labelled_positions(dataset, kind)
+    if len(labelled) < 4:
+        raise ValueError(f"only {len(labelled)} galaxies of data.path have labels in data.catalog ({where})")
+    order = np.random.default_rng(cfg["train"]["seed"]).permutation(labelled)
+    n_val = max(1, round(data["val_fraction"] * len(order)))
+    train_set, val_set = BatchSubset(dataset, np.sort(order[n_val:])), BatchSubset(dataset, np.sort(order[:n_val]))
+    c, h, _ = dataset.image_shape
+    views_fn, size, _ = build_views(cfg, info["bands"], c)
+    encoder = build_encoder(cfg["model"], c, size or h, bands=info["bands"], preprocessing=None)
+    n_out = schema.n_answers if schema else (len(info["classes"]) if kind == "classifier" else dataset.labels.shape[1])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg["train"]["seed"])
+        model = FinetuneModel(encoder, kind, n_out, head=task["head"], hidden=task["hidden"],
+                              dropout=task["dropout"], freeze_encoder=task["freeze_encoder"], schema=schema)
+    settings = settings_from_config(cfg)
+    if settings.batch_size > len(train_set):
+        raise ValueError(f"train.batch_size = {settings.batch_size} is larger than the {len(train_set)} labelled "
+                         f"training galaxies ({where})")
+    key = "votes" if schema else "labels"
+    out = Path(cfg["train"]["out"])
+    resume = cfg["train"]["resume"]
+    trainer = Trainer(model, train_set, settings, out, views_fn=views_fn, target_key=key,
+                      validate_fn=_validator(val_set, key, settings.batch_size),
+                      run_config={k: v for k, v in cfg.items() if not k.startswith("_")},
+                      resume=resume if isinstance(resume, bool) or resume == "auto" else Path(resume))
+    result = trainer.fit()
+    best = result.best_checkpoint
+    meta = json.loads((best / "state.json").read_text()) if best else {}
+    if best is not None:
+        from .state import load_state
+
+        load_state(best, objective=model)
+    task_doc = {"format": "galzoo_fm.finetuned", "kind": kind, "n_outputs": n_out, "head": task["head"],
+                "hidden": task["hidden"], "classes": info["classes"], "label_columns": task["label_columns"],
+                "schema": task["schema"], "best_step": meta.get("step"),
+                "best_val_loss": (meta.get("early_stopping") or {}).get("best")}
+    model_dir = save_finetuned(model, out / "model", task_doc)
+    return FinetuneResult(model_dir, task_doc["best_val_loss"], task_doc["best_step"], result)
+
+
+def save_finetuned(model: FinetuneModel, folder: Path, task_doc: dict[str, Any]) -> Path:
+    """Write ``encoder/``, ``head.safetensors`` and ``task.json`` into ``folder``."""
+    from ..checkpoint import atomic_write_bytes
+
+    folder.mkdir(parents=True, exist_ok=True)
+    model.encoder.save_pretrained(folder / "encoder")
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()},
+              str(folder / "head.safetensors"))
+    atomic_write_bytes(folder / "task.json", (json.dumps(task_doc, indent=2) + "\n").encode())
+    return folder
+
+
+def load_finetuned(folder: str | Path) -> tuple[FinetuneModel, dict[str, Any]]:
+    """Reload a :func:`finetune` output folder: ``(model in eval mode, task description)``."""
+    from .. import get_schema
+    from ..encoder import Encoder
+
+    folder = Path(folder)
+    doc_path = folder / "task.json"
+    if not doc_path.is_file():
+        raise ValueError(f"{folder} is not a finetuned model folder (no task.json)")
+    doc = json.loads(doc_path.read_text())
+    schema = get_schema(doc["schema"]) if doc["kind"] == "dirichlet" else None
+    model = FinetuneModel(Encoder.from_pretrained(folder / "encoder"), doc["kind"], doc["n_outputs"],
+                          head=doc["head"], hidden=doc["hidden"], schema=schema)
+    model.head.load_state_dict(load_file(str(folder / "head.safetensors")))
+    return model.eval(), doc

@@ -1,0 +1,378 @@
+"""The training engine: one loop for every objective, on one device or many (``torchrun``).
+
+The :class:`Trainer` knows nothing about particular losses: it asks the objective how many views it
+takes (``n_views``) and whether it keeps an EMA target, passes the batch's targets (vote counts by
+default) and backpropagates ``LossOutput.loss``. A third-party loss trains without any change here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .distributed import DistInfo, all_gather_objects, barrier, init_distributed
+from .metrics import MetricsLogger
+from .optim import WarmupCosine, build_optimizer
+from .sampling import ResumableBatchSampler
+from .state import capture_rng, latest_checkpoint, load_state, restore_rng, save_state
+
+__all__ = ["NonFiniteLossError", "TrainResult", "TrainSettings", "Trainer", "identity_views"]
+
+ViewsFn = Callable[[Tensor, int, torch.Generator], list[Tensor]]
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
+
+
+def identity_views(images: Tensor, n_views: int, generator: torch.Generator) -> list[Tensor]:
+    """``n_views`` copies of the batch (no augmentation): the simplest ``views_fn``."""
+    return [images] * n_views
+
+
+@dataclass
+class TrainSettings:
+    """Settings of :class:`Trainer` (the ``[train]``, ``[optim]`` and ``[logging]`` tables of a config).
+
+    Attributes
+    ----------
+    steps : int
+        Optimizer steps in total.
+    batch_size : int
+        Global batch size (all ranks together); must divide by the number of processes.
+    optimizer : {"adamw", "lars", "sgd"}
+    lr, weight_decay, momentum, trust_coefficient : float
+    betas : (float, float)
+    warmup_steps : int
+        Linear warm-up steps of the cosine schedule.
+    min_lr_ratio : float
+        Final learning rate as a fraction of ``lr``.
+    grad_clip : float
+        Clip the global gradient norm to this value (0: no clipping).
+    seed : int
+    precision : {"auto", "bf16", "fp32"}
+        ``"auto"``: bf16 autocast on CUDA, fp32 on the CPU.
+    channels_last : bool
+    compile : bool
+        ``torch.compile`` the objective's forward.
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+    sync_batchnorm : bool or "auto"
+        Convert BatchNorm layers to SyncBatchNorm under DDP (``"auto"``: on CUDA; PyTorch has no CPU
+        SyncBatchNorm).
+    find_unused_parameters : bool
+        Passed to DistributedDataParallel.
+    num_workers : int or "auto"
+        DataLoader worker processes (each reads whole batches); ``"auto"``: 4 on CUDA, 0 on the CPU.
+    checkpoint_every : int
+        Save every this many steps (0: only at the end).
+    keep : int
+        Step checkpoints kept (0: all).
+    log_every : int
+        Steps between metric rows (and NaN checks).
+    tensorboard : bool or "auto"
+    progress : bool or None
+        Progress bar (``None``: when stderr is a terminal).
+    eval_every, patience : int
+        Validation interval and early-stopping patience (in validations; 0 disables early stopping).
+    """
+
+    steps: int = 1000
+    batch_size: int = 256
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.999)
+    momentum: float = 0.9
+    trust_coefficient: float = 0.001
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.0
+    grad_clip: float = 0.0
+    seed: int = 0
+    precision: str = "auto"
+    channels_last: bool = True
+    compile: bool = False
+    device: str = "auto"
+    sync_batchnorm: bool | str = "auto"
+    find_unused_parameters: bool = False
+    num_workers: int | str = "auto"
+    checkpoint_every: int = 0
+    keep: int = 3
+    log_every: int = 10
+    tensorboard: bool | str = "auto"
+    progress: bool | None = None
+    eval_every: int = 0
+    patience: int = 0
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`Trainer.fit` returns."""
+
+    step: int
+    out: Path
+    checkpoint: Path | None
+    best_checkpoint: Path | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    images_per_second: float = float("nan")
+    stopped_early: bool = False
+    resumed_from: Path | None = None
+
+
+def _autocast(device: torch.device, precision: str):
+    if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
+        return contextlib.nullcontext()
+    if precision in ("auto", "bf16"):
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    raise ValueError(f"train.precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
+
+
+class Trainer:
+    """Train an objective on a batch dataset.
+
+    Parameters
+    ----------
+    objective : torch.nn.Module
+        An :class:`~galzoo_fm.losses.Objective` (or anything with its interface: ``n_views``,
+        ``forward(views, targets) -> LossOutput``, ``update_target``, ``optimizer_parameters``, ``encoder``).
+    dataset : galzoo_fm.datasets.BatchDataset
+        ``dataset[indices]`` gives a batch dict with ``"images"`` and optionally targets.
+    settings : TrainSettings
+    out : str or path
+        Run folder: ``checkpoints/``, ``metrics.csv``, ``tensorboard/``.
+    views_fn : callable, optional
+        ``views_fn(images, n_views, generator) -> list of n_views tensors`` on the device; the trainer
+        owns (and checkpoints) the generator. Default :func:`identity_views`.
+    target_key : str or None
+        Batch key passed to the objective as its second argument (``"votes"``; ``None``: nothing).
+    validate_fn : callable, optional
+        ``validate_fn(objective) -> dict of float`` with a ``"val_loss"`` entry, called every
+        ``settings.eval_every`` steps (with the objective in eval mode); drives early stopping and the
+        ``best`` checkpoint.
+    run_config : dict, optional
+        JSON-serialisable configuration stored in each checkpoint.
+    resume : "auto", bool, str or path
+        ``"auto"``/``True``: continue from ``out/checkpoints/latest.json`` when it exists; ``False``: start
+        afresh (``ValueError`` if the run folder already holds checkpoints); a path: that checkpoint folder.
+    """
+
+    def __init__(self, objective: nn.Module, dataset: Any, settings: TrainSettings, out: str | Path, *,
+                 views_fn: ViewsFn | None = None, target_key: str | None = "votes",
+                 validate_fn: Callable[[nn.Module], dict[str, float]] | None = None,
+                 run_config: dict[str, Any] | None = None, resume: bool | str | Path = "auto"):
+        self.objective = objective
+        self.dataset = dataset
+        self.settings = settings
+        self.out = Path(out)
+        self.views_fn = views_fn or identity_views
+        self.target_key = target_key
+        self.validate_fn = validate_fn
+        self.run_config = run_config or {}
+        self.resume = resume
+        self.n_views = int(getattr(objective, "n_views", 1))
+
+    # ------------------------------------------------------------------ setup
+    def _resume_folder(self) -> Path | None:
+        ckpts = self.out / "checkpoints"
+        if self.resume in ("auto", True):
+            return latest_checkpoint(ckpts)
+        if self.resume is False:
+            if latest_checkpoint(ckpts) is not None:
+                raise ValueError(f"{ckpts} already holds checkpoints; resume them (train.resume = \"auto\") or "
+                                 "choose another train.out folder")
+            return None
+        return Path(self.resume)
+
+    def _prepare_model(self, info: DistInfo) -> tuple[nn.Module, nn.Module]:
+        s = self.settings
+        raw = self.objective
+        cuda = info.device.type == "cuda"
+        if info.distributed and (s.sync_batchnorm is True or (s.sync_batchnorm == "auto" and cuda)):
+            if info.device.type != "cuda":
+                raise ValueError("train.sync_batchnorm = true needs CUDA (PyTorch has no CPU SyncBatchNorm)")
+            raw = nn.SyncBatchNorm.convert_sync_batchnorm(raw)
+        fmt = torch.channels_last if s.channels_last else torch.preserve_format
+        raw.to(info.device, memory_format=fmt)
+        module: nn.Module = raw
+        if info.distributed:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            module = DDP(raw, device_ids=[info.device.index] if info.device.type == "cuda" else None,
+                         find_unused_parameters=s.find_unused_parameters)
+        if s.compile:
+            module = torch.compile(module)
+        return raw, module
+
+    # ------------------------------------------------------------------- loop
+    def fit(self) -> TrainResult:
+        """Train for ``settings.steps`` steps (or until early stopping); return a :class:`TrainResult`."""
+        s = self.settings
+        info = init_distributed(s.device)
+        try:
+            return self._fit(info)
+        finally:
+            info.close()
+
+    def _fit(self, info: DistInfo) -> TrainResult:
+        s = self.settings
+        if s.batch_size % info.world_size:
+            raise ValueError(f"train.batch_size = {s.batch_size} must be divisible by the {info.world_size} "
+                             "processes")
+        torch.manual_seed(s.seed + 1000003 * info.rank)
+        raw, module = self._prepare_model(info)
+        optimizer = build_optimizer(raw.optimizer_parameters(), s.optimizer, lr=s.lr, weight_decay=s.weight_decay,
+                                    betas=s.betas, momentum=s.momentum, trust_coefficient=s.trust_coefficient)
+        scheduler = WarmupCosine(optimizer, s.steps, min(s.warmup_steps, s.steps), s.min_lr_ratio)
+        generator = torch.Generator().manual_seed(s.seed * 7919 + info.rank + 1)
+        step, epoch, batches_done, early = 0, 0, 0, {"best": None, "best_step": None, "bad": 0}
+        folder = self._resume_folder()
+        if folder is not None:
+            meta, rng = load_state(folder, objective=raw, optimizer=optimizer, scheduler=scheduler)
+            step, epoch, batches_done = meta["step"], meta["epoch"], meta["batches_done"]
+            early = meta.get("early_stopping", early)
+            if len(rng) == info.world_size:
+                restore_rng(*rng[info.rank], {"views": generator})
+            else:
+                warnings.warn(f"checkpoint {folder} was written by {len(rng)} processes, this run has "
+                              f"{info.world_size}: random streams restart and the position in the epoch is "
+                              "approximate (the run is not bit-identical to an uninterrupted one)", stacklevel=2)
+        per_rank = s.batch_size // info.world_size
+        sampler = ResumableBatchSampler(len(self.dataset), per_rank, rank=info.rank, world_size=info.world_size,
+                                        seed=s.seed)
+        sampler.set_position(epoch, batches_done)
+        # a private generator: creating a loader iterator must not draw from the global random stream, or a
+        # resumed run (one more iterator) would diverge from an uninterrupted one
+        workers = (4 if info.device.type == "cuda" else 0) if s.num_workers == "auto" else int(s.num_workers)
+        loader = torch.utils.data.DataLoader(self.dataset, sampler=sampler, batch_size=None, num_workers=workers,
+                                             pin_memory=info.device.type == "cuda", persistent_workers=workers > 0,
+                                             generator=torch.Generator().manual_seed(s.seed))
+        logger = MetricsLogger(self.out, tensorboard=s.tensorboard, resume_step=step if folder else None,
+                               enabled=info.is_main)
+        progress = self._progress(info, step)
+        ckpt_root = self.out / "checkpoints"
+        last_ckpt: Path | None = folder
+        best_ckpt = ckpt_root / "best" if (ckpt_root / "best").is_dir() and folder else None
+        params = [p for g in optimizer.param_groups for p in g["params"]]
+        fmt = torch.channels_last if s.channels_last else torch.contiguous_format
+        first_bad = torch.full((), -1, dtype=torch.long, device=info.device)
+        metrics: dict[str, float] = {}
+        rate = float("nan")
+        stopped = False
+
+        def check_finite() -> None:
+            # every rank must stop together: take the earliest bad step of any rank
+            never = torch.full_like(first_bad, 2**62)
+            flag = torch.where(first_bad >= 0, first_bad, never)
+            if info.distributed:
+                torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MIN)
+            bad = int(flag.item())
+            if bad < 2**62:
+                where = f"; the last good checkpoint is {last_ckpt}" if last_ckpt else " (no checkpoint was written)"
+                raise NonFiniteLossError(
+                    f"the loss became NaN or infinite at step {bad}: training stopped{where}. Lower optim.lr, set "
+                    "optim.grad_clip, use train.precision = \"fp32\", or check the data for NaN pixels")
+
+        def save(name: str | None = None) -> Path | None:
+            rng_all = all_gather_objects(info, capture_rng({"views": generator}))
+            path = None
+            if info.is_main:
+                meta = {"epoch": epoch, "batches_done": batches_done, "world_size": info.world_size,
+                        "early_stopping": early, "config": self.run_config, "metrics": metrics}
+                path = save_state(ckpt_root, step, objective=raw, optimizer=optimizer, scheduler=scheduler,
+                                  rng=rng_all, meta=meta, keep=s.keep, name=name)
+            barrier(info)
+            return path or ckpt_root / (name or f"step-{step:07d}")
+
+        it = iter(loader)
+        raw.train()
+        t_log, n_log = time.perf_counter(), 0
+        try:
+            while step < s.steps and not stopped:
+                try:
+                    batch = next(it)
+                except StopIteration:
+                    epoch, batches_done = epoch + 1, 0
+                    sampler.set_position(epoch, 0)
+                    it = iter(loader)
+                    continue
+                batches_done += 1
+                images = batch["images"].to(info.device, non_blocking=True)
+                targets = batch.get(self.target_key) if self.target_key else None
+                if targets is not None:
+                    targets = targets.to(info.device, non_blocking=True)
+                views = [v.contiguous(memory_format=fmt) for v in self.views_fn(images, self.n_views, generator)]
+                with _autocast(info.device, s.precision):
+                    out = module(views, targets)
+                optimizer.zero_grad(set_to_none=True)
+                out.loss.backward()
+                if s.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(params, s.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                raw.update_target(step, s.steps)
+                step += 1
+                n_log += images.shape[0] * info.world_size
+                bad_now = ~torch.isfinite(out.loss.detach())
+                first_bad = torch.where(bad_now & (first_bad < 0), torch.full_like(first_bad, step), first_bad)
+                final = step == s.steps
+                if step % s.log_every == 0 or final:
+                    check_finite()
+                    elapsed = time.perf_counter() - t_log
+                    rate = n_log / elapsed if elapsed > 0 else float("nan")
+                    metrics = {**out.to_floats(), "lr": scheduler.get_last_lr()[0], "epoch": float(epoch),
+                               "images_per_s": rate}
+                    logger.log(step, metrics)
+                    if progress is not None:
+                        progress.set_postfix(loss=f"{metrics.get('loss', float(out.loss)):.4g}", img_s=f"{rate:.0f}")
+                    t_log, n_log = time.perf_counter(), 0
+                if progress is not None:
+                    progress.update(1)
+                if self.validate_fn is not None and s.eval_every and (step % s.eval_every == 0 or final):
+                    check_finite()
+                    stopped, best_ckpt = self._validate(raw, step, early, logger, save, best_ckpt)
+                if (s.checkpoint_every and step % s.checkpoint_every == 0) or final or stopped:
+                    check_finite()
+                    last_ckpt = save()
+        finally:
+            if progress is not None:
+                progress.close()
+            logger.close()
+        return TrainResult(step, self.out, last_ckpt, best_ckpt, metrics, rate, stopped, folder)
+
+    def _validate(self, raw: nn.Module, step: int, early: dict, logger: MetricsLogger, save: Callable,
+                  best_ckpt: Path | None) -> tuple[bool, Path | None]:
+        raw.eval()
+        with torch.no_grad():
+            values = self.validate_fn(raw)
+        raw.train()
+        if "val_loss" not in values:
+            raise ValueError(f"validate_fn must return a dict with 'val_loss', got keys {sorted(values)}")
+        logger.log(step, {f"{k}": float(v) for k, v in values.items()})
+        value = float(values["val_loss"])
+        if early["best"] is None or (math.isfinite(value) and value < early["best"]):
+            early.update(best=value, best_step=step, bad=0)
+            best_ckpt = save("best")
+        else:
+            early["bad"] += 1
+        return bool(self.settings.patience and early["bad"] >= self.settings.patience), best_ckpt
+
+    def _progress(self, info: DistInfo, step: int):
+        show = self.settings.progress
+        if show is None:
+            import sys
+
+            show = sys.stderr.isatty()
+        if not (show and info.is_main):
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.settings.steps, initial=step, unit="step", dynamic_ncols=True)

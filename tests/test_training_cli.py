@@ -1,0 +1,85 @@
+"""``galzoo-fm pretrain / finetune / evaluate``: thin wrappers, errors as one clear line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from astropy.table import Table
+from click.testing import CliRunner
+
+import galzoo_fm
+from galzoo_fm.cli import cli
+
+TOML = """
+[model]
+backbone = "example_smallcnn"
+backbone_kwargs = {{ width = 8, depth = 2 }}
+
+[loss]
+name = "spectral"
+options = {{ projection_hidden = 32, projection_dim = 16 }}
+
+[data]
+path = "{data}"
+
+[augment]
+crop_scale = [0.8, 1.0]
+
+[optim]
+name = "lars"
+lr = 0.2
+warmup_steps = 1
+
+[train]
+out = "{out}"
+steps = 3
+batch_size = 8
+checkpoint_every = 2
+
+[logging]
+every = 1
+progress = false
+tensorboard = "auto"
+"""
+
+
+def test_pretrain_finetune_evaluate_commands(tmp_path):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.normal(size=(24, 3, 16, 16)).astype("float32"))
+    Table({"kind": np.arange(24) % 2}).write(tmp_path / "cat.ecsv")
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(TOML.format(data=tmp_path / "x.npy", out=tmp_path / "run"))
+    runner = CliRunner()
+    res = runner.invoke(cli, ["pretrain", "--config", str(cfg)])
+    assert res.exit_code == 0, res.output
+    assert "trained 3 steps" in res.output
+    encoder = tmp_path / "run" / "checkpoints" / "step-0000003" / "encoder"
+    assert galzoo_fm.Encoder.from_pretrained(encoder).backbone_name == "example_smallcnn"
+    assert (tmp_path / "run" / "metrics.csv").read_text().count("\n") == 4
+
+    ft = tmp_path / "ft.toml"
+    ft.write_text(f'[model]\ninit = "{encoder}"\n[task]\nkind = "classifier"\nlabel_columns = "kind"\n'
+                  f'freeze_encoder = true\n[data]\npath = "{tmp_path / "x.npy"}"\ncatalog = "{tmp_path / "cat.ecsv"}"\n'
+                  f'[train]\nout = "{tmp_path / "ft"}"\nsteps = 4\nbatch_size = 8\neval_every = 2\n'
+                  '[logging]\nprogress = false\n')
+    res = runner.invoke(cli, ["finetune", "--config", str(ft)])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "ft" / "model" / "task.json").read_text())["classes"] == ["0", "1"]
+
+    res = runner.invoke(cli, ["evaluate", "--model", str(encoder), "--data", str(tmp_path / "x.npy"),
+                              "--catalog", str(tmp_path / "cat.ecsv"), "--label-col", "kind", "--out",
+                              str(tmp_path / "eval"), "--sizes", "4,8,all", "--repeats", "2", "--k", "3"])
+    assert res.exit_code == 0, res.output
+    assert "linear probe accuracy" in res.output and (tmp_path / "eval" / "low_label.png").is_file()
+
+
+def test_config_error_is_one_line_naming_the_key(tmp_path):
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(TOML.format(data=tmp_path / "x.npy", out=tmp_path / "run").replace("steps = 3", "step = 3"))
+    res = CliRunner().invoke(cli, ["pretrain", "--config", str(cfg)])
+    assert res.exit_code == 1
+    assert "unknown key train.step " in res.output and "did you mean train.steps?" in res.output
+    res = CliRunner().invoke(cli, ["evaluate", "--model", "m", "--data", str(tmp_path), "--catalog", "c",
+                                   "--label-col", "x", "--sizes", "10,zero"])
+    assert res.exit_code == 1 and "--sizes entries must be positive integers or 'all', got 'zero'" in res.output
