@@ -205,6 +205,166 @@ def evaluate_command(model, data, catalog, label_col, out, sizes, repeats, k, C,
         click.echo(f"wrote {name}: {path}")
 
 
+@cli.command("embed")
+@click.argument("catalog", type=click.Path(dir_okay=False))
+@click.option("--survey", default="legacy", show_default=True, help="Registered survey (see `galzoo-fm surveys`).")
+@click.option("--layer", help="Survey layer, e.g. ls-dr9 (shortcut for --survey-opt layer=...).")
+@click.option("--model", help="Encoder folder or hf_hub:<repo id>; default: a random-init resnet18 (seeded).")
+@click.option("-o", "--out", help="Output table (.parquet, .fits, .ecsv, .h5); default CATALOG_embeddings.fits.")
+@click.option("--survey-opt", "survey_opts", multiple=True, metavar="KEY=VALUE",
+              help="Survey option, repeatable (e.g. bands=grz, path=mosaic.fits, server=...).")
+@click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
+@click.option("--device", help="cuda, cpu, cuda:1, ...; default: CUDA when available (one GPU per torchrun rank).")
+@click.option("--workers", default=4, show_default=True, type=click.IntRange(min=1),
+              help="Concurrent downloads, and preprocessing threads.")
+@click.option("--id-col", help="Identifier column (default: id, objid, name, ...; else the row number).")
+@click.option("--ra-col", help="RA column (default: ra, RA, ra_deg, RAJ2000, ...).")
+@click.option("--dec-col", help="Dec column (default: dec, DEC, dec_deg, DEJ2000, ...).")
+@click.option("--keep-cols", help="Comma-separated input columns to copy to the output.")
+@click.option("--anomaly", "anomaly_k", type=click.IntRange(min=1), metavar="K",
+              help="Add an anomaly_score column: mean cosine distance to the K nearest galaxies.")
+@click.option("--size", type=click.IntRange(min=1), help="Cutout side in survey pixels (default: the model's field).")
+@click.option("--store", type=click.Path(file_okay=False), help="Cutout store folder (default: OUT.cutouts).")
+@click.option("--image-size", default=64, show_default=True, type=click.IntRange(min=8),
+              help="Input size of the random-init model (ignored with --model).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random-init model.")
+@click.option("--block-rows", type=click.IntRange(min=1), help="Catalogue rows per committed block.")
+@click.option("--overwrite", is_flag=True, help="Embed again although OUT exists.")
+@click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal).")
+def embed_command(catalog, survey, layer, model, out, survey_opts, batch_size, device, workers, id_col, ra_col,
+                  dec_col, keep_cols, anomaly_k, size, store, image_size, seed, block_rows, overwrite,
+                  progress) -> None:
+    """Embed every galaxy of CATALOG: fetch cutouts, preprocess as the model says, write vectors + status.
+
+    Resumable: after Ctrl-C or a crash, run the same command again. Scale out with
+    `torchrun --nproc-per-node N galzoo-fm embed ...`.
+    """
+    from pathlib import Path
+
+    from .embedding import run_embedding
+    from .fetch import parse_options
+
+    out = out or str(Path(catalog).with_name(Path(catalog).stem + "_embeddings.fits"))
+    try:
+        summary = run_embedding(
+            catalog, model=model, survey=survey, survey_options=parse_options(survey_opts), layer=layer, size=size,
+            out=out, store=store, batch_size=batch_size, device=device, workers=workers,
+            keep_cols=[c.strip() for c in keep_cols.split(",") if c.strip()] if keep_cols else (),
+            anomaly_k=anomaly_k, progress=sys.stderr.isatty() if progress is None else progress,
+            columns={"id": id_col, "ra": ra_col, "dec": dec_col}, overwrite=overwrite, block_rows=block_rows,
+            image_size=image_size, seed=seed,
+        )
+    except KeyboardInterrupt:
+        click.echo("interrupted: finished blocks are kept; run the same command again to resume", err=True)
+        sys.exit(130)
+    except (ValueError, TypeError, FileExistsError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if summary.rank == 0:
+        click.echo(str(summary))
+        if model is None:
+            click.echo("note: random-init model; pass --model with a pretrained encoder for morphology-aware vectors")
+
+
+@cli.command("similar")
+@click.argument("embeddings", type=click.Path(dir_okay=False))
+@click.option("--id", "query_id", help="Identifier of the query galaxy.")
+@click.option("--ra", type=float, help="RA of the query (degrees), with --dec: the nearest catalogue object.")
+@click.option("--dec", type=float, help="Dec of the query (degrees).")
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(min=1), help="Neighbours.")
+@click.option("-o", "--out", help="Also write the neighbours table (.fits, .ecsv, .parquet, .h5).")
+@click.option("--device", help="cuda, cpu, ...; default: CUDA when available.")
+@click.option("--backend", type=click.Choice(["torch", "faiss"]), default="torch", show_default=True,
+              help="Exact search with batched torch matrix products, or a faiss flat index.")
+def similar_command(embeddings, query_id, ra, dec, k, out, device, backend) -> None:
+    """The K galaxies most similar (cosine) to --id X, or to the object nearest --ra/--dec."""
+    from .embedding import find_similar, read_embeddings
+    from .tableio import write_table
+
+    try:
+        table = read_embeddings(embeddings)
+        row, near = find_similar(table, id=query_id, ra=ra, dec=dec, k=k, device=device, backend=backend)
+        if out:
+            write_table(near, out, overwrite=True)
+    except (ValueError, TypeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"query: row {row}, id {table['id'][row]}")
+    near["similarity"].format = ".4f"
+    click.echo("\n".join(near.pformat(max_lines=-1, max_width=-1)))
+
+
+@cli.command("anomaly")
+@click.argument("embeddings", type=click.Path(dir_okay=False))
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(min=1), help="Neighbours averaged.")
+@click.option("-o", "--out", help="Write EMBEDDINGS with an anomaly_score column to this table.")
+@click.option("--top", default=10, show_default=True, type=click.IntRange(min=0), help="List the N most unusual.")
+@click.option("--device", help="cuda, cpu, ...; default: CUDA when available.")
+@click.option("--backend", type=click.Choice(["torch", "faiss"]), default="torch", show_default=True)
+def anomaly_command(embeddings, k, out, top, device, backend) -> None:
+    """Anomaly scores: mean cosine distance of each galaxy to its K nearest others (large = unusual)."""
+    import numpy as np
+
+    from .embedding import anomaly_table, read_embeddings
+    from .tableio import write_table
+
+    try:
+        table = anomaly_table(read_embeddings(embeddings), k, device=device, backend=backend)
+        if out:
+            write_table(table, out, overwrite=True)
+    except (ValueError, TypeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    score = np.nan_to_num(np.asarray(table["anomaly_score"]), nan=-np.inf)
+    for rank, row in enumerate(np.argsort(-score, kind="stable")[:top], 1):
+        click.echo(f"{rank:>4d}  {table['id'][row]!s:>20}  {table['anomaly_score'][row]:.4f}")
+    if out:
+        click.echo(f"wrote {out}")
+
+
+@cli.group("plot")
+def plot_group() -> None:
+    """Pictures of embeddings: nearest neighbours, 2-D maps (PNG or PDF)."""
+
+
+@plot_group.command("neighbours")
+@click.argument("embeddings", type=click.Path(dir_okay=False))
+@click.option("--id", "query_id", help="Identifier of the query galaxy.")
+@click.option("--ra", type=float, help="RA of the query (degrees), with --dec.")
+@click.option("--dec", type=float, help="Dec of the query (degrees).")
+@click.option("-k", "k", default=8, show_default=True, type=click.IntRange(min=1), help="Neighbours shown.")
+@click.option("-o", "--out", required=True, help="Figure file (.png or .pdf).")
+@click.option("--store", type=click.Path(file_okay=False), help="Cutout store (default: recorded in EMBEDDINGS).")
+@click.option("--device", help="cuda, cpu, ...; default: CUDA when available.")
+def plot_neighbours_command(embeddings, query_id, ra, dec, k, out, store, device) -> None:
+    """The query galaxy and its K nearest neighbours as RGB cutouts, with ids and similarities."""
+    from .embedding import neighbours_figure
+    from .plots import save_figure
+
+    try:
+        fig = neighbours_figure(embeddings, id=query_id, ra=ra, dec=dec, k=k, store=store, device=device)
+        click.echo(f"wrote {save_figure(fig, out)}")
+    except (ValueError, TypeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@plot_group.command("map")
+@click.argument("embeddings", type=click.Path(dir_okay=False))
+@click.option("-o", "--out", required=True, help="Figure file (.png or .pdf).")
+@click.option("--method", type=click.Choice(["pca", "umap", "auto"]), default="pca", show_default=True)
+@click.option("--thumbnails", default=30, show_default=True, type=click.IntRange(min=0), help="Galaxies drawn.")
+@click.option("--colour", help="Colour points by this column (e.g. anomaly_score).")
+@click.option("--store", type=click.Path(file_okay=False), help="Cutout store (default: recorded in EMBEDDINGS).")
+@click.option("--seed", default=0, show_default=True, type=int)
+def plot_map_command(embeddings, out, method, thumbnails, colour, store, seed) -> None:
+    """A 2-D map of the embeddings (PCA; UMAP if installed) with thumbnails of sample galaxies."""
+    from .embedding import map_figure
+    from .plots import save_figure
+
+    try:
+        fig = map_figure(embeddings, method=method, n_thumbnails=thumbnails, colour=colour, store=store, seed=seed)
+        click.echo(f"wrote {save_figure(fig, out)}")
+    except (ValueError, TypeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def _add_plugin_commands(group: click.Group) -> None:
     from .plugins import add_plugin_commands
 

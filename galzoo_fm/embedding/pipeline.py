@@ -1,0 +1,305 @@
+"""The main job: a catalogue in, an embeddings table out — validated, resumable, shardable.
+
+:func:`run_embedding` does the work in three phases after validating everything (:func:`make_plan`):
+
+1. **fetch** the cutouts into a store beside the output (:func:`galzoo_fm.fetch.fetch_catalog`: resumable,
+   each rank its own shard);
+2. **embed** fixed blocks of catalogue rows (:mod:`~galzoo_fm.embedding.runner`), committing each block
+   to ``OUT.partial/`` (:mod:`~galzoo_fm.embedding.partial`) and skipping blocks committed by an earlier,
+   interrupted run;
+3. **assemble** the output in catalogue order (:mod:`~galzoo_fm.embedding.assemble`), atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from astropy.table import Table
+
+from ..fetch import fetch_catalog
+from .assemble import assemble
+from .partial import PartialRun
+from .plan import EmbedPlan, make_plan
+from .ranks import Ranks, rank_blocks
+from .runner import embed_blocks
+from .storeindex import StoreIndex
+
+__all__ = ["EmbedSummary", "embed_catalog", "run_embedding"]
+
+
+@dataclass
+class EmbedSummary:
+    """What one embedding run did (on this rank).
+
+    Attributes
+    ----------
+    out : pathlib.Path or None
+        The output table (written by rank 0).
+    store : pathlib.Path
+        The cutout store.
+    rows : int
+        Catalogue rows.
+    model : str
+        The model's description.
+    counts : dict
+        Rows per status in the output (rank 0).
+    embedded : int
+        Rows embedded by this run on this rank (rows of resumed blocks excluded).
+    blocks_done, blocks_skipped : int
+        Blocks computed now / found committed by an earlier run (this rank).
+    seconds : dict
+        Wall time per phase: ``fetch``, ``embed``, ``assemble``.
+    table : astropy.table.Table or None
+        The output table when no file was asked for.
+    """
+
+    out: Path | None
+    store: Path
+    rows: int
+    model: str
+    counts: dict[str, int] = field(default_factory=dict)
+    embedded: int = 0
+    blocks_done: int = 0
+    blocks_skipped: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    table: Table | None = None
+    rank: int = 0
+    world: int = 1
+
+    def __str__(self) -> str:
+        rate = self.embedded / self.seconds["embed"] if self.seconds.get("embed") else 0.0
+        per = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
+        times = ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items())
+        where = f"wrote {self.out}" if self.out else "no output file"
+        if self.counts.get("failed"):
+            where += f" ({self.counts['failed']} failed rows: run again with --overwrite to retry only them)"
+        ranks = f" on {self.world} ranks" if self.world > 1 else ""
+        return (f"{self.rows} rows with {self.model}{ranks}: {per or 'see rank 0'}. Embedded {self.embedded} now "
+                f"({rate:.0f}/s), {self.blocks_skipped} block(s) resumed. {times}. {where}; cutouts in {self.store}")
+
+
+def _run_info(plan: EmbedPlan, batch_size: int, block_rows: int) -> dict[str, Any]:
+    sv = plan.survey
+    return {
+        "model": plan.model_name,
+        "model_sha256": plan.model_hash,
+        "catalog": plan.catalog.source,
+        "catalog_fingerprint": plan.catalog.fingerprint(),
+        "catalog_rows": len(plan.catalog),
+        "preprocessing": plan.preprocessor.to_dict(),
+        "survey": sv.name,
+        "layer": sv.layer,
+        "survey_bands": list(sv.bands),
+        "pixscale": sv.pixscale,
+        "size": plan.size,
+        "num_features": plan.encoder.num_features,
+        "block_rows": block_rows,
+        "batch_size": batch_size,
+    }
+
+
+def _positive(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return value
+
+
+def run_embedding(
+    catalog: str | Path | Table,
+    *,
+    model: Any = None,
+    survey: Any = "legacy",
+    survey_options: Mapping[str, Any] | None = None,
+    layer: str | None = None,
+    size: int | None = None,
+    out: str | Path | None = None,
+    store: str | Path | None = None,
+    batch_size: int = 256,
+    block_rows: int | None = None,
+    device: Any = None,
+    workers: int = 4,
+    keep_cols: Sequence[str] = (),
+    anomaly_k: int | None = None,
+    progress: bool = False,
+    columns: Mapping[str, str | None] | None = None,
+    overwrite: bool = False,
+    keep_partial: bool = False,
+    backbone: str = "resnet18",
+    image_size: int = 64,
+    seed: int = 0,
+) -> EmbedSummary:
+    """Embed every row of a catalogue; see :func:`embed_catalog` for the parameters.
+
+    Returns an :class:`EmbedSummary` (with the table in ``summary.table`` when ``out`` is ``None``). Memory
+    stays bounded by a few blocks whatever the catalogue size (plus ``N × D`` with ``anomaly_k``).
+    """
+    batch_size = _positive(batch_size, "batch_size")
+    block_rows = _positive(block_rows if block_rows is not None else max(batch_size * 16, 4096), "block_rows")
+    workers = _positive(workers, "workers")
+    if anomaly_k is not None:
+        _positive(anomaly_k, "anomaly k")
+    ranks = Ranks.from_env()
+    if ranks.world > 1 and out is None and store is None:
+        raise ValueError("a distributed run (WORLD_SIZE > 1) needs out= (--out) on a file system all ranks share")
+    scratch = tempfile.mkdtemp(prefix="galzoo-embed-") if out is None and store is None else None
+    try:
+        plan = make_plan(catalog, model=model, survey=survey, survey_options=survey_options, layer=layer, size=size,
+                         out=out, store=store, workdir=Path(scratch) if scratch else None, keep_cols=keep_cols,
+                         columns=columns, backbone=backbone, image_size=image_size, seed=seed)
+        try:
+            return _run(plan, ranks, batch_size, block_rows, device, workers, anomaly_k, progress, overwrite,
+                        keep_partial or scratch is not None)
+        finally:
+            if plan.owns_survey:
+                plan.survey.close()
+    finally:
+        ranks.close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run(plan: EmbedPlan, ranks: Ranks, batch_size: int, block_rows: int, device: Any, workers: int,
+         anomaly_k: int | None, progress: bool, overwrite: bool, keep_partial: bool) -> EmbedSummary:
+    if plan.out is not None and plan.out.exists() and not overwrite:
+        raise FileExistsError(f"{plan.out} exists; pass overwrite=True (--overwrite) to embed again")
+    partial = PartialRun(plan.partial, _run_info(plan, batch_size, block_rows))
+    ranks.start()
+    summary = EmbedSummary(plan.out, plan.store, len(plan.catalog), plan.model_name, rank=ranks.rank,
+                           world=ranks.world)
+    show = progress and ranks.rank == 0
+    t0 = time.perf_counter()
+    fetched = fetch_catalog(plan.catalog, plan.survey, size=plan.size, out=plan.store, workers=workers,
+                            shard=ranks.shard, progress=show)
+    if fetched.interrupted:
+        raise KeyboardInterrupt("fetch interrupted")
+    summary.seconds["fetch"] = time.perf_counter() - t0
+    ranks.barrier()
+    t0 = time.perf_counter()
+    rows = StoreIndex(plan.store, len(plan.catalog))
+    mine = rank_blocks(partial.n_blocks(len(plan.catalog)), ranks.rank, ranks.world)
+    committed = set(partial.committed())
+    todo = []
+    for b in mine:
+        if b in committed and partial.is_current(b, rows.status(*partial.rows_of(b, rows.n_rows))[0]):
+            continue
+        if b in committed:
+            partial.drop(b)  # its rows' cutouts changed since (e.g. a failed fetch succeeded)
+        todo.append(b)
+    summary.blocks_skipped = len(mine) - len(todo)
+    dev = ranks.device(device)
+    encoder = plan.encoder
+
+    def embed(images):
+        return encoder.embed(images, batch_size=partial.batch_size, device=dev)
+
+    stats = embed_blocks(todo, rows, partial, plan.preprocessor, embed, encoder.num_features,
+                         bands=rows.bands, pixscale=rows.pixscale,
+                         workers=workers, progress=show)
+    summary.embedded, summary.blocks_done = stats["embedded"], len(todo)
+    summary.seconds["embed"] = time.perf_counter() - t0
+    ranks.barrier()
+    if ranks.rank == 0:
+        t0 = time.perf_counter()
+        ref = os.path.relpath(plan.store, plan.out.parent) if plan.out is not None else str(plan.store)
+        result, summary.counts = assemble(plan, partial, anomaly_k=anomaly_k, device=dev, store_ref=ref)
+        if isinstance(result, Table):
+            summary.table = result
+        if not keep_partial and not summary.counts.get("failed"):  # kept: a rerun retries only failed rows' blocks
+            shutil.rmtree(partial.folder, ignore_errors=True)
+        summary.seconds["assemble"] = time.perf_counter() - t0
+    ranks.barrier()
+    return summary
+
+
+def embed_catalog(
+    catalog: str | Path | Table,
+    *,
+    model: Any = None,
+    survey: Any = "legacy",
+    survey_options: Mapping[str, Any] | None = None,
+    layer: str | None = None,
+    size: int | None = None,
+    out: str | Path | None = None,
+    store: str | Path | None = None,
+    batch_size: int = 256,
+    device: Any = None,
+    workers: int = 4,
+    keep_cols: Sequence[str] = (),
+    anomaly_k: int | None = None,
+    progress: bool = False,
+    columns: Mapping[str, str | None] | None = None,
+    **options: Any,
+) -> Table:
+    """Embed every galaxy of a catalogue: fetch cutouts, preprocess as the model says, run the model.
+
+    Parameters
+    ----------
+    catalog : str, path or astropy.table.Table
+        Any table astropy reads (FITS, ECSV, CSV, Parquet, VOTable, HDF5) with RA/Dec columns.
+    model : str, path or Encoder, optional
+        Checkpoint folder, ``hf_hub:<repo id>`` or an :class:`~galzoo_fm.Encoder`; ``None``: a randomly
+        initialised ``backbone`` (``resnet18``), seeded, at ``image_size`` (64) — for trying the pipeline only.
+    survey : str or Survey
+        Registered survey name (``legacy``, ``panstarrs``, ``sdss``, ``hips``, ``skyview``, ``local``, ...).
+    survey_options : mapping, optional
+        Survey options (``bands``, ``pixscale``, ``server``, ``path`` for ``local``, ...).
+    layer : str, optional
+        Survey layer (e.g. ``ls-dr9``).
+    size : int, optional
+        Cutout side in survey pixels; default the preprocessing's field of view
+        (``image_size × pixel_scale / survey pixel scale``).
+    out : str or path, optional
+        Output table (``.parquet``, ``.fits``, ``.ecsv``, ``.h5``), written atomically; the cutout store
+        (``OUT.cutouts/``) and partial progress (``OUT.partial/``) live beside it, and running the same call
+        again resumes an interrupted run. Without ``out`` (and ``store``) a temporary folder is used.
+    store : str or path, optional
+        Cutout store folder, instead of ``OUT.cutouts``.
+    batch_size : int
+        Images per forward pass (and per preprocessing call).
+    device : str, optional
+        ``cuda``, ``cpu``, ...; default CUDA when available (each ``torchrun`` rank its own GPU).
+    workers : int
+        Concurrent downloads, and preprocessing threads.
+    keep_cols : sequence of str
+        Input columns to copy to the output.
+    anomaly_k : int, optional
+        Add ``anomaly_score``: the mean cosine distance to the ``k`` nearest other galaxies.
+    progress : bool
+        Progress bars (objects/s, failures).
+    columns : mapping, optional
+        ``{"id": ..., "ra": ..., "dec": ...}`` column names, overriding the automatic choice.
+    **options
+        ``block_rows`` (rows per committed block, default ``max(16 × batch_size, 4096)``), ``overwrite``,
+        ``keep_partial``, ``backbone``, ``image_size``, ``seed`` (for the random model).
+
+    Returns
+    -------
+    astropy.table.Table
+        One row per catalogue row, in catalogue order: ``id``, ``ra``, ``dec`` (degrees, NaN if invalid),
+        ``keep_cols``, ``embedding`` ``(N, D)`` float32 (NaN without a cutout), ``status``, ``reason``,
+        ``flags`` (preprocessing bits), optionally ``anomaly_score``; provenance in ``meta``.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Bad input, before any download: see :func:`~galzoo_fm.embedding.plan.make_plan`.
+    FileExistsError
+        ``out`` exists and ``overwrite`` is not set.
+    """
+    summary = run_embedding(catalog, model=model, survey=survey, survey_options=survey_options, layer=layer,
+                            size=size, out=out, store=store, batch_size=batch_size, device=device, workers=workers,
+                            keep_cols=keep_cols, anomaly_k=anomaly_k, progress=progress, columns=columns, **options)
+    if summary.table is not None:
+        return summary.table
+    if summary.out is None:
+        raise RuntimeError("this rank wrote no table (only rank 0 assembles the output)")
+    from .explore import read_embeddings
+
+    return read_embeddings(summary.out)

@@ -1,0 +1,270 @@
+"""Everything ``galzoo-fm embed`` checks before the first download: the run's *plan*.
+
+:func:`make_plan` reads the catalogue, loads the model, builds the survey and the preprocessing, and fails
+with a clear ``ValueError``/``TypeError`` on any problem that would otherwise surface hours into a run: an
+unknown output extension, an unreadable or empty catalogue, missing or ambiguous coordinate columns (the
+message lists the columns that exist), model bands the survey cannot serve (naming them). Duplicate ids
+only warn (both rows are kept) and NaN coordinates become a per-row ``invalid`` status.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..catalog import DEC_NAMES, RA_NAMES, Catalog, _degrees, read_catalog
+from ..encoder import Encoder
+from ..fetch import build_survey
+from ..preprocess import SURVEY_DEFAULTS, Preprocessor, band_mapping
+from ..preprocess.pipeline import check_for_encoder
+from ..surveys.base import Survey
+from ..tableio import table_format
+
+__all__ = ["EmbedPlan", "default_preprocessor", "load_encoder", "make_plan", "weights_hash"]
+
+
+@dataclass
+class EmbedPlan:
+    """The validated inputs of one embedding run.
+
+    Attributes
+    ----------
+    catalog : Catalog
+        The catalogue with resolved positions.
+    encoder : Encoder
+        The model.
+    model_name : str
+        How the model is described in the output (a path, a hub id, or ``random-init ...``).
+    model_hash : str
+        SHA-256 of the weight file, or of the weights themselves for an in-memory or random model.
+    preprocessor : Preprocessor
+        The preprocessing applied to every cutout.
+    preprocessing_source : str
+        ``"checkpoint"`` (recorded with the model) or ``"survey default"``.
+    survey : Survey
+        The survey adapter (open: close it when done).
+    size : int
+        Cutout side in survey pixels.
+    out, store, partial : pathlib.Path or None
+        Output table, cutout store folder and partial-progress folder.
+    keep_cols : list of str
+        Input columns copied to the output.
+    owns_survey : bool
+        The survey was built from a name here (and is closed after the run); ``False`` for a survey object
+        passed in by the caller.
+    """
+
+    catalog: Catalog
+    encoder: Encoder
+    model_name: str
+    model_hash: str
+    preprocessor: Preprocessor
+    preprocessing_source: str
+    survey: Survey
+    size: int
+    out: Path | None
+    store: Path
+    partial: Path
+    keep_cols: list[str] = field(default_factory=list)
+    owns_survey: bool = True
+
+    @property
+    def bands(self) -> list[str]:
+        """The model's bands, in channel order."""
+        return self.preprocessor.bands
+
+
+def weights_hash(encoder: Encoder) -> str:
+    """SHA-256 of the weight file the encoder came from, else of its parameters and buffers in order."""
+    if encoder.weights_sha256:
+        return encoder.weights_sha256
+    h = hashlib.sha256()
+    for name, tensor in encoder.state_dict().items():
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def load_encoder(model: str | Path | Encoder | None, *, backbone: str = "resnet18", image_size: int = 64,
+                 in_chans: int = 3, seed: int = 0) -> tuple[Encoder, str]:
+    """The encoder and its description: a checkpoint folder / ``hf_hub:`` id, an :class:`Encoder`, or ``None``
+    for a randomly initialised ``backbone`` (seeded; embeddings then reflect image statistics only)."""
+    if isinstance(model, Encoder):
+        return model, model.source or f"in-memory {model.backbone_name}"
+    if model is None:
+        encoder = Encoder(backbone, in_chans=in_chans, image_size=image_size, seed=seed)
+        return encoder, f"random-init {backbone} (seed {seed})"
+    if not isinstance(model, str | Path):
+        raise TypeError(f"model must be a checkpoint path, a hub id or an Encoder, got {type(model).__name__}")
+    return Encoder.from_pretrained(model), str(model)
+
+
+def default_preprocessor(encoder: Encoder, survey: Survey) -> Preprocessor:
+    """The documented fallback when a model recorded no preprocessing.
+
+    Model bands: the encoder's ``bands`` if recorded, else the survey's first ``in_chans`` bands. Pixel scale:
+    the survey's native scale, so the cutout is ``image_size`` survey pixels. Arcsinh softening: the survey's
+    defaults (:data:`~galzoo_fm.preprocess.SURVEY_DEFAULTS`) for ``legacy``, ``panstarrs`` and ``sdss`` when
+    they know every band, else each image's measured sky noise (``softening="noise"``).
+    """
+    bands = list(encoder.bands or survey.bands[: encoder.in_chans])
+    if len(bands) != encoder.in_chans:
+        raise ValueError(
+            f"the model has {encoder.in_chans} input channels but survey {survey.name!r} serves only "
+            f"{len(survey.bands)} bands ({', '.join(survey.bands)}); choose a survey or layer with more bands"
+        )
+    settings: dict[str, Any] = {"image_size": encoder.image_size, "pixel_scale": survey.pixscale,
+                                "input_bands": list(survey.bands), "input_pixel_scale": survey.pixscale}
+    known = SURVEY_DEFAULTS.get(survey.name)
+    if known is not None and all(b in known["softening"] for b in bands):
+        settings["survey"] = survey.name
+    else:
+        settings["softening"] = "noise"
+    return Preprocessor(bands, **settings)
+
+
+def _check_ambiguous(table: Any, wanted: str | None, candidates: Sequence[str], kind: str) -> None:
+    """``ValueError`` if several recognised columns for ``kind`` exist and disagree (list them)."""
+    if wanted is not None:
+        return
+    found = [name for name in table.colnames if name.lower() in candidates]
+    if len(found) < 2:
+        return
+    values = []
+    for name in found:
+        try:
+            values.append(_degrees(table[name], name, kind))
+        except (TypeError, ValueError):
+            values.append(None)
+    first = values[0]
+    same = all(v is not None and first is not None and np.allclose(v, first, atol=1e-6, equal_nan=True)
+               for v in values[1:])
+    if not same:
+        raise ValueError(
+            f"ambiguous {kind} column: {', '.join(found)} all look like {kind} but hold different values; "
+            f"choose one with --{kind.lower()}-col. The catalogue has columns: {', '.join(table.colnames)}"
+        )
+
+
+def read_checked_catalog(source: Any, columns: Mapping[str, str | None] | None) -> Catalog:
+    """Read the catalogue; refuse an empty one or ambiguous coordinates; warn on duplicate ids."""
+    cols = dict(columns or {})
+    catalog = read_catalog(source, id_col=cols.get("id"), ra_col=cols.get("ra"), dec_col=cols.get("dec"))
+    if len(catalog) == 0:
+        raise ValueError(f"catalogue {catalog.source} has no rows (columns: {', '.join(catalog.table.colnames)})")
+    _check_ambiguous(catalog.table, cols.get("ra"), RA_NAMES, "RA")
+    _check_ambiguous(catalog.table, cols.get("dec"), DEC_NAMES, "DEC")
+    if catalog.columns["id"] is not None:
+        uniq, counts = np.unique(catalog.ids, return_counts=True)
+        dupes = uniq[counts > 1]
+        if len(dupes):
+            shown = ", ".join(map(str, dupes[:5])) + (" ..." if len(dupes) > 5 else "")
+            warnings.warn(f"{len(dupes)} id(s) appear more than once in column {catalog.columns['id']!r} "
+                          f"({shown}); all rows are kept and embedded", stacklevel=3)
+    return catalog
+
+
+def _check_bands(pre: Preprocessor, survey: Survey) -> None:
+    rule = pre.to_dict()["missing_band"]
+    missing = [b for b in pre.bands if b not in survey.bands]
+    if missing and rule == "error":
+        layer = f" layer {survey.layer!r}" if survey.layer else ""
+        raise ValueError(
+            f"the model needs bands {', '.join(pre.bands)} but survey {survey.name!r}{layer} serves "
+            f"{', '.join(survey.bands) or 'none'}: missing {', '.join(missing)}. Choose another survey, layer "
+            "or --survey-opt bands=..., or a model trained on these bands"
+        )
+    band_mapping(pre.bands, list(survey.bands), rule)
+
+
+def cutout_size(pre: Preprocessor, survey: Survey, size: int | None) -> int:
+    """Cutout side in survey pixels: ``size`` if given, else the preprocessing's field of view."""
+    if size is None:
+        scale = pre.to_dict()["pixel_scale"]
+        if scale is None or survey.pixscale is None:
+            size = pre.image_size
+        else:
+            size = math.ceil(pre.image_size * scale / survey.pixscale - 1e-6)
+    return survey.check_size(size)
+
+
+def _paths(out: str | Path | None, store: str | Path | None, partial: str | Path | None,
+           workdir: Path | None) -> tuple[Path | None, Path, Path]:
+    out_path = Path(out) if out is not None else None
+    if out_path is not None:
+        table_format(out_path)
+        if out_path.is_dir():
+            raise ValueError(f"output {str(out_path)!r} is a folder; give a file name such as embeddings.parquet")
+    if out_path is None and store is not None:
+        base = Path(store)
+    else:
+        base = out_path if out_path is not None else (workdir or Path(".")) / "embeddings"
+    store_path = Path(store) if store is not None else base.with_name(base.name + ".cutouts")
+    partial_path = Path(partial) if partial is not None else base.with_name(base.name + ".partial")
+    return out_path, store_path, partial_path
+
+
+def make_plan(catalog: Any, *, model: Any = None, survey: str | Survey = "legacy",
+              survey_options: Mapping[str, Any] | None = None, layer: str | None = None, size: int | None = None,
+              out: str | Path | None = None, store: str | Path | None = None, partial: str | Path | None = None,
+              workdir: Path | None = None, keep_cols: Sequence[str] = (),
+              columns: Mapping[str, str | None] | None = None, backbone: str = "resnet18", image_size: int = 64,
+              seed: int = 0) -> EmbedPlan:
+    """Validate every input of :func:`~galzoo_fm.embedding.embed_catalog`; see there for the parameters."""
+    out_path, store_path, partial_path = _paths(out, store, partial, workdir)
+    cat = read_checked_catalog(catalog, columns)
+    keep = [str(c) for c in keep_cols]
+    absent = [c for c in keep if c not in cat.table.colnames]
+    if absent:
+        raise ValueError(f"--keep-cols {', '.join(absent)} not in the catalogue; it has columns: "
+                         f"{', '.join(cat.table.colnames)}")
+    reserved = {"id", "ra", "dec", "embedding", "status", "reason", "flags", "anomaly_score"}
+    clash = [c for c in keep if c.lower() in reserved]
+    if clash:
+        raise ValueError(f"--keep-cols {', '.join(clash)} would clash with output columns {sorted(reserved)}")
+    options = dict(survey_options or {})
+    if layer is not None:
+        options["layer"] = layer
+    if isinstance(survey, Survey):
+        if options:
+            raise ValueError("survey options cannot be applied to a survey object; build it with them")
+        sv, own = survey, False
+    else:
+        sv, own = build_survey(survey, options, cache_dir=store_path / "cache"), True
+    try:
+        encoder, name = load_encoder(model, backbone=backbone, image_size=image_size,
+                                     in_chans=len(sv.bands) if model is None else 3, seed=seed)
+        if encoder.preprocessing:
+            pre, source = encoder.preprocessor, "checkpoint"
+        else:
+            pre, source = default_preprocessor(encoder, sv), "survey default"
+        check_for_encoder(pre, encoder.in_chans, encoder.image_size)
+        _check_bands(pre, sv)
+        if own and "bands" not in options and set(sv.bands) > set(pre.bands):
+            sv = _narrow(survey, options, sv, pre, store_path)
+        cut = cutout_size(pre, sv, size)
+        return EmbedPlan(cat, encoder, name, weights_hash(encoder), pre, source, sv, cut, out_path, store_path,
+                         partial_path, keep, own)
+    except BaseException:
+        if own:
+            sv.close()
+        raise
+
+
+def _narrow(name: str, options: dict[str, Any], survey: Survey, pre: Preprocessor, store: Path) -> Survey:
+    """The survey rebuilt to serve only the model's bands (smaller downloads), if it takes ``bands``."""
+    try:
+        narrower = build_survey(name, {**options, "bands": ",".join(b for b in survey.bands if b in pre.bands)},
+                                cache_dir=store / "cache")
+    except (TypeError, ValueError):
+        return survey
+    survey.close()
+    return narrower

@@ -1,0 +1,119 @@
+"""A lean, catalogue-row index over a cutout store, for reading it sequentially at any catalogue size.
+
+:class:`~galzoo_fm.store.CutoutStore` keeps every row's id, position, WCS and reason in memory (hundreds
+of bytes per row) and keeps every chunk file mapped. Embedding needs much less: for each catalogue row,
+where its pixels are (chunk, slot) and its status and reason. :class:`StoreIndex` reads only the ``row``,
+``status``, ``reason`` and ``slot`` arrays of each chunk's ``.rows.npz`` and keeps them as small integer
+codes (about 13 bytes per row; reason texts once each), resolving rows recorded twice exactly as the store
+does (a final status beats ``failed``, a later record beats an earlier one). Pixel files are memory-mapped
+on demand, a few at a time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from ..store import read_manifest
+from ..surveys.base import Status
+
+__all__ = ["StoreIndex"]
+
+_CHUNK_RE = re.compile(r"^chunk-(\d{6})\.rows\.npz$")
+_STATUSES = [s.value for s in Status]
+_HAS_PIXELS = np.array([Status(s).has_pixels for s in _STATUSES])
+_FAILED = _STATUSES.index(Status.FAILED.value)
+_NOT_FETCHED = "not fetched (run the command again to retry)"
+
+
+class StoreIndex:
+    """Status, reason and pixels of a cutout store by catalogue row.
+
+    Parameters
+    ----------
+    root : str or path
+        The store folder.
+    n_rows : int
+        Catalogue rows; rows the store lacks read as ``failed`` ("not fetched").
+    open_maps : int
+        Chunk files kept memory-mapped at once.
+    """
+
+    def __init__(self, root: str | Path, n_rows: int, *, open_maps: int = 8):
+        self.root = Path(root)
+        self.manifest = read_manifest(self.root)
+        self.shape = tuple(self.manifest["shape"])
+        self.bands = list(self.manifest["bands"])
+        self.pixscale = self.manifest.get("pixscale")
+        self.n_rows = int(n_rows)
+        self._open_maps = open_maps
+        self._maps: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._build()
+
+    def _build(self) -> None:
+        parts = sorted((self.root / "parts").glob("*")) if (self.root / "parts").is_dir() else []
+        files = [p for part in parts for p in sorted(part.iterdir()) if _CHUNK_RE.match(p.name)]
+        self._files = [str(p)[: -len(".rows.npz")] + ".npy" for p in files]
+        self.chunk = np.full(self.n_rows, -1, np.int32)
+        self.slot = np.full(self.n_rows, -1, np.int32)
+        self.code = np.full(self.n_rows, _FAILED, np.uint8)
+        self.reason_code = np.zeros(self.n_rows, np.uint32)
+        self.reasons: list[str] = [_NOT_FETCHED]
+        lookup = {_NOT_FETCHED: 0}
+        for ci, path in enumerate(files):  # later files and records win, unless they are failed over final
+            with np.load(path, allow_pickle=False) as z:
+                rows, status, reason, slot = z["row"], z["status"], z["reason"], z["slot"]
+            names, inverse = np.unique(status, return_inverse=True)
+            codes = np.array([_STATUSES.index(s) for s in names.tolist()], np.uint8)[inverse.ravel()]
+            # apply failed records first, so that within a chunk a final record of the same row wins
+            order = np.lexsort((np.arange(len(rows)), codes != _FAILED))
+            order = order[(rows[order] >= 0) & (rows[order] < self.n_rows)]
+            rows, codes, reason, slot = rows[order], codes[order], reason[order], slot[order]
+            texts, inverse = np.unique(reason, return_inverse=True)
+            rcodes = np.array([lookup.setdefault(t, len(lookup)) for t in texts.tolist()], np.uint32)[inverse.ravel()]
+            self.reasons = list(lookup)
+            keep = ~((codes == _FAILED) & (self.code[rows] != _FAILED) & (self.chunk[rows] >= 0))
+            rows = rows[keep]
+            self.chunk[rows] = ci
+            self.slot[rows] = slot[keep]
+            self.code[rows] = codes[keep]
+            self.reason_code[rows] = rcodes[keep]
+
+    def status(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(status, reason)`` string arrays of catalogue rows ``[start, stop)``."""
+        status = np.asarray(_STATUSES)[self.code[start:stop]]
+        reasons = np.asarray(self.reasons)
+        return status, reasons[self.reason_code[start:stop]]
+
+    def _array(self, chunk: int) -> np.ndarray:
+        arr = self._maps.pop(chunk, None)
+        if arr is None:
+            arr = np.load(self._files[chunk], mmap_mode="r", allow_pickle=False)
+            while len(self._maps) >= self._open_maps:
+                self._maps.popitem(last=False)
+        self._maps[chunk] = arr
+        return arr
+
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """Pixels ``(n, C, H, W)`` float32 of catalogue ``rows`` (zeros for rows without pixels)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.zeros((len(rows), *self.shape), np.float32)
+        have = np.flatnonzero(_HAS_PIXELS[self.code[rows]] & (self.slot[rows] >= 0))
+        chunks = self.chunk[rows[have]]
+        for c in np.unique(chunks):
+            sel = have[chunks == c]
+            slots = self.slot[rows[sel]]
+            arr = self._array(int(c))
+            if len(slots) > 1 and np.all(np.diff(slots) == 1) and np.all(np.diff(sel) == 1):
+                out[sel[0]:sel[-1] + 1] = arr[slots[0]:slots[-1] + 1]  # sequential: one slab copy
+            else:
+                out[sel] = arr[slots]
+        return out
+
+    def pixels(self, start: int, stop: int, status: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(offsets, pixels)``: block offsets of rows ``[start, stop)`` with pixels, and their cutouts."""
+        offsets = np.flatnonzero(_HAS_PIXELS[self.code[start:stop]])
+        return offsets, self.take(start + offsets)

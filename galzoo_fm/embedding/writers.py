@@ -1,0 +1,175 @@
+"""Streaming table writers: an output table written block by block, in constant memory, atomically.
+
+Each block is an :class:`~astropy.table.Table` with the final column types (fixed string widths). It is
+encoded by astropy's own writer for the format and the encoded rows are appended to the output, so the
+file is exactly what ``Table.write`` would produce for the whole table — readable by ``Table.read`` — while
+only one block is ever in memory:
+
+- FITS: the binary-table header of the first block with ``NAXIS2`` set to the total, then each block's raw
+  records; the file is padded to 2880 bytes.
+- Parquet: one row group per block through :class:`pyarrow.parquet.ParquetWriter`, with the schema and
+  astropy metadata of the first block.
+- HDF5: the dataset of the first block, re-created with the total length via ``h5py``, filled slice by slice.
+- ECSV: the header of the first block, then each block's data lines.
+
+Everything goes to a temporary file beside the output, renamed over it by :meth:`StreamingWriter.close`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from astropy.table import Table
+
+from ..tableio import table_format
+
+__all__ = ["StreamingWriter"]
+
+
+class StreamingWriter:
+    """Write ``n_rows`` rows to ``path`` in blocks (format by extension).
+
+    Parameters
+    ----------
+    path : str or path
+        Output file (``.fits``, ``.parquet``, ``.h5``/``.hdf5``, ``.ecsv``).
+    n_rows : int
+        Total rows that will be written.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from astropy.table import Table
+    >>> from galzoo_fm.embedding.writers import StreamingWriter
+    >>> w = StreamingWriter(getfixture("tmp_path") / "t.fits", 4)
+    >>> for start in (0, 2):
+    ...     w.write(Table({"x": np.arange(start, start + 2), "v": np.ones((2, 3), "f4")}))
+    >>> Table.read(w.close())["x"].tolist()
+    [0, 1, 2, 3]
+    """
+
+    def __init__(self, path: str | Path, n_rows: int):
+        self.path = Path(path)
+        self.format = table_format(self.path)
+        self.n_rows = int(n_rows)
+        self.written = 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.", suffix=self.path.suffix)
+        os.close(fd)
+        self.tmp = Path(tmp)
+        self._state: Any = None
+        self._scratch = self.tmp.with_name(self.tmp.name + ".block" + self.path.suffix)
+
+    # ------------------------------------------------------------------ formats
+    def _fits(self, block: Table) -> None:
+        from astropy.io import fits
+
+        buf = io.BytesIO()
+        fits.table_to_hdu(block).writeto(buf)
+        raw = buf.getvalue()
+        hdul = fits.HDUList.fromstring(raw)
+        header = hdul[1].header
+        start = len(fits.PrimaryHDU().header.tostring()) + len(header.tostring())
+        nbytes = header["NAXIS1"] * header["NAXIS2"]
+        if self._state is None:
+            full = header.copy()
+            full["NAXIS2"] = self.n_rows
+            fh = open(self.tmp, "wb")
+            fh.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
+            fh.write(full.tostring().encode("ascii"))
+            self._state = {"fh": fh, "naxis1": header["NAXIS1"], "bytes": 0}
+        elif header["NAXIS1"] != self._state["naxis1"] or header.get("PCOUNT", 0):
+            raise ValueError(f"block rows are {header['NAXIS1']} bytes, the table's {self._state['naxis1']}: "
+                             "column types changed between blocks")
+        self._state["fh"].write(raw[start:start + nbytes])
+        self._state["bytes"] += nbytes
+
+    def _fits_close(self) -> None:
+        state = self._state
+        pad = -state["bytes"] % 2880
+        state["fh"].write(b"\0" * pad)
+        state["fh"].close()
+
+    def _parquet(self, block: Table) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        block.write(self._scratch, format="parquet", overwrite=True)
+        data = pq.read_table(self._scratch)
+        if self._state is None:
+            self._state = pq.ParquetWriter(self.tmp, data.schema)
+        schema = self._state.schema
+        self._state.write_table(pa.Table.from_arrays(data.columns, schema=schema))
+
+    def _hdf5(self, block: Table) -> None:
+        import h5py
+
+        block.write(self._scratch, format="hdf5", path="table", serialize_meta=True, overwrite=True)
+        with h5py.File(self._scratch, "r") as src:
+            data = src["table"][()]
+            if self._state is None:
+                fh = h5py.File(self.tmp, "w")
+                dset = fh.create_dataset("table", shape=(self.n_rows,), dtype=data.dtype)
+                for key, value in src["table"].attrs.items():
+                    dset.attrs[key] = value
+                for name in src:
+                    if name != "table":
+                        src.copy(src[name], fh, name=name)
+                self._state = {"fh": fh, "dtype": data.dtype}
+            elif data.dtype != self._state["dtype"]:
+                raise ValueError(f"block dtype {data.dtype} differs from the table's {self._state['dtype']}")
+            self._state["fh"]["table"][self.written:self.written + len(data)] = data
+
+    def _ecsv(self, block: Table) -> None:
+        buf = io.StringIO()
+        block.write(buf, format="ascii.ecsv")
+        text = buf.getvalue()
+        if self._state is None:
+            self._state = open(self.tmp, "w", encoding="utf-8")
+            self._state.write(text)
+            return
+        lines = text.splitlines(keepends=True)
+        body = [ln for ln in lines if not ln.startswith("#")][1:]  # drop the header and the column-name line
+        self._state.writelines(body)
+
+    # ------------------------------------------------------------------ API
+    def write(self, block: Table) -> None:
+        """Append ``block`` (same columns and types as every other block)."""
+        if self.written + len(block) > self.n_rows:
+            raise ValueError(f"{self.written + len(block)} rows written, more than the announced {self.n_rows}")
+        {"fits": self._fits, "parquet": self._parquet, "hdf5": self._hdf5, "ascii.ecsv": self._ecsv}[self.format](block)
+        self.written += len(block)
+
+    def close(self) -> Path:
+        """Finish the file and rename it over :attr:`path`; returns the path."""
+        try:
+            if self.written != self.n_rows:
+                raise ValueError(f"only {self.written} of {self.n_rows} rows were written")
+            if self.format == "fits":
+                self._fits_close()
+            elif self.format == "hdf5":
+                self._state["fh"].close()
+            elif self._state is not None:
+                self._state.close()
+            self._state = None
+            os.replace(self.tmp, self.path)
+        finally:
+            self.abort()
+        return self.path
+
+    def abort(self) -> None:
+        """Discard the temporary files (the output is left as it was)."""
+        state, self._state = self._state, None
+        if state is not None:
+            handle = state["fh"] if isinstance(state, dict) else state
+            try:
+                handle.close()
+            except Exception:  # best effort while cleaning up
+                pass
+        for p in (self.tmp, self._scratch):
+            if p.exists():
+                p.unlink()
