@@ -9,13 +9,37 @@ cutout store groups such reads per chunk file, which is far faster than one imag
   with optional vote counts ``(N, A)`` and labels ``(N,)`` / ``(N, k)``;
 * :class:`CutoutStoreDataset` — the rows of a :class:`~galzoo_fm.store.CutoutStore` that have pixels,
   with votes taken from the catalogue through a schema (``{question}_{answer}`` columns);
-* :func:`open_dataset` — either of them from a path and an optional catalogue.
+* :func:`open_dataset` — either of them from a path and an optional catalogue;
+* a simulated Galaxy Zoo (:mod:`galzoo_fm.datasets.synthetic`, :mod:`~galzoo_fm.datasets.votesim`):
+  galaxies of known morphology rendered with GalSim and simulated volunteer votes from several campaigns.
 """
 
 from __future__ import annotations
 
 from .arrays import ArrayDataset, BatchDataset, BatchSubset
 from .loading import open_dataset, table_targets
+from .simplots import plot_classes
+from .simtruth import draw_truth
 from .store import CutoutStoreDataset
+from .synthetic import SimulationConfig, simulate_catalog, simulate_images, synthetic_dataset, write_synthetic
+from .votesim import DEFAULT_CAMPAIGNS, Campaign, answer_probabilities, simulate_votes
 
-__all__ = ["ArrayDataset", "BatchDataset", "BatchSubset", "CutoutStoreDataset", "open_dataset", "table_targets"]
+__all__ = [
+    "DEFAULT_CAMPAIGNS",
+    "ArrayDataset",
+    "BatchDataset",
+    "BatchSubset",
+    "Campaign",
+    "CutoutStoreDataset",
+    "SimulationConfig",
+    "answer_probabilities",
+    "draw_truth",
+    "open_dataset",
+    "plot_classes",
+    "simulate_catalog",
+    "simulate_images",
+    "simulate_votes",
+    "synthetic_dataset",
+    "table_targets",
+    "write_synthetic",
+]

@@ -36,11 +36,12 @@ _BUILTINS = {
     "hips": ("hips", "HiPSSurvey", "any HiPS image survey via CDS hips2fits (astroquery.hips2fits)"),
     "skyview": ("skyview", "SkyViewSurvey", "NASA SkyView surveys via astroquery.skyview"),
     "local": ("local", "LocalSurvey", "your own FITS images or mosaics with WCS"),
+    "synthetic": ("synthetic", "SyntheticSurvey", "simulated Galaxy Zoo galaxies by position (offline demo)"),
 }
 
 
 @hookimpl
 def register_surveys(register):
-    """Register ``legacy``, ``panstarrs``, ``sdss``, ``hips``, ``skyview`` and ``local``."""
+    """Register ``legacy``, ``panstarrs``, ``sdss``, ``hips``, ``skyview``, ``local`` and ``synthetic``."""
     for name, (module, cls, description) in _BUILTINS.items():
         register(name, _lazy(module, cls), description=description)

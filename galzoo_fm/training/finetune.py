@@ -163,13 +163,18 @@ def _labelled_positions(dataset: Any, kind: str) -> np.ndarray:
     return np.flatnonzero(np.isfinite(dataset.labels).any(1))
 
 
-def _validator(val: Any, target_key: str, batch_size: int):
+def _validator(val: Any, target_key: str, batch_size: int, pre: Any = None):
+    """Validation loss (and accuracy) on ``val``; images get the same ``[preprocess]`` stretch as the training
+    views (without augmentation), so early stopping compares like with like."""
+
     def validate(model: FinetuneModel) -> dict[str, float]:
         dev = next(model.parameters()).device
         total, n, correct = 0.0, 0, 0.0
         for start in range(0, len(val), batch_size):
             batch = val[np.arange(start, min(start + batch_size, len(val)))]
             images, targets = batch["images"].to(dev), batch[target_key].to(dev)
+            if pre is not None:
+                images = pre.apply_stretch(images)
             out = model([images], targets)
             m = len(images)
             total += float(out.loss) * m
@@ -219,7 +224,7 @@ def finetune(config: str | Path | dict[str, Any]) -> FinetuneResult:
     n_val = max(1, round(data["val_fraction"] * len(order)))
     train_set, val_set = BatchSubset(dataset, np.sort(order[n_val:])), BatchSubset(dataset, np.sort(order[:n_val]))
     c, h, _ = dataset.image_shape
-    views_fn, size, _ = build_views(cfg, info["bands"], c)
+    views_fn, size, pre = build_views(cfg, info["bands"], c)
     encoder = build_encoder(cfg["model"], c, size or h, bands=info["bands"], preprocessing=None)
     n_out = schema.n_answers if schema else (len(info["classes"]) if kind == "classifier" else dataset.labels.shape[1])
     with torch.random.fork_rng(devices=[]):
@@ -234,7 +239,7 @@ def finetune(config: str | Path | dict[str, Any]) -> FinetuneResult:
     out = Path(cfg["train"]["out"])
     resume = cfg["train"]["resume"]
     trainer = Trainer(model, train_set, settings, out, views_fn=views_fn, target_key=key,
-                      validate_fn=_validator(val_set, key, settings.batch_size),
+                      validate_fn=_validator(val_set, key, settings.batch_size, pre),
                       run_config={k: v for k, v in cfg.items() if not k.startswith("_")},
                       resume=resume if isinstance(resume, bool) or resume == "auto" else Path(resume))
     result = trainer.fit()
