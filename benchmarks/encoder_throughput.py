@@ -1,10 +1,10 @@
 """Encoder.embed throughput over the raw model forward throughput, measured in one run.
 
 The raw rate is the backbone alone on one batch already resident on the device in channels-last layout
-(eval mode, inference mode, the same precision that ``embed`` uses), passed repeatedly; the end-to-end rate is ``Encoder.embed`` on a NumPy array of the
-same images, including input validation, the NaN check, host-to-device copies and the copy of the
-embeddings back to NumPy. Raw and end-to-end passes are interleaved and the median of the repeats is
-reported, so drift of the machine affects both alike::
+(eval mode, inference mode, the same precision that ``embed`` uses), passed repeatedly; the end-to-end
+rate is ``Encoder.embed`` on a NumPy array of the same images, including input validation, the NaN check,
+host-to-device copies and the copy of the embeddings back to NumPy. Raw and end-to-end passes are
+interleaved and the median of the repeats is reported, so drift of the machine affects both alike::
 
     python benchmarks/encoder_throughput.py --backbone resnet18 --image-size 64 --batch-size 64
 """
