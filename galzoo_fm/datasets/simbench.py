@@ -198,8 +198,8 @@ def finetune_accuracy(encoder: Any, train_x: np.ndarray, train_y: np.ndarray, te
         shutil.rmtree(folder / old, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     encoder.save_pretrained(folder / "init")
-    # the images are stretched here, not through [preprocess]: finetune's validation split reads the raw
-    # dataset images, so a [preprocess] stretch would apply to training batches only
+    # the images are stretched once here, for the training, validation and held-out test images alike (the
+    # test set is scored below, outside the finetuning run, so a [preprocess] stretch would miss it)
     pre = Preprocessor(**_preprocess(int(train_x.shape[-1])))
     np.save(folder / "images.npy", np.ascontiguousarray(pre.apply_stretch(np.asarray(train_x, np.float32)),
                                                         dtype=np.float32))
