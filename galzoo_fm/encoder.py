@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._checks import positive_int
 from .backbones.base import build_backbone
 from .backbones.timm_backbones import read_timm_config
 from .checkpoint import (
@@ -35,12 +36,6 @@ def _version() -> str:
     from . import __version__
 
     return __version__
-
-
-def _positive_int(value: Any, what: str) -> int:
-    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 class Encoder(nn.Module):
@@ -101,8 +96,8 @@ class Encoder(nn.Module):
         super().__init__()
         if not isinstance(backbone, str):
             raise TypeError(f"backbone must be a registered backbone name (str), got {type(backbone).__name__}")
-        self.in_chans = _positive_int(in_chans, "in_chans")
-        self.image_size = _positive_int(image_size, "image_size")
+        self.in_chans = positive_int(in_chans, "in_chans")
+        self.image_size = positive_int(image_size, "image_size")
         self.backbone_name = backbone
         self.backbone_kwargs = dict(backbone_kwargs or {})
         if isinstance(preprocessing, Preprocessor):
@@ -187,7 +182,7 @@ class Encoder(nn.Module):
         return run_batches(
             self,
             images,
-            batch_size=_positive_int(batch_size, "batch_size"),
+            batch_size=positive_int(batch_size, "batch_size"),
             device=device,
             precision=precision,
             resize=resize,

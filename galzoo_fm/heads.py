@@ -13,13 +13,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ._checks import positive_int
+
 __all__ = ["DirichletHead", "MLPHead", "byol_predictor", "byol_projector", "spectral_projector"]
-
-
-def _positive_int(value: object, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return value
 
 
 class MLPHead(nn.Module):
@@ -46,9 +42,9 @@ class MLPHead(nn.Module):
     def __init__(self, in_features: int, hidden_features: int, out_features: int, *,
                  batch_norm_output: bool = False):
         super().__init__()
-        self.in_features = _positive_int(in_features, "in_features")
-        self.hidden_features = _positive_int(hidden_features, "hidden_features")
-        self.out_features = _positive_int(out_features, "out_features")
+        self.in_features = positive_int(in_features, "in_features")
+        self.hidden_features = positive_int(hidden_features, "hidden_features")
+        self.out_features = positive_int(out_features, "out_features")
         layers: list[nn.Module] = [
             nn.Linear(in_features, hidden_features, bias=False),
             nn.BatchNorm1d(hidden_features),
@@ -113,8 +109,8 @@ class DirichletHead(nn.Module):
     def __init__(self, in_features: int, n_answers: int, *, dropout: float = 0.2, scale: float = 100.0,
                  min_concentration: float = 1.0):
         super().__init__()
-        _positive_int(in_features, "in_features")
-        _positive_int(n_answers, "n_answers")
+        positive_int(in_features, "in_features")
+        positive_int(n_answers, "n_answers")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         if not scale > 0:

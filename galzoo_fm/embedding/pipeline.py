@@ -23,6 +23,7 @@ from typing import Any
 
 from astropy.table import Table
 
+from .._checks import positive_int
 from ..fetch import fetch_catalog
 from .assemble import assemble
 from .partial import PartialRun
@@ -105,12 +106,6 @@ def _run_info(plan: EmbedPlan, batch_size: int, block_rows: int) -> dict[str, An
     }
 
 
-def _positive(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return value
-
-
 def run_embedding(
     catalog: str | Path | Table,
     *,
@@ -140,11 +135,11 @@ def run_embedding(
     Returns an :class:`EmbedSummary` (with the table in ``summary.table`` when ``out`` is ``None``). Memory
     stays bounded by a few blocks whatever the catalogue size (plus ``N × D`` with ``anomaly_k``).
     """
-    batch_size = _positive(batch_size, "batch_size")
-    block_rows = _positive(block_rows if block_rows is not None else max(batch_size * 16, 4096), "block_rows")
-    workers = _positive(workers, "workers")
+    batch_size = positive_int(batch_size, "batch_size")
+    block_rows = positive_int(block_rows if block_rows is not None else max(batch_size * 16, 4096), "block_rows")
+    workers = positive_int(workers, "workers")
     if anomaly_k is not None:
-        _positive(anomaly_k, "anomaly k")
+        positive_int(anomaly_k, "anomaly k")
     ranks = Ranks.from_env()
     if ranks.world > 1 and out is None and store is None:
         raise ValueError("a distributed run (WORLD_SIZE > 1) needs out= (--out) on a file system all ranks share")
