@@ -9,7 +9,7 @@ Faults are queued per path with :meth:`ReleaseServer.inject` and consumed one pe
 
 * ``Fault("truncate", after=N)`` — send the right headers, then only ``N`` body bytes and close the
   connection (a dropped connection mid-file);
-* ``Fault("corrupt")`` — send a body of the right length with flipped bytes (checksum mismatch);
+* ``Fault("corrupt")`` — send the asked-for bytes with the first 64 flipped (checksum mismatch);
 * ``Fault("ignore_range")`` — answer ``200`` with the whole file even when a ``Range`` was asked for;
 * ``Fault("status", status=503)`` — answer with that HTTP status and a short text body;
 * ``Fault("refuse")`` — close the connection without answering.
@@ -85,8 +85,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_simple(404, f"{key} not found\n".encode(), head)
             return
         body = bytes(body)
-        if fault is not None and fault.kind == "corrupt":
-            body = bytes(b ^ 0xFF for b in body[:64]) + body[64:]
         start, end, status = 0, len(body) - 1, 200
         if range_header and owner.ranges and not (fault is not None and fault.kind == "ignore_range"):
             m = _RANGE.match(range_header.strip())
@@ -103,6 +101,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             status = 206
         chunk = body[start:end + 1]
+        if fault is not None and fault.kind == "corrupt":
+            chunk = bytes(b ^ 0xFF for b in chunk[:64]) + chunk[64:]
         self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(len(chunk)))
