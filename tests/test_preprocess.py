@@ -19,10 +19,12 @@ from galzoo_fm.preprocess import (
     asinh_stretch,
     band_mapping,
     clean_images,
+    clipped_stats,
     describe_flags,
     estimate_background,
     make_rgb,
     resample_images,
+    subsample_step,
     survey_defaults,
 )
 
@@ -73,6 +75,50 @@ def test_background_matches_sigma_clipped_stats():
             _, med, std = sigma_clipped_stats(x[i, b], mask=~np.isfinite(x[i, b]), sigma=2.5, maxiters=4)
             assert level[i, b, 0, 0] == pytest.approx(med, rel=1e-5)
             assert noise[i, b] == pytest.approx(std, rel=1e-5)
+
+
+def test_clipped_stats_matches_astropy_with_masks_and_empty_bands():
+    rng = np.random.default_rng(3)
+    x = rng.normal(0.2, 1.0, (4, 2, 24, 24)).astype(np.float32)
+    x[:, :, 10:14, 10:14] += 40  # a bright source to clip
+    bad = rng.random(x.shape) < 0.1
+    bad[3, 1] = True  # a band without any good pixel
+    med, std = clipped_stats(x, bad, sigma=2.5, maxiters=4)
+    for i in range(4):
+        for b in range(2):
+            _, ref_med, ref_std = sigma_clipped_stats(x[i, b], mask=bad[i, b], sigma=2.5, maxiters=4)
+            if i == 3 and b == 1:
+                assert np.isnan(med[i, b]) and np.isnan(std[i, b])
+            else:
+                assert med[i, b] == pytest.approx(ref_med, rel=1e-6, abs=1e-7)
+                assert std[i, b] == pytest.approx(ref_std, rel=1e-5)
+
+
+def test_background_on_a_pixel_grid():
+    """``max_pixels`` evaluates the clipped statistics on every s-th pixel: exactly astropy's numbers on that
+    grid, and within a small fraction of the noise of the all-pixel level."""
+    assert [subsample_step((64, 64), m) for m in (None, 0, 4096, 1024, 1000)] == [1, 1, 1, 2, 3]
+    rng = np.random.default_rng(2)
+    x = _gaussians(8, 64, 0.262, noise=0.05, seed=4) + rng.normal(0, 0.3, (8, 3, 1, 1)).astype(np.float32)
+    bad = np.zeros(x.shape, bool)
+    level, noise = estimate_background(x, bad, max_pixels=1024)
+    full, full_noise = estimate_background(x, bad)
+    for i in range(8):
+        for b in range(3):
+            _, med, std = sigma_clipped_stats(x[i, b, ::2, ::2])
+            assert level[i, b, 0, 0] == pytest.approx(med, rel=1e-5, abs=1e-7)
+            assert noise[i, b] == pytest.approx(std, rel=1e-5)
+    np.testing.assert_allclose(level, full, atol=0.15 * 0.05)  # median's standard error ≈ 0.04 sigma here
+    np.testing.assert_allclose(noise, full_noise, rtol=0.1)
+    # the pipeline uses the grid by default, and every pixel with background_pixels=0
+    pre = Preprocessor(["g", "r", "z"], input_bands=["g", "r", "z"], softening=[1, 1, 1], image_size=64,
+                       stretch="none")
+    np.testing.assert_allclose(pre(x).background, level[:, :, 0, 0], rtol=1e-6)
+    exact = Preprocessor(["g", "r", "z"], input_bands=["g", "r", "z"], softening=[1, 1, 1], image_size=64,
+                         stretch="none", background_pixels=0)
+    np.testing.assert_allclose(exact(x).background, full[:, :, 0, 0], rtol=1e-6)
+    with pytest.raises(ValueError, match="background_pixels"):
+        Preprocessor(["g"], input_bands=["g"], softening=[1], image_size=64, background_pixels=-1)
 
 
 def test_background2d_matches_photutils():

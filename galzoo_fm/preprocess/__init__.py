@@ -11,7 +11,7 @@ from .geometry import resample_images
 from .pipeline import Preprocessor, PreprocessResult
 from .rgb import make_rgb, rgb_band_order
 from .sources import detection_images, find_central_sources, measure_centroids, replace_neighbours
-from .steps import asinh_stretch, clean_images, estimate_background
+from .steps import asinh_stretch, clean_images, clipped_stats, estimate_background, subsample_step
 
 __all__ = [
     "BAD_FLAGS",
@@ -24,6 +24,7 @@ __all__ = [
     "asinh_stretch",
     "band_mapping",
     "clean_images",
+    "clipped_stats",
     "describe_flags",
     "detection_images",
     "estimate_background",
@@ -33,5 +34,6 @@ __all__ = [
     "replace_neighbours",
     "resample_images",
     "rgb_band_order",
+    "subsample_step",
     "survey_defaults",
 ]

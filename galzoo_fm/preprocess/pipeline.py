@@ -43,6 +43,7 @@ _DEFAULTS: dict[str, Any] = {
     "background_sigma": 3.0,
     "background_maxiters": 5,
     "background_box": 16,
+    "background_pixels": 1024,
     "neighbours": "none",
     "recentre": "none",
     "detect_threshold": 3.0,
@@ -170,8 +171,10 @@ class Preprocessor:
         Flux at which a pixel is saturated (flag only). ``plateau_pixels`` (default 5) flags flat-topped
         bands; ``max_masked_fraction`` (default 0.5) flags mostly-masked cutouts.
     background : {"sigma_clip", "background2d", "none"}
-        Sky subtraction; ``background_sigma`` (3.0), ``background_maxiters`` (5) and ``background_box``
-        (16 pixels, ``Background2D`` mesh) tune it.
+        Sky subtraction; ``background_sigma`` (3.0), ``background_maxiters`` (5), ``background_box``
+        (16 pixels, ``Background2D`` mesh) and ``background_pixels`` (1024: the sigma-clipped sky level and
+        noise come from a regular grid of at most that many pixels per band, see
+        :func:`~galzoo_fm.preprocess.estimate_background`; 0: every pixel) tune it.
     neighbours : {"none", "zero", "noise", "symmetric"}
         Replace sources other than the central galaxy (default ``"none"``). Detection: S/N image over all
         bands smoothed by a 1-pixel Gaussian, ``detect_threshold`` (3.0 sigma), ``detect_npixels`` (5),
@@ -247,6 +250,7 @@ class Preprocessor:
         s["background_sigma"] = _number("background_sigma", s["background_sigma"], positive=True)
         s["background_maxiters"] = _number("background_maxiters", s["background_maxiters"], positive=True, integer=True)
         s["background_box"] = _number("background_box", s["background_box"], positive=True, integer=True)
+        s["background_pixels"] = _number("background_pixels", s["background_pixels"], minimum=0, integer=True)
         s["neighbours"] = _choice("neighbours", s["neighbours"], NEIGHBOUR_MODES)
         s["recentre"] = _choice("recentre", s["recentre"], CENTROID_METHODS)
         s["detect_threshold"] = _number("detect_threshold", s["detect_threshold"], positive=True)
@@ -408,8 +412,11 @@ class Preprocessor:
         x, bad, flags = clean_images(images[:, used], mask, saturation=s["saturation"],
                                      plateau_pixels=s["plateau_pixels"], max_masked_fraction=s["max_masked_fraction"])
         level, noise = estimate_background(x, bad, method=s["background"], sigma=s["background_sigma"],
-                                           maxiters=s["background_maxiters"], box_size=s["background_box"])
-        x = np.where(bad, np.float32(0), x - level)
+                                           maxiters=s["background_maxiters"], box_size=s["background_box"],
+                                           max_pixels=s["background_pixels"])
+        x -= level  # x is clean_images' own copy
+        if flags.any():  # NONFINITE marks every cutout with bad pixels; they stay 0
+            x[bad] = 0.0
         bad_any = bad.any(axis=1)
         shifts = np.zeros((len(x), 2))
         if len(x) and (s["neighbours"] != "none" or s["recentre"] != "none"):
