@@ -1,7 +1,8 @@
 """galzoo_fm: galaxy foundation models for astronomical catalogues.
 
 Fetch survey cutouts, pretrain encoders on Galaxy Zoo votes and augmentation invariance, and embed
-catalogues on GPU. Backbones, losses, surveys and label schemas are plugins (see :mod:`galzoo_fm.plugins`).
+catalogues on GPU. Backbones, losses, surveys, label schemas and public datasets are plugins (see
+:mod:`galzoo_fm.plugins`).
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ __all__ = [
     "Encoder",
     "__version__",
     "get_backbone",
+    "get_dataset",
     "get_loss",
     "get_schema",
     "get_survey",
     "hookimpl",
     "list_backbones",
+    "list_datasets",
     "list_losses",
     "list_schemas",
     "list_surveys",
@@ -64,6 +67,22 @@ def list_surveys(pattern: str | None = None) -> list[str]:
 def list_schemas(pattern: str | None = None) -> list[str]:
     """Names of registered label schemas, sorted, optionally filtered by a shell pattern."""
     return _names("schemas", pattern)
+
+
+def list_datasets(pattern: str | None = None) -> list[str]:
+    """Names of registered public data releases (``galzoo-fm datasets list``), sorted, optionally filtered."""
+    return _names("datasets", pattern)
+
+
+def get_dataset(name: str, **kwargs: Any):
+    """The public data release registered as ``name``: a :class:`galzoo_fm.datasets.public.Release`.
+
+    Download it with :func:`galzoo_fm.datasets.public.download` and turn it into a training set with
+    :func:`galzoo_fm.datasets.public.prepare`. Unknown names raise ``ValueError`` suggesting close names.
+    """
+    from .plugins import get_registry
+
+    return get_registry("datasets").create(name, **kwargs)
 
 
 def get_backbone(name: str, **kwargs: Any):

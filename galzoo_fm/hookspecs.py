@@ -1,7 +1,7 @@
 """Hook specifications of the ``galzoo_fm`` plugin system.
 
 Every hook takes a ``register`` callback (the pattern of ``llm`` and ``tox``): a plugin calls it once per
-thing it provides. Built-in backbones, losses, surveys and schemas are registered through these same
+thing it provides. Built-in backbones, losses, surveys, schemas and datasets are registered through these same
 hooks, so built-in and third-party plugins are indistinguishable to the rest of the package.
 
 A third-party package exposes its plugin module through the ``galzoo_fm`` entry-point group::
@@ -21,6 +21,7 @@ __all__ = [
     "hookspec",
     "register_backbones",
     "register_commands",
+    "register_datasets",
     "register_losses",
     "register_schemas",
     "register_surveys",
@@ -78,6 +79,18 @@ def register_schemas(register):
     ----------
     register : callable
         ``register(name, factory, *, description="", **metadata)``; ``factory(**kwargs)`` returns a schema.
+    """
+
+
+@hookspec
+def register_datasets(register):
+    """Register public data releases (downloadable, ready-to-train datasets).
+
+    Parameters
+    ----------
+    register : callable
+        ``register(name, factory, *, description="", **metadata)``; ``factory()`` returns a
+        :class:`galzoo_fm.datasets.public.Release` whose ``name`` is ``name``.
     """
 
 

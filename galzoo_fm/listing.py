@@ -52,7 +52,7 @@ def describe_plugins(*, as_json: bool = False, verbose: bool = False) -> str:
             more = f" ... and {len(names) - len(shown)} more" if len(names) > len(shown) else ""
             lines.append(f"  {kind} ({len(names)}): {', '.join(shown)}{more}")
         if not info.error and not info.registered:
-            lines.append("  (registers no backbones, losses, surveys or schemas; may add commands)")
+            lines.append("  (registers no backbones, losses, surveys, schemas or datasets; may add commands)")
     return "\n".join(lines)
 
 
@@ -61,7 +61,7 @@ def describe_registry(kind: str, pattern: str | None = None, *, as_json: bool = 
 
     Parameters
     ----------
-    kind : {"backbones", "losses", "surveys", "schemas"}
+    kind : {"backbones", "losses", "surveys", "schemas", "datasets"}
         Which registry.
     pattern : str, optional
         Shell-style filter, e.g. ``"convnext*"``.

@@ -48,14 +48,16 @@ __all__ = [
 ENTRY_POINT_GROUP = "galzoo_fm"
 LOAD_ENV = "GALZOO_FM_LOAD_PLUGINS"
 #: The kinds of registry, each filled by the hook ``register_<kind>``.
-KINDS = ("backbones", "losses", "surveys", "schemas")
-_SINGULAR = {"backbones": "backbone", "losses": "loss", "surveys": "survey", "schemas": "schema"}
+KINDS = ("backbones", "losses", "surveys", "schemas", "datasets")
+_SINGULAR = {"backbones": "backbone", "losses": "loss", "surveys": "survey", "schemas": "schema",
+             "datasets": "dataset"}
 #: Modules that make up the built-in plugins, registered through the same hooks as third-party ones.
 BUILTIN_PLUGINS = (
     "galzoo_fm.backbones.timm_backbones",
     "galzoo_fm.losses.builtin",
     "galzoo_fm.schemas.builtin",
     "galzoo_fm.surveys.builtin",
+    # "galzoo_fm.datasets.public.builtin",
 )
 
 
@@ -197,7 +199,7 @@ def get_plugin_manager() -> pluggy.PluginManager:
 
 
 def get_registry(kind: str) -> Registry:
-    """The registry of one kind (``"backbones"``, ``"losses"``, ``"surveys"`` or ``"schemas"``)."""
+    """The registry of one kind (``"backbones"``, ``"losses"``, ``"surveys"``, ``"schemas"`` or ``"datasets"``)."""
     if kind not in KINDS:
         raise ValueError(f"unknown registry kind {kind!r}; expected one of {', '.join(KINDS)}")
     with _lock:

@@ -1,16 +1,58 @@
 """Public Galaxy Zoo data releases as ready-to-train datasets.
 
-* :mod:`~galzoo_fm.datasets.public.base`: :class:`Release`, :class:`RemoteFile`, :class:`ReleaseFormatError`.
+* :mod:`~galzoo_fm.datasets.public.base` — :class:`Release`, :class:`RemoteFile`, :class:`ReleaseFormatError`;
+* :mod:`~galzoo_fm.datasets.public.download` — :func:`data_dir`, :func:`download` (resumable, checksummed),
+  :func:`verify`, :func:`status`;
+* :mod:`~galzoo_fm.datasets.public.prepare` — :func:`prepare`: a release → ``catalog.fits`` + cutout store;
+* :mod:`~galzoo_fm.datasets.public.join` — :func:`join_campaigns`: several vote tables on one image set;
+* :mod:`~galzoo_fm.datasets.public.images` — image decoding, zip / folder image sources, resizing.
+
+The releases themselves are plugins (the ``register_datasets`` hook): ``galzoo_fm.list_datasets()`` names
+them and ``galzoo_fm.get_dataset(name)`` returns one.
 """
 
 from __future__ import annotations
 
 from .base import ImageSource, Release, ReleaseFormatError, RemoteFile, require_columns
+from .download import (
+    ChecksumError,
+    DatasetUnavailableError,
+    DiskFullError,
+    FileState,
+    data_dir,
+    download,
+    file_checksum,
+    release_dir,
+    status,
+    verify,
+)
+from .images import FolderImages, ZipImages, decode_image, to_store_pixels
+from .join import JoinWarning, join_campaigns
+from .prepare import PrepareSummary, check_catalog, prepare
 
 __all__ = [
+    "ChecksumError",
+    "DatasetUnavailableError",
+    "DiskFullError",
+    "FileState",
+    "FolderImages",
     "ImageSource",
+    "JoinWarning",
+    "PrepareSummary",
     "Release",
     "ReleaseFormatError",
     "RemoteFile",
+    "ZipImages",
+    "check_catalog",
+    "data_dir",
+    "decode_image",
+    "download",
+    "file_checksum",
+    "join_campaigns",
+    "prepare",
+    "release_dir",
     "require_columns",
+    "status",
+    "to_store_pixels",
+    "verify",
 ]

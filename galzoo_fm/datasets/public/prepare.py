@@ -1,0 +1,263 @@
+"""Turn a downloaded release into a training set: ``OUT/catalog.fits`` plus a cutout store at ``OUT/``.
+
+:func:`prepare` makes the release's files present (downloading, or offline from files the user placed),
+reads its catalogue (:meth:`Release.catalog`: one row per galaxy with the schema's ``{question}_{answer}``
+vote counts), writes it to ``OUT/catalog.fits`` with a ``row`` column, and writes every galaxy's image into a
+:class:`~galzoo_fm.store.CutoutStore` at ``OUT/`` as float32 ``(C, H, W)`` = uint8 / 255 (resized when asked).
+A galaxy whose image is missing or unreadable is recorded with status ``failed`` and the reason (never
+dropped; retried by the next run); one without an image key is ``invalid``. The job is resumable: rows
+already committed to the store are skipped. The result trains directly::
+
+    [data]
+    path = "OUT"
+    catalog = "OUT/catalog.fits"
+    [loss]
+    name = "hybrid"
+    schema = "<release.schema>"
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.table import Table
+
+from ...atomic import fsync_dir
+from .base import Release, ReleaseFormatError, require_columns
+from .download import DiskFullError, release_dir
+from .download import download as fetch_files
+from .images import to_store_pixels
+
+__all__ = ["PrepareSummary", "check_catalog", "prepare"]
+
+CATALOG_NAME = "catalog.fits"
+
+
+@dataclass
+class PrepareSummary:
+    """What :func:`prepare` did.
+
+    Attributes
+    ----------
+    release : str
+        Release name.
+    out : pathlib.Path
+        The store folder.
+    catalog : pathlib.Path
+        ``OUT/catalog.fits``.
+    rows : int
+        Galaxies in the catalogue (after ``limit``).
+    skipped : int
+        Rows already in the store from an earlier run.
+    counts : dict
+        Rows recorded by this run, per status.
+    schema : str
+        Schema of the vote columns (``[loss] schema`` for pretraining).
+    seconds : float
+        Wall time of the image pass.
+    store_counts : dict
+        Rows per status in the whole store afterwards.
+    """
+
+    release: str
+    out: Path
+    catalog: Path
+    rows: int
+    skipped: int
+    schema: str
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    store_counts: dict[str, int] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        done = ", ".join(f"{v} {k}" for k, v in sorted(self.counts.items())) or "nothing new"
+        return (f"{self.release}: {self.rows} galaxies; this run: {done}; {self.skipped} already prepared; "
+                f"store {self.out} has {self.store_counts}. Train with [data] path = \"{self.out}\", "
+                f"catalog = \"{self.catalog}\" and [loss] schema = \"{self.schema}\"")
+
+
+def check_catalog(release: Release, table: Table) -> list[str]:
+    """Check what :meth:`Release.catalog` returned; returns the schema's label columns.
+
+    Raises :class:`ReleaseFormatError` naming missing columns (``id``, ``ra``, ``dec``, ``image`` and every
+    label column of ``release.schema``) or vote columns that are not integer counts, and ``ValueError`` for
+    duplicate ids.
+    """
+    import galzoo_fm
+
+    label_cols = list(galzoo_fm.get_schema(release.schema).label_cols)
+    require_columns(table.colnames, ["id", "ra", "dec", "image", *label_cols],
+                    file=f"the catalogue built by release {release.name!r}")
+    bad = [c for c in label_cols if table[c].dtype.kind not in "iu" or np.ma.is_masked(table[c])]
+    if bad:
+        raise ReleaseFormatError(f"release {release.name!r}: vote columns must be unmasked integer counts; "
+                                 f"not so for {', '.join(bad)}")
+    ids = np.asarray(table["id"]).astype(str)
+    uniq, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        dup = uniq[counts > 1]
+        raise ValueError(f"release {release.name!r}: {len(dup)} duplicate galaxy ids, e.g. {', '.join(dup[:5])}")
+    return label_cols
+
+
+def _fingerprint(release: Release, table: Table) -> str:
+    h = hashlib.sha256(release.name.encode())
+    h.update(str(len(table)).encode())
+    h.update("\0".join(np.asarray(table["id"]).astype(str)).encode())
+    h.update("\0".join(table.colnames).encode())
+    return h.hexdigest()[:16]
+
+
+def _write_catalog(table: Table, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        table.write(tmp, format="fits", overwrite=True)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno == errno.ENOSPC:
+            raise DiskFullError(errno.ENOSPC, f"disk full while writing {path}; free some space and run again"
+                                ) from exc
+        raise
+
+
+def _first_shape(source, keys: np.ndarray) -> tuple[int, int]:
+    for key in keys:
+        if key:
+            try:
+                img = source(str(key))
+            except (KeyError, ValueError):
+                continue
+            return int(img.shape[0]), int(img.shape[1])
+    raise ValueError("none of the release's images could be read; check the image files (see verify())")
+
+
+def prepare(release: Release, out: str | os.PathLike, *, folder: str | os.PathLike | None = None,
+            size: int | None = None, download: bool = True, progress: bool | None = None,
+            limit: int | None = None, chunk_size: int | None = None, retries: Any = None) -> PrepareSummary:
+    """Download (or find) ``release`` and write a catalogue and cutout store that ``pretrain`` reads.
+
+    Parameters
+    ----------
+    release : Release
+        The release (e.g. ``galzoo_fm.get_dataset("gz_decals_dr5")``).
+    out : path
+        Output folder: ``OUT/catalog.fits`` and the cutout store (``OUT/store.json``, ``OUT/parts/``).
+    folder : path, optional
+        Where the release's files are (default ``data_dir() / release.name``).
+    size : int, optional
+        Resize every image to ``(size, size)`` (area averaging when shrinking); default: keep the released
+        size (images of another size than the first are resized to it).
+    download : bool
+        Fetch missing files; ``False`` works only from files already in ``folder`` and otherwise raises
+        :class:`~galzoo_fm.datasets.public.download.DatasetUnavailableError` saying what to place where.
+    progress : bool or None
+        tqdm bars for the download and the image pass (``None``: on a terminal only).
+    limit : int, optional
+        Only the first ``limit`` galaxies of the catalogue (a quick trial); a later run with another
+        ``limit`` needs another ``out``.
+    chunk_size : int, optional
+        Store rows per chunk file (default about 64 MB of pixels).
+    retries : int or RetryPolicy, optional
+        Passed to :func:`~galzoo_fm.datasets.public.download.download`.
+
+    Returns
+    -------
+    PrepareSummary
+
+    Raises
+    ------
+    ReleaseFormatError
+        The release's columns changed (every missing column is named).
+    DiskFullError
+        The disk filled up; committed rows are kept and a rerun continues.
+    """
+    from tqdm.auto import tqdm
+
+    from ...store import CutoutStore, StoreWriter, ensure_manifest
+    from ...surveys.base import Cutout, Status
+
+    if size is not None and (not isinstance(size, int | np.integer) or size < 1):
+        raise ValueError(f"size must be a positive integer, got {size!r}")
+    if limit is not None and (not isinstance(limit, int | np.integer) or limit < 1):
+        raise ValueError(f"limit must be a positive integer, got {limit!r}")
+    out = Path(out)
+    folder = Path(folder) if folder is not None else release_dir(release)
+    fetch_files(release, folder, progress=progress, retries=retries, offline=not download)
+    table = release.catalog(folder)
+    check_catalog(release, table)
+    if limit is not None:
+        table = table[:limit]
+    table = Table(table, copy=False)
+    table["row"] = np.arange(len(table), dtype=np.int64)
+    table.meta.update({"RELEASE": release.name, "SCHEMA": release.schema})
+    out.mkdir(parents=True, exist_ok=True)
+    keys = np.asarray(table["image"]).astype(str)
+    source = release.open_images(folder)
+    try:
+        native = _first_shape(source, keys)
+        h, w = (size, size) if size is not None else native
+        channels = len(release.bands)
+        # the released pixel scale, scaled by the resize (taking the first image's size as the release's)
+        pixscale = None if release.pixscale is None else float(release.pixscale) * native[1] / w
+        manifest = {
+            "shape": [channels, h, w], "dtype": "float32", "bands": list(release.bands), "extras": [],
+            "size": h, "survey": f"release:{release.name}", "layer": None, "pixscale": pixscale,
+            "provenance": {"release": release.name, "title": release.title, "citation": release.citation,
+                           "licence": release.licence, "homepage": release.homepage, "schema": release.schema,
+                           "files": {f.name: f.checksum for f in release.files}, "resized_to": size,
+                           "native_pixscale": release.pixscale},
+            "catalog": {"source": str(out / CATALOG_NAME), "rows": len(table), "columns": table.colnames},
+            "catalog_fingerprint": _fingerprint(release, table),
+        }
+        ensure_manifest(out, manifest)
+        _write_catalog(table, out / CATALOG_NAME)
+        store = CutoutStore(out)
+        done = store.rows_done()
+        rows = np.asarray(table["row"])
+        todo = rows[~np.isin(rows, done)]
+        summary = PrepareSummary(release.name, out, out / CATALOG_NAME, len(table), len(rows) - len(todo),
+                                 release.schema)
+        ids = np.asarray(table["id"]).astype(str)
+        ra = np.asarray(table["ra"], dtype=np.float64)
+        dec = np.asarray(table["dec"], dtype=np.float64)
+        start = time.monotonic()
+        bar = tqdm(total=len(todo), unit="img", desc=release.name, disable=(None if progress is None else not progress),
+                   smoothing=0.05, dynamic_ncols=True)
+        try:
+            with StoreWriter(out, "main", chunk_size=chunk_size) as writer:
+                for row in todo:
+                    key = keys[row]
+                    if not key:
+                        cutout = Cutout(Status.INVALID, reason="no image in the release")
+                    else:
+                        try:
+                            cutout = Cutout(Status.OK, to_store_pixels(source(key), channels, (h, w)))
+                        except (KeyError, ValueError) as exc:
+                            cutout = Cutout.failed(str(exc.args[0]) if exc.args else repr(exc))
+                    writer.add(int(row), ids[row], ra[row], dec[row], cutout)
+                    summary.counts[cutout.status.value] = summary.counts.get(cutout.status.value, 0) + 1
+                    bar.update(1)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise DiskFullError(errno.ENOSPC, f"disk full while writing the cutout store {out}; the rows "
+                                                  "committed so far are kept: free some space and run again to "
+                                                  "continue") from exc
+            raise
+        finally:
+            bar.close()
+    finally:
+        source.close()
+    summary.seconds = time.monotonic() - start
+    summary.store_counts = CutoutStore(out).counts()
+    return summary
