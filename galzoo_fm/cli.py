@@ -365,6 +365,110 @@ def plot_map_command(embeddings, out, method, thumbnails, colour, store, seed) -
         raise click.ClickException(str(exc)) from exc
 
 
+@cli.group("datasets")
+def datasets_group() -> None:
+    """Public Galaxy Zoo releases: list, download (resumable, checksummed), prepare for pretraining."""
+
+
+_DATA_DIR = click.option("--data-dir", type=click.Path(file_okay=False),
+                         help="Data folder (default: $GALZOO_FM_DATA_DIR, else ~/.cache/galzoo_fm/datasets).")
+_MIRROR = click.option("--mirror", help="Fetch from this host instead (http[s]://host[:port]; URL paths kept).")
+_PROGRESS = click.option("--progress/--no-progress", default=None,
+                         help="Progress bars (default: when stderr is a terminal).")
+
+
+def _dataset_errors():
+    from .datasets.public import ChecksumError, DatasetUnavailableError
+    from .surveys.http import HTTPFailure
+
+    return (ValueError, TypeError, OSError, ChecksumError, DatasetUnavailableError, HTTPFailure)
+
+
+@datasets_group.command("list")
+@click.argument("pattern", required=False)
+@_DATA_DIR
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def datasets_list_command(pattern, data_dir, as_json) -> None:
+    """Registered releases: name, schema, size, whether they are in the data folder, title."""
+    from .datasets.public.describe import describe_datasets
+
+    click.echo(describe_datasets(pattern, data=data_dir, as_json=as_json))
+
+
+@datasets_group.command("info")
+@click.argument("name")
+@_DATA_DIR
+def datasets_info_command(name, data_dir) -> None:
+    """Citation, licence, schema and files of release NAME, and where to place them without network."""
+    from .datasets.public.describe import describe_dataset, open_release
+
+    try:
+        click.echo(describe_dataset(open_release(name), data=data_dir))
+    except _dataset_errors() as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@datasets_group.command("download")
+@click.argument("name")
+@_DATA_DIR
+@_MIRROR
+@click.option("--retries", default=5, show_default=True, type=click.IntRange(min=0),
+              help="Retries of a dropped connection (each resumes).")
+@_PROGRESS
+def datasets_download_command(name, data_dir, mirror, retries, progress) -> None:
+    """Download release NAME into the data folder, resuming partial files and verifying checksums."""
+    from .datasets.public import download, release_dir
+    from .datasets.public.describe import open_release
+
+    try:
+        release = open_release(name, mirror=mirror)
+        folder = download(release, release_dir(release, data_dir), progress=progress, retries=retries)
+    except _dataset_errors() as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{name}: all files verified in {folder}")
+
+
+@datasets_group.command("verify")
+@click.argument("name")
+@_DATA_DIR
+def datasets_verify_command(name, data_dir) -> None:
+    """Hash every file of release NAME in the data folder against the published checksums."""
+    from .datasets.public import release_dir, verify
+    from .datasets.public.describe import open_release
+
+    try:
+        release = open_release(name)
+        problems = verify(release, release_dir(release, data_dir))
+    except _dataset_errors() as exc:
+        raise click.ClickException(str(exc)) from exc
+    if problems:
+        raise click.ClickException("\n".join(problems))
+    click.echo(f"{name}: {len(release.files)} files verified")
+
+
+@datasets_group.command("prepare")
+@click.argument("name")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output store folder.")
+@click.option("--size", type=click.IntRange(min=1), help="Resize images to SIZE x SIZE pixels.")
+@_DATA_DIR
+@click.option("--no-download", is_flag=True, help="Use only files already in the data folder.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N galaxies (a quick trial).")
+@_MIRROR
+@_PROGRESS
+def datasets_prepare_command(name, out, size, data_dir, no_download, limit, mirror, progress) -> None:
+    """Write OUT/catalog.fits and a cutout store at OUT from release NAME, ready for `galzoo-fm pretrain`."""
+    from .datasets.public import prepare, release_dir
+    from .datasets.public.describe import open_release
+
+    try:
+        release = open_release(name, mirror=mirror)
+        summary = prepare(release, out, folder=release_dir(release, data_dir), size=size,
+                          download=not no_download, progress=progress, limit=limit)
+    except _dataset_errors() as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(str(summary))
+
+
 def _add_plugin_commands(group: click.Group) -> None:
     from .plugins import add_plugin_commands
 

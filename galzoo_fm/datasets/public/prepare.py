@@ -237,7 +237,7 @@ def prepare(release: Release, out: str | os.PathLike, *, folder: str | os.PathLi
         try:
             with StoreWriter(out, "main", chunk_size=chunk_size) as writer:
                 for row in todo:
-                    key = keys[row]
+                    key = str(keys[row])
                     if not key:
                         cutout = Cutout(Status.INVALID, reason="no image in the release")
                     else:

@@ -1,0 +1,90 @@
+"""Text and JSON descriptions of the registered releases, for ``galzoo-fm datasets list`` and ``info``."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+
+from .base import Release
+from .download import _human, release_dir, status
+
+__all__ = ["describe_dataset", "describe_datasets", "open_release"]
+
+
+def open_release(name: str, *, mirror: str | None = None) -> Release:
+    """The registered release ``name`` (``galzoo_fm.get_dataset``), its URLs moved onto ``mirror`` if given."""
+    import galzoo_fm
+
+    release = galzoo_fm.get_dataset(name)
+    if not isinstance(release, Release):
+        raise TypeError(f"dataset {name!r} is a {type(release).__name__}, not a galzoo_fm Release")
+    if mirror:
+        if not mirror.startswith(("http://", "https://")):
+            raise ValueError(f"--mirror {mirror!r} must start with http:// or https://")
+        release = release.with_files(mirror=mirror)
+    return release
+
+
+def _state(release: Release, data: str | os.PathLike | None) -> str:
+    states = [s.state for s in status(release, release_dir(release, data))]
+    if all(s == "ok" for s in states):
+        return "downloaded"
+    if all(s == "missing" for s in states):
+        return "not downloaded"
+    return f"{sum(s in ('ok', 'unverified') for s in states)}/{len(states)} files"
+
+
+def describe_datasets(pattern: str | None = None, *, data: str | os.PathLike | None = None,
+                      as_json: bool = False) -> str:
+    """One line per registered release: name, title, schema, size and its state in the data folder.
+
+    Parameters
+    ----------
+    pattern : str, optional
+        Shell-style filter on names.
+    data : path, optional
+        The data folder (default :func:`~galzoo_fm.datasets.public.download.data_dir`).
+    as_json : bool
+        A JSON list instead of text.
+    """
+    import galzoo_fm
+
+    rows = []
+    for name in galzoo_fm.list_datasets(pattern):
+        release = open_release(name)
+        rows.append({"name": name, "title": release.title, "schema": release.schema,
+                     "size": release.size_on_disk, "state": _state(release, data),
+                     "folder": str(release_dir(release, data))})
+    if as_json:
+        return json.dumps(rows, indent=2)
+    if not rows:
+        return "no datasets" + (f" matching {pattern!r}" if pattern else "")
+    w = max(len(r["name"]) for r in rows)
+    ws = max(len(r["schema"]) for r in rows)
+    return "\n".join(f"{r['name']:<{w}}  {r['schema']:<{ws}}  {r['size']:>10}  {r['state']:<15} {r['title']}"
+                     for r in rows)
+
+
+def describe_dataset(release: Release, *, data: str | os.PathLike | None = None) -> str:
+    """Everything about one release: description, citation, licence, schema, and each file with its state."""
+    folder = release_dir(release, data)
+    lines = [f"{release.name}: {release.title}", ""]
+    lines += [*textwrap.wrap(release.description, 100), ""] if release.description else []
+    lines += [f"schema:   {release.schema} (vote columns {{question}}_{{answer}}; `galzoo-fm schemas "
+              f"{release.schema}`)", f"bands:    {', '.join(release.bands)}"
+              + (f"; {release.pixscale} arcsec/pixel" if release.pixscale else ""),
+              f"size:     {release.size_on_disk}", f"licence:  {release.licence}",
+              f"homepage: {release.homepage}", "cite:"]
+    lines += ["  " + line for line in release.citation.splitlines() if line.strip()]
+    lines += ["", f"files (in {folder}):"]
+    for f, s in zip(release.files, status(release, folder), strict=True):
+        state = s.state if s.state != "partial" else f"partial, {_human(s.nbytes)}"
+        opt = "" if f.required else ", optional"
+        lines.append(f"  {f.name}  [{state}{opt}]  {_human(f.size)}  {f.checksum}")
+        lines.append(f"      {f.url}")
+        if f.description:
+            lines.append(f"      {f.description}")
+    lines += ["", f"Without network, place the files at the paths above (folder {folder}) and run "
+              f"`galzoo-fm datasets prepare {release.name} --out STORE --no-download`."]
+    return "\n".join(lines)
