@@ -51,18 +51,22 @@ def test_cli_embeds_every_row_with_a_status(field, tmp_path):
     assert res.exit_code == 1 and "exists; pass overwrite=True (--overwrite)" in res.output
 
 
-def test_output_equals_encoder_embed_on_preprocessed_cutouts(field, tmp_path):
+@pytest.mark.parametrize(("batch_size", "block_rows", "workers"), [(5, 7, 2), (2, 18, 1), (1, 13, 3)])
+def test_output_equals_encoder_embed_on_preprocessed_cutouts(field, tmp_path, batch_size, block_rows, workers):
+    """Also when a block arrives in several pieces (max(4, workers) batches each) around rows without pixels."""
     catalog, mosaic = field
     encoder = tiny_encoder(image_size=32, pixel_scale=0.262 * 1.5)
-    table = encoder.embed_catalog(catalog, out=tmp_path / "e.ecsv", batch_size=5, block_rows=7,
+    table = encoder.embed_catalog(catalog, out=tmp_path / "e.ecsv", batch_size=batch_size, block_rows=block_rows,
+                                  workers=workers,
                                   **{k: v for k, v in local(mosaic).items() if k != "survey"}, survey="local")
     assert table.meta["PRESRC"] == "checkpoint" and table.meta["CUTSIZE"] == 48  # 32 px × 1.5 of the field
     store = CutoutStore(tmp_path / "e.ecsv.cutouts")
     ok = store.indices("ok")
     rows = np.asarray(store.table["row"])[ok]
     images = encoder.preprocessor(store.read(ok), bands=list(store.bands), pixel_scale=0.262).images
-    expected = encoder.embed(images, batch_size=5, device="cpu")
+    expected = encoder.embed(images, batch_size=batch_size, device="cpu")
     np.testing.assert_allclose(np.asarray(table["embedding"])[rows], expected, rtol=1e-4, atol=1e-5)
+    assert set(table["flags"][rows].tolist()) == {0} and len(rows) == 16
     assert np.isnan(np.asarray(table["embedding"])[np.setdiff1d(np.arange(len(table)), rows)]).all()
 
 

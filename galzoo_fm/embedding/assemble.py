@@ -1,9 +1,9 @@
 """Phase 3 of an embedding run: the committed blocks → one output table in catalogue order.
 
 Two passes over the blocks: the first reads only the small status files (string widths, counts, and — for
-``--anomaly`` only — the vectors), the second builds each block's rows and streams them to the output
-(:class:`~galzoo_fm.embedding.writers.StreamingWriter`), so memory holds one block at a time. Anomaly
-scores need every vector at once (``N × D`` float32; use the faiss backend of
+``--anomaly`` only — the vectors), the second builds the rows of a few consecutive blocks at a time (about
+32 MiB of vectors) and streams them to the output (:class:`~galzoo_fm.embedding.writers.StreamingWriter`),
+so memory stays bounded. Anomaly scores need every vector at once (``N × D`` float32; use the faiss backend of
 :class:`~galzoo_fm.search.SimilarityIndex` beyond memory).
 """
 
@@ -67,11 +67,12 @@ def _column(plan: EmbedPlan, name: str, start: int, stop: int) -> np.ndarray:
     return np.asarray(data)
 
 
-def _block_table(plan: EmbedPlan, partial: PartialRun, block: int, widths: dict[str, int],
+def _group_table(plan: EmbedPlan, partial: PartialRun, blocks: range, widths: dict[str, int],
                  scores: np.ndarray | None, meta: dict[str, Any]) -> Table:
+    """Output rows of consecutive committed ``blocks``, in catalogue order."""
     n = len(plan.catalog)
-    start, stop = partial.rows_of(block, n)
-    rows = partial.read_rows(block)
+    start, stop = partial.rows_of(blocks[0], n)[0], partial.rows_of(blocks[-1], n)[1]
+    parts = [partial.read_rows(b) for b in blocks]
     cat = plan.catalog
     out = Table(meta=meta)
     out["id"] = _column(plan, cat.columns["id"], start, stop) if cat.columns["id"] else np.arange(start, stop)
@@ -79,14 +80,22 @@ def _block_table(plan: EmbedPlan, partial: PartialRun, block: int, widths: dict[
     out["dec"] = cat.dec[start:stop]
     for name in plan.keep_cols:
         out[name] = _column(plan, name, start, stop)
-    out["embedding"] = np.asarray(partial.read_vectors(block), dtype=np.float32)
-    out["status"] = rows["status"].astype(f"<U{widths['status']}")
-    out["reason"] = rows["reason"].astype(f"<U{widths['reason']}")
-    out["flags"] = rows["flags"].astype(np.int32)
+    out["embedding"] = np.concatenate([partial.read_vectors(b) for b in blocks]).astype(np.float32, copy=False)
+    out["status"] = np.concatenate([r["status"] for r in parts]).astype(f"<U{widths['status']}")
+    out["reason"] = np.concatenate([r["reason"] for r in parts]).astype(f"<U{widths['reason']}")
+    out["flags"] = np.concatenate([r["flags"] for r in parts]).astype(np.int32)
     if scores is not None:
         out["anomaly_score"] = scores[start:stop]
     out["ra"].unit = out["dec"].unit = "deg"
     return out
+
+
+def _groups(partial: PartialRun, n_blocks: int, num_features: int) -> list[range]:
+    """Consecutive blocks written together: about 32 MiB of vectors (at most 65536 rows) per output group,
+    so that per-write overheads (one Parquet row group, one astropy encode) stay small."""
+    rows = max(partial.block_rows, min(65536, (32 << 20) // (4 * max(1, num_features))))
+    per = max(1, rows // partial.block_rows)
+    return [range(b, min(b + per, n_blocks)) for b in range(0, n_blocks, per)]
 
 
 def assemble(plan: EmbedPlan, partial: PartialRun, *, anomaly_k: int | None = None, device: Any = None,
@@ -126,15 +135,16 @@ def assemble(plan: EmbedPlan, partial: PartialRun, *, anomaly_k: int | None = No
         scores = SimilarityIndex(vectors, device=device).anomaly_scores(int(anomaly_k))
         del vectors
     meta = provenance(plan, store_ref, anomaly_k)
+    groups = _groups(partial, n_blocks, plan.encoder.num_features)
     if plan.out is None:
-        tables = [_block_table(plan, partial, b, widths, scores, meta) for b in range(n_blocks)]
+        tables = [_group_table(plan, partial, g, widths, scores, meta) for g in groups]
         table = vstack(tables, metadata_conflicts="silent")
         table.meta.update(meta)
         return table, dict(counts)
     writer = StreamingWriter(plan.out, n)
     try:
-        for b in range(n_blocks):
-            writer.write(_block_table(plan, partial, b, widths, scores, meta))
+        for g in groups:
+            writer.write(_group_table(plan, partial, g, widths, scores, meta))
     except BaseException:
         writer.abort()
         raise

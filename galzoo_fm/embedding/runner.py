@@ -1,9 +1,11 @@
 """Phase 2 of an embedding run: cutouts from the store → preprocessing → model, one block at a time.
 
-A background thread reads each block's pixels from the cutout store (catalogue order, so reads are
-sequential slab copies) and preprocesses them with a small thread pool, staying up to two blocks ahead,
-while the main thread runs the model (:meth:`galzoo_fm.Encoder.embed`: bf16 autocast, channels-last and
-pinned double buffering on CUDA) and commits each finished block atomically.
+A background thread reads the store (catalogue order, so reads are sequential slab copies) and
+preprocesses it with a small thread pool, one *piece* of a block at a time (``max(4, workers)`` model
+batches), staying a few pieces ahead, while the main thread runs the model on each piece as it arrives
+(:meth:`galzoo_fm.Encoder.embed`: bf16 autocast, channels-last and pinned double buffering on CUDA) and
+commits each finished block atomically. Pieces keep memory bounded (raw cutouts of one piece, at most
+``_AHEAD`` preprocessed pieces) and start the model after one piece instead of one whole block.
 """
 
 from __future__ import annotations
@@ -21,26 +23,32 @@ from ..preprocess import Preprocessor
 from .partial import PartialRun
 from .storeindex import StoreIndex
 
-__all__ = ["BlockInput", "embed_blocks"]
+__all__ = ["BlockHeader", "Piece", "embed_blocks"]
+
+_AHEAD = 4  # preprocessed pieces queued ahead of the model
 
 
 @dataclass
-class BlockInput:
-    """One block, ready for the model."""
+class BlockHeader:
+    """The start of one block: every row's status and reason, and which rows have pixels."""
 
     block: int
     status: np.ndarray
     reason: np.ndarray
     offsets: np.ndarray
+
+
+@dataclass
+class Piece:
+    """Preprocessed images of the block rows ``offsets[first:first + len(images)]``."""
+
+    first: int
     images: np.ndarray
     flags: np.ndarray
-    read_seconds: float
 
 
 def _preprocess(pre: Preprocessor, pool: ThreadPoolExecutor, pixels: np.ndarray, bands: list[str],
                 pixscale: float | None, batch: int) -> tuple[np.ndarray, np.ndarray]:
-    if len(pixels) == 0:
-        return np.zeros((0, pre.n_channels, pre.image_size, pre.image_size), np.float32), np.zeros(0, np.int32)
     parts = [pixels[i:i + batch] for i in range(0, len(pixels), batch)]
     results = list(pool.map(lambda x: pre(x, bands=bands, pixel_scale=pixscale), parts))
     return (np.concatenate([r.images for r in results]), np.concatenate([r.flags for r in results]))
@@ -57,17 +65,22 @@ def _put(out: queue.Queue, item: object, stop: threading.Event) -> None:
 
 def _producer(blocks: list[int], rows: StoreIndex, partial: PartialRun, pre: Preprocessor, bands: list[str],
               pixscale: float | None, workers: int, out: queue.Queue, stop: threading.Event) -> None:
+    batch = partial.batch_size
+    piece = max(4, workers) * batch
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="galzoo-preprocess") as pool:
             for b in blocks:
-                if stop.is_set():
-                    return
-                t0 = time.perf_counter()
                 start, end = partial.rows_of(b, rows.n_rows)
                 status, reason = rows.status(start, end)
-                offsets, pixels = rows.pixels(start, end, status)
-                images, flags = _preprocess(pre, pool, pixels, bands, pixscale, partial.batch_size)
-                _put(out, BlockInput(b, status, reason, offsets, images, flags, time.perf_counter() - t0), stop)
+                offsets = rows.offsets(start, end)
+                _put(out, BlockHeader(b, status, reason, offsets), stop)
+                for first in range(0, len(offsets), piece):
+                    if stop.is_set():
+                        return
+                    pixels = rows.take(start + offsets[first:first + piece])
+                    images, flags = _preprocess(pre, pool, pixels, bands, pixscale, batch)
+                    del pixels
+                    _put(out, Piece(first, images, flags), stop)
     except BaseException as exc:  # handed to the consumer, which re-raises it
         _put(out, exc, stop)
     finally:
@@ -113,34 +126,48 @@ def embed_blocks(blocks: Iterable[int], rows: StoreIndex, partial: PartialRun, p
     stats = {"rows": 0, "embedded": 0, "without_vector": 0, "seconds": 0.0, "model_seconds": 0.0}
     if not blocks:
         return stats
-    q: queue.Queue = queue.Queue(maxsize=2)
+    q: queue.Queue = queue.Queue(maxsize=_AHEAD)
     stop = threading.Event()
     thread = threading.Thread(target=_producer, name="galzoo-embed-reader", daemon=True,
                               args=(blocks, rows, partial, pre, bands, pixscale, max(1, workers), q, stop))
     bar = tqdm(total=int(total), unit="obj", desc=desc, disable=not progress, smoothing=0.05, dynamic_ncols=True)
     t0 = time.perf_counter()
     thread.start()
+    head: BlockHeader | None = None
+    vectors = flags = None
+    filled = 0
+
+    def commit() -> None:
+        n = len(head.status)
+        partial.commit(head.block, vectors, head.status, head.reason, flags)
+        stats["rows"] += n
+        stats["embedded"] += len(head.offsets)
+        stats["without_vector"] += n - len(head.offsets)
+        bar.update(n)
+        bar.set_postfix_str(f"no vector {stats['without_vector']}", refresh=False)
+
     try:
         while True:
             item = q.get()
-            if item is None:
-                break
             if isinstance(item, BaseException):
                 raise item
-            t1 = time.perf_counter()
-            vectors = np.full((len(item.status), num_features), np.nan, np.float32)
-            if len(item.offsets):
-                vectors[item.offsets] = embed(item.images)
-            stats["model_seconds"] += time.perf_counter() - t1
-            flags = np.zeros(len(item.status), np.int32)
-            flags[item.offsets] = item.flags
-            partial.commit(item.block, vectors, item.status, item.reason, flags)
-            n = len(item.status)
-            stats["rows"] += n
-            stats["embedded"] += len(item.offsets)
-            stats["without_vector"] += n - len(item.offsets)
-            bar.update(n)
-            bar.set_postfix_str(f"no vector {stats['without_vector']}", refresh=False)
+            if isinstance(item, Piece):
+                t1 = time.perf_counter()
+                at = head.offsets[item.first:item.first + len(item.images)]
+                vectors[at] = embed(item.images)
+                flags[at] = item.flags
+                filled += len(item.images)
+                stats["model_seconds"] += time.perf_counter() - t1
+                continue
+            if head is not None:  # the previous block is complete
+                if filled != len(head.offsets):
+                    raise RuntimeError(f"block {head.block}: {filled} of {len(head.offsets)} images arrived")
+                commit()
+            if item is None:
+                break
+            head, filled = item, 0
+            vectors = np.full((len(head.status), num_features), np.nan, np.float32)
+            flags = np.zeros(len(head.status), np.int32)
     finally:
         stop.set()
         bar.close()
