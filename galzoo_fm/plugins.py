@@ -57,7 +57,7 @@ BUILTIN_PLUGINS = (
     "galzoo_fm.losses.builtin",
     "galzoo_fm.schemas.builtin",
     "galzoo_fm.surveys.builtin",
-    # "galzoo_fm.datasets.public.builtin",
+    "galzoo_fm.datasets.public.builtin",
 )
 
 

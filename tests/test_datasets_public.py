@@ -216,6 +216,29 @@ def test_part_with_wrong_bytes_is_detected_and_fetched_again(host, tmp_path, toy
     assert (tmp_path / "toy_images.zip").read_bytes() == body
 
 
+def test_complete_part_gets_416_and_is_verified_without_refetching(host, tmp_path, toy):
+    body = toy["bodies"][IMG_PATH]
+    (tmp_path / "toy_images.zip.part").write_bytes(body)  # killed between the last byte and the rename
+    download(host.release, tmp_path, progress=False, retries=FAST)
+    assert host.gets(IMG_PATH) == [f"bytes={len(body)}-"]
+    assert (tmp_path / "toy_images.zip").read_bytes() == body
+
+
+def test_file_without_published_checksum_is_downloaded_resumed_and_size_checked(host, tmp_path, toy):
+    body = toy["bodies"][IMG_PATH]
+    loose = host.release.with_files([RemoteFile("toy_images.zip", host.url + IMG_PATH, None, kind="images")])
+    host.inject(IMG_PATH, Fault("truncate", after=200_000))
+    download(loose, tmp_path, progress=False, retries=FAST)
+    assert (tmp_path / "toy_images.zip").read_bytes() == body and len(host.gets(IMG_PATH)) == 2
+    assert [s.state for s in status(loose, tmp_path)] == ["ok"] and verify(loose, tmp_path) == []
+    sized = loose.with_files([RemoteFile("toy_images.zip", host.url + IMG_PATH, None, len(body) + 1)])
+    (tmp_path / "toy_images.zip").unlink()
+    with pytest.warns(UserWarning, match="corrupt"), pytest.raises(ChecksumError, match="size .* expected"):
+        download(sized, tmp_path, progress=False, retries=FAST)
+    with pytest.raises(DatasetUnavailableError, match="no published checksum"):
+        download(loose, tmp_path, offline=True)
+
+
 def test_corrupt_download_is_fetched_again_then_raises(host, tmp_path, toy):
     host.inject(CAT_PATH, Fault("corrupt"))
     with pytest.warns(UserWarning, match="corrupt .*md5 checksum"):
@@ -539,8 +562,8 @@ def test_cli_datasets_list_info_download_prepare(toy_plugin, host, tmp_path):
     res = runner.invoke(cli, ["datasets", "download", "toy_dr5", "--data-dir", data, "--no-progress"])
     assert res.exit_code == 0, res.output
     assert "all files verified" in res.output
-    res = runner.invoke(cli, ["datasets", "list", "--data-dir", data])
-    assert "toy_dr5" in res.output and "downloaded" in res.output and "not downloaded" not in res.output
+    res = runner.invoke(cli, ["datasets", "list", "toy_*", "--data-dir", data])
+    assert res.output.split()[:3] == ["toy_dr5", "decals_dr5", "downloaded"]
     res = runner.invoke(cli, ["datasets", "prepare", "toy_dr5", "--out", str(tmp_path / "s"), "--data-dir", data,
                               "--no-download", "--limit", "10", "--size", "4", "--no-progress"])
     assert res.exit_code == 0, res.output

@@ -79,8 +79,10 @@ class RemoteFile:
         File name inside the release's data folder, exactly as the release names it.
     url : str
         Public ``http(s)`` URL.
-    checksum : str
+    checksum : str or None
         ``"md5:<hex>"``, ``"sha1:<hex>"`` or ``"sha256:<hex>"`` (the algorithm the release publishes).
+        ``None`` only for a host that publishes none: the file is still downloaded, resumed and checked
+        for completeness (``size`` / ``Content-Length``), but its bytes cannot be verified.
     size : int or None
         Size in bytes when published; checked before hashing and used to report progress.
     kind : str
@@ -94,7 +96,7 @@ class RemoteFile:
 
     name: str
     url: str
-    checksum: str
+    checksum: str | None
     size: int | None = None
     kind: str = "catalog"
     description: str = ""
@@ -105,8 +107,8 @@ class RemoteFile:
             raise ValueError(f"RemoteFile name {self.name!r} must be a plain file name")
         if not self.url.startswith(("http://", "https://")):
             raise ValueError(f"RemoteFile {self.name}: url {self.url!r} must start with http:// or https://")
-        m = _CHECKSUM.match(self.checksum.lower())
-        if m is None or len(m.group(2)) != _HEX_LEN[m.group(1)]:
+        m = None if self.checksum is None else _CHECKSUM.match(self.checksum.lower())
+        if self.checksum is not None and (m is None or len(m.group(2)) != _HEX_LEN[m.group(1)]):
             raise ValueError(
                 f"RemoteFile {self.name}: checksum {self.checksum!r} must be 'md5:<32 hex>', 'sha1:<40 hex>' "
                 "or 'sha256:<64 hex>'"
@@ -117,14 +119,14 @@ class RemoteFile:
             raise ValueError(f"RemoteFile {self.name}: kind {self.kind!r} must be one of {FILE_KINDS}")
 
     @property
-    def algorithm(self) -> str:
-        """Hash algorithm name for :func:`hashlib.new` (``"md5"``, ``"sha1"`` or ``"sha256"``)."""
-        return self.checksum.split(":", 1)[0].lower()
+    def algorithm(self) -> str | None:
+        """Hash algorithm name for :func:`hashlib.new` (``"md5"``, ``"sha1"``, ``"sha256"``; ``None``: none)."""
+        return None if self.checksum is None else self.checksum.split(":", 1)[0].lower()
 
     @property
-    def digest(self) -> str:
-        """Expected hex digest (lower case)."""
-        return self.checksum.split(":", 1)[1].lower()
+    def digest(self) -> str | None:
+        """Expected hex digest (lower case), ``None`` when the release publishes no checksum."""
+        return None if self.checksum is None else self.checksum.split(":", 1)[1].lower()
 
     def on_mirror(self, mirror: str) -> RemoteFile:
         """This file with its URL's scheme and host replaced by ``mirror`` (path and query kept)."""

@@ -28,6 +28,8 @@ def open_release(name: str, *, mirror: str | None = None) -> Release:
 
 def _state(release: Release, data: str | os.PathLike | None) -> str:
     states = [s.state for s in status(release, release_dir(release, data))]
+    if not states:
+        return "no files listed"
     if all(s == "ok" for s in states):
         return "downloaded"
     if all(s == "missing" for s in states):
@@ -62,7 +64,8 @@ def describe_datasets(pattern: str | None = None, *, data: str | os.PathLike | N
         return "no datasets" + (f" matching {pattern!r}" if pattern else "")
     w = max(len(r["name"]) for r in rows)
     ws = max(len(r["schema"]) for r in rows)
-    return "\n".join(f"{r['name']:<{w}}  {r['schema']:<{ws}}  {r['size']:>10}  {r['state']:<15} {r['title']}"
+    wt = max(len(r["state"]) for r in rows)
+    return "\n".join(f"{r['name']:<{w}}  {r['schema']:<{ws}}  {r['state']:<{wt}}  {r['title']} [{r['size']}]"
                      for r in rows)
 
 
@@ -81,7 +84,7 @@ def describe_dataset(release: Release, *, data: str | os.PathLike | None = None)
     for f, s in zip(release.files, status(release, folder), strict=True):
         state = s.state if s.state != "partial" else f"partial, {_human(s.nbytes)}"
         opt = "" if f.required else ", optional"
-        lines.append(f"  {f.name}  [{state}{opt}]  {_human(f.size)}  {f.checksum}")
+        lines.append(f"  {f.name}  [{state}{opt}]  {_human(f.size)}  {f.checksum or 'no published checksum'}")
         lines.append(f"      {f.url}")
         if f.description:
             lines.append(f"      {f.description}")

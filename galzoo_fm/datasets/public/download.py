@@ -143,7 +143,7 @@ def _read_stamps(folder: Path) -> dict:
 def _write_stamp(folder: Path, f: RemoteFile, path: Path) -> None:
     stamps = _read_stamps(folder)
     st = path.stat()
-    stamps[f.name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "checksum": f.checksum.lower()}
+    stamps[f.name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "checksum": (f.checksum or "").lower()}
     atomic_write(folder / STAMP, json.dumps(stamps, indent=1, sort_keys=True).encode())
 
 
@@ -156,7 +156,7 @@ def _stamped(folder: Path, f: RemoteFile, path: Path, stamps: dict | None = None
     except OSError:
         return False
     return (entry.get("size"), entry.get("mtime_ns"), entry.get("checksum")) == (
-        st.st_size, st.st_mtime_ns, f.checksum.lower())
+        st.st_size, st.st_mtime_ns, (f.checksum or "").lower())
 
 
 def _check(f: RemoteFile, path: Path, *, progress=None) -> str | None:
@@ -164,6 +164,8 @@ def _check(f: RemoteFile, path: Path, *, progress=None) -> str | None:
     size = path.stat().st_size
     if f.size is not None and size != f.size:
         return f"{path}: size {size} bytes, expected {f.size}"
+    if f.checksum is None:
+        return None  # nothing published to check against
     got = file_checksum(path, f.algorithm, progress=progress)
     if got != f.digest:
         return f"{path}: {f.algorithm} checksum {got}, expected {f.digest}"
@@ -239,7 +241,8 @@ def placement_message(release: Release, folder: Path, files: Sequence[RemoteFile
              f"place them in {folder}:"]
     for f in files:
         opt = "" if f.required else " (optional)"
-        lines.append(f"  {folder / f.name}{opt}\n      from {f.url}\n      {_human(f.size)}, {f.checksum}")
+        lines.append(f"  {folder / f.name}{opt}\n      from {f.url}\n      {_human(f.size)}, "
+                     f"{f.checksum or 'no published checksum'}")
     lines.append("then run the same command again (the files are checked against these checksums).")
     return "\n".join(lines)
 
@@ -330,16 +333,17 @@ def _stream_once(session: requests.Session, f: RemoteFile, part: Path, hasher, b
 
 
 class _Hasher:
-    """A resettable hashlib object (``__init__`` again to restart)."""
+    """A resettable hashlib object (``__init__`` again to restart); a no-op for ``algorithm=None``."""
 
-    def __init__(self, algorithm: str):
-        self.h = hashlib.new(algorithm)
+    def __init__(self, algorithm: str | None):
+        self.h = None if algorithm is None else hashlib.new(algorithm)
 
     def update(self, data: bytes) -> None:
-        self.h.update(data)
+        if self.h is not None:
+            self.h.update(data)
 
-    def hexdigest(self) -> str:
-        return self.h.hexdigest()
+    def hexdigest(self) -> str | None:
+        return None if self.h is None else self.h.hexdigest()
 
 
 def _fetch(session: requests.Session, f: RemoteFile, folder: Path, policy: RetryPolicy, progress,
@@ -352,7 +356,7 @@ def _fetch(session: requests.Session, f: RemoteFile, folder: Path, policy: Retry
         offset = part.stat().st_size if part.exists() else 0
         _ensure_space(folder, None if f.size is None else f.size - offset)
         hasher = _Hasher(f.algorithm)
-        if offset:
+        if offset and f.checksum is not None:
             with open(part, "rb") as fh:
                 while block := fh.read(CHUNK):
                     hasher.update(block)
@@ -389,7 +393,7 @@ def _fetch(session: requests.Session, f: RemoteFile, folder: Path, policy: Retry
         size = part.stat().st_size
         if f.size is not None and size != f.size:
             why = f"size {size} bytes, expected {f.size}"
-        elif hasher.hexdigest() != f.digest:
+        elif f.checksum is not None and hasher.hexdigest() != f.digest:
             why = f"{f.algorithm} checksum {hasher.hexdigest()}, expected {f.digest}"
         else:
             os.replace(part, path)
