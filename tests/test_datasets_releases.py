@@ -276,3 +276,38 @@ def test_live_gz_evo_tiny_test_shard(tmp_path):
     src = only_test.open_images(tmp_path)
     assert src(table["image"][0]).ndim == 3
     src.close()
+
+
+def _doc_config(page: str) -> dict:
+    import re
+    import tomllib
+
+    text = (Path(__file__).parents[1] / "docs" / "datasets" / f"{page}.rst").read_text()
+    block = re.search(r"\.\. code-block:: toml\n\n((?:    .*\n|\n)+)", text).group(1)
+    return tomllib.loads("\n".join(line[4:] for line in block.splitlines()))
+
+
+@pytest.mark.parametrize(("page", "release"), [("gz_decals_dr5", GZDecalsDR5), ("gz2", GZ2), ("gz_evo", GZEvo)])
+def test_docs_pretraining_configs_are_valid_for_the_release(page, release):
+    from galzoo_fm.training.config import load_config
+
+    config = load_config(_doc_config(page))
+    assert config["loss"]["name"] == "hybrid" and config["loss"]["schema"] == release.schema
+    assert config["data"]["catalog"] == f"{config['data']['path']}/catalog.fits"
+    assert "preprocess" not in _doc_config(page)  # display-stretched colour images: trained as they are
+
+
+def test_docs_gz_evo_config_pretrains_on_a_prepared_store(tmp_path):
+    from galzoo_fm.training import pretrain
+
+    label_cols = list(galzoo_fm.get_schema("gz_evo").label_cols)
+    write_gz_evo(tmp_path / "data", label_cols, n=12)
+    prepare(GZEvoTiny().with_files(()), tmp_path / "store", folder=tmp_path / "data", progress=False)
+    cfg = _doc_config("gz_evo")
+    cfg["model"] = {"backbone": "example_smallcnn", "backbone_kwargs": {"width": 8, "depth": 2}, "seed": 1}
+    cfg["data"] = {"path": str(tmp_path / "store"), "catalog": str(tmp_path / "store" / "catalog.fits")}
+    cfg["optim"]["warmup_steps"] = 1
+    cfg["train"].update(out=str(tmp_path / "run"), steps=2, batch_size=8)
+    cfg["logging"] = {"every": 1, "progress": False, "tensorboard": False}
+    result = pretrain(cfg)
+    assert result.step == 2 and (result.checkpoint / "encoder" / "config.json").is_file()
