@@ -138,7 +138,7 @@ def join_campaigns(images: Table, votes: Mapping[str, Table | tuple[Table, str]]
     >>> dr5 = Table({"id": ["b"], "smooth-or-featured-dr5_smooth": [7]})
     >>> gz2 = Table({"id": ["a", "b"], "smooth-or-featured-gz2_smooth": [3, 4]})
     >>> t = join_campaigns(images, {"decals_dr5": dr5, "gz2": gz2})
-    >>> list(t["smooth-or-featured-dr5_smooth"]), list(t["smooth-or-featured-gz2_smooth"])
+    >>> t["smooth-or-featured-dr5_smooth"].tolist(), t["smooth-or-featured-gz2_smooth"].tolist()
     ([0, 7, 0], [3, 4, 0])
     """
     import galzoo_fm
