@@ -39,9 +39,9 @@ def server():
 
 
 def _serve(release, fixture, server):
-    """The release with every file (published checksum or not) served by ``server`` with the fixture's MD5."""
+    """The release with every file served by ``server`` (real URL paths) with the fixture's MD5."""
     files = []
-    for f in (*release.files, *release.unverified_files):
+    for f in release.files:
         server.files[urlsplit(f.url).path] = fixture.paths[f.name].read_bytes()
         files.append(RemoteFile(f.name, f.url, fixture.checksums[f.name], None, f.kind))
     return release.with_files(files, mirror=server.url)
@@ -52,24 +52,28 @@ def _fetch(release, fixture, server, folder):
     download(served, folder, progress=False)
     assert verify(served, folder) == []
     got = {path for method, path, _ in server.requests if method == "GET"}
-    assert got == {urlsplit(f.url).path for f in (*release.files, *release.unverified_files)}
+    assert got == {urlsplit(f.url).path for f in release.files}
     return served
 
 
-def test_release_urls_are_the_hosts_published_paths():
+def test_release_urls_and_checksums_are_the_published_ones():
     dec, gz2, evo = GZDecalsDR5(), GZ2(), GZEvo()
     assert dec.file("gz_decals_volunteers_5.csv").url == (
         "https://zenodo.org/records/4573248/files/gz_decals_volunteers_5.csv")
     assert dec.file("gz_decals_volunteers_5.csv").checksum == "md5:b12e3767b3968f9767d4f4115cc69d4d"
-    assert [f.name for f in dec.unverified_files] == [f"gz_decals_dr5_png_part{i}.zip" for i in range(1, 5)]
+    zips = [f for f in dec.files if f.kind == "images"]
+    assert [f.name for f in zips] == [f"gz_decals_dr5_png_part{i}.zip" for i in range(1, 5)]
+    assert all(f.checksum is None for f in zips)  # published by Zenodo, but not recorded here
     assert gz2.file("images_gz2.zip").url == "https://zenodo.org/records/3565489/files/images_gz2.zip"
-    assert [f.url for f in gz2.unverified_files] == ["https://gz2hart.s3.amazonaws.com/gz2_hart16.csv.gz"]
-    names = [f.name for f in evo.unverified_files]
+    assert gz2.file("images_gz2.zip").checksum == "md5:bc647032d31e50c798770cf4430525c7"
+    hart = gz2.file("gz2_hart16.csv.gz")
+    assert hart.url == "https://gz2hart.s3.amazonaws.com/gz2_hart16.csv.gz" and hart.checksum is None
+    names = [f.name for f in evo.files]
     assert len(names) == 37 and names[0] == "train-00000-of-00030.parquet"
     assert names[-1] == "test-00006-of-00007.parquet"
-    assert evo.unverified_files[0].url == ("https://huggingface.co/datasets/mwalmsley/gz_evo/resolve/main/data/"
-                                           "train-00000-of-00030.parquet")
-    assert GZEvoTiny().unverified_files[1].url.endswith("/tiny/test-00000-of-00001.parquet")
+    assert evo.files[0].url == ("https://huggingface.co/datasets/mwalmsley/gz_evo/resolve/main/data/"
+                                "train-00000-of-00030.parquet")
+    assert GZEvoTiny().files[1].url.endswith("/tiny/test-00000-of-00001.parquet")
 
 
 def test_register_datasets_hook_registers_the_four_releases():
@@ -255,7 +259,7 @@ def test_live_gz2_mapping_download_and_hart16_header(tmp_path):
     mapping = release.with_files([release.file("gz2_filename_mapping.csv")])
     download(mapping, tmp_path, progress=False)  # verifies the recorded MD5
     assert (tmp_path / "gz2_filename_mapping.csv").read_text().splitlines()[0] == "objid,sample,asset_id"
-    raw = _head_bytes(release.unverified_files[0].url)
+    raw = _head_bytes(release.file("gz2_hart16.csv.gz").url)
     text = gzip.GzipFile(fileobj=io.BytesIO(raw)).read1(1 << 16).decode(errors="replace")
     header = text.splitlines()[0].split(",")
     assert [c for c in ["dr7objid", "ra", "dec", *HART16_COLUMNS.values()] if c not in header] == []
@@ -266,11 +270,11 @@ def test_live_gz_evo_tiny_test_shard(tmp_path):
     import requests
 
     release = GZEvoTiny()
-    f = release.unverified_files[1]
+    f = release.files[1]
     with requests.get(f.url, stream=True, timeout=120) as r, open(tmp_path / f.name, "wb") as out:
         r.raise_for_status()
         shutil.copyfileobj(r.raw, out)
-    only_test = type("TinyTest", (GZEvoTiny,), {"unverified_files": (f,)})()
+    only_test = release.with_files([f])
     table = only_test.catalog(tmp_path)
     assert len(table) > 100
     src = only_test.open_images(tmp_path)
@@ -302,7 +306,7 @@ def test_docs_gz_evo_config_pretrains_on_a_prepared_store(tmp_path):
 
     label_cols = list(galzoo_fm.get_schema("gz_evo").label_cols)
     write_gz_evo(tmp_path / "data", label_cols, n=12)
-    prepare(GZEvoTiny().with_files(()), tmp_path / "store", folder=tmp_path / "data", progress=False)
+    prepare(GZEvoTiny(), tmp_path / "store", folder=tmp_path / "data", download=False, progress=False)
     cfg = _doc_config("gz_evo")
     cfg["model"] = {"backbone": "example_smallcnn", "backbone_kwargs": {"width": 8, "depth": 2}, "seed": 1}
     cfg["data"] = {"path": str(tmp_path / "store"), "catalog": str(tmp_path / "store" / "catalog.fits")}

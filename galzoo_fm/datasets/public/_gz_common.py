@@ -1,8 +1,6 @@
 """Pieces shared by the Galaxy Zoo release loaders (:mod:`.gz_decals`, :mod:`.gz2`, :mod:`.gz_evo`).
 
-* :class:`UnverifiedFile` — a release file whose host publishes no checksum we could find: it is not in
-  :attr:`Release.files` (so :func:`~galzoo_fm.datasets.public.download.download` does not fetch it, since a
-  :class:`~galzoo_fm.datasets.public.RemoteFile` needs a checksum) and must be placed by hand;
+* :func:`require_files` — a clear :class:`FileNotFoundError` listing every missing file with its URL;
 * :func:`read_csv_columns` — read the wanted columns of a (gzipped) CSV file, after checking the header;
 * :func:`votes_table` — the schema's vote-count columns (int64, 0 where absent / masked / NaN) from renamed
   release columns;
@@ -14,7 +12,6 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,29 +19,7 @@ from astropy.table import Table
 
 from .base import ReleaseFormatError, require_columns
 
-__all__ = ["ChainedImages", "UnverifiedFile", "archive_images", "read_csv_columns", "require_files", "votes_table"]
-
-
-@dataclass(frozen=True)
-class UnverifiedFile:
-    """A file of a release with no published checksum: place it by hand (see the dataset's docs page).
-
-    Attributes
-    ----------
-    name : str
-        File name in the data folder, as the release names it.
-    url : str
-        Where the release serves it.
-    kind : str
-        ``"catalog"``, ``"images"`` or ``"other"``.
-    description : str
-        One line: what it holds and why it has no checksum here.
-    """
-
-    name: str
-    url: str
-    kind: str = "catalog"
-    description: str = ""
+__all__ = ["ChainedImages", "archive_images", "read_csv_columns", "require_files", "votes_table"]
 
 
 def require_files(folder: Path, release_name: str, names: Sequence[str], urls: Mapping[str, str]) -> None:
@@ -54,8 +29,7 @@ def require_files(folder: Path, release_name: str, names: Sequence[str], urls: M
         lines = "\n".join(f"  {folder / n}\n      from {urls.get(n, '?')}" for n in missing)
         raise FileNotFoundError(
             f"release {release_name}: {len(missing)} file(s) missing from {folder}:\n{lines}\n"
-            f"download them (`galzoo-fm datasets download {release_name}` fetches those with published "
-            f"checksums; the others are placed by hand) and run again"
+            f"download them (`galzoo-fm datasets download {release_name}`) or place them there, and run again"
         )
 
 

@@ -11,6 +11,7 @@
   ``bc647032d31e50c798770cf4430525c7`` (galaxy-datasets, ``pytorch_galaxy_datasets/prepared_datasets/gz2.py``,
   for the Zenodo URL), ``gz2_filename_mapping.csv`` ``7e28465e6dfbf96c0d828c595a5bbd80`` (a public
   downloader of the same Zenodo URL). The Zenodo page itself was not readable from here.
+  ``gz2_hart16.csv.gz`` has ``checksum=None``: downloaded and size-checked, not verified.
 
 The raw vote counts (``_count``) map onto the ``gz2`` schema as zoobot's GZ2 catalogue preparation renames
 them (``zoobot/science_logic/prepare_catalogs.py``); task 08 ("odd feature", several answers at once) is
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from ._gz_common import UnverifiedFile, archive_images, read_csv_columns, require_files, votes_table
+from ._gz_common import archive_images, read_csv_columns, require_files, votes_table
 from .base import Release, ReleaseFormatError, RemoteFile
 
 __all__ = ["GZ2", "HART16", "HART16_COLUMNS", "IMAGES_ZIP", "MAPPING"]
@@ -99,17 +100,15 @@ class GZ2(Release):
         RemoteFile(MAPPING, f"{ZENODO_RECORD}/files/{MAPPING}",
                    "md5:7e28465e6dfbf96c0d828c595a5bbd80", None, "other",
                    "objid, sample, asset_id for every image (355,990 rows)"),
-    )
-    unverified_files = (
-        UnverifiedFile(HART16, "https://gz2hart.s3.amazonaws.com/gz2_hart16.csv.gz", "catalog",
-                       "Hart et al. 2016 Table 1 (data.galaxyzoo.org); no checksum published"),
+        RemoteFile(HART16, "https://gz2hart.s3.amazonaws.com/gz2_hart16.csv.gz", None, None, "catalog",
+                   "Hart et al. 2016 Table 1 (linked from data.galaxyzoo.org); no checksum published"),
     )
     bands = ("R", "G", "B")
     pixscale = None  # GZ2 cutouts are scaled per galaxy by its Petrosian radius (Willett et al. 2013): no fixed scale
 
     def catalog(self, folder: Path) -> Table:
         folder = Path(folder)
-        urls = {f.name: f.url for f in (*self.files, *self.unverified_files)}
+        urls = {f.name: f.url for f in self.files}
         require_files(folder, self.name, [HART16, MAPPING], urls)
         from ... import get_schema
 

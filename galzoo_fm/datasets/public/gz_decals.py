@@ -17,7 +17,7 @@ Facts and where they come from:
   ``wrong_size_warning``) and the TensorFlow Datasets builder ``galaxy_zoo_decals`` (GZD-5 answers);
 * the images: four ``gz_decals_dr5_png_part*.zip`` archives of ``J???/<iauname>.png`` (TensorFlow Datasets'
   manual-download instructions; about 104 GB together). Zenodo publishes MD5s for them but we could not read
-  them, so the zips are *unverified files*: placed by hand, checked by opening them.
+  them, so their ``checksum`` is ``None``: downloaded and size-checked, not verified.
 
 The GZD-5 answers map one to one onto the ``decals_dr5`` schema (``smooth-or-featured_smooth`` →
 ``smooth-or-featured-dr5_smooth``). Galaxies of GZD-1/2 only are not in this file (see
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from ._gz_common import UnverifiedFile, archive_images, read_csv_columns, require_files, votes_table
+from ._gz_common import archive_images, read_csv_columns, require_files, votes_table
 from .base import Release, RemoteFile
 
 __all__ = ["VOLUNTEERS_5", "ZENODO_RECORD", "GZDecalsDR5"]
@@ -71,12 +71,10 @@ class GZDecalsDR5(Release):
             # MD5 as listed by Zenodo for record 4573248 (size 145.8 MB there, exact bytes not seen)
             "md5:b12e3767b3968f9767d4f4115cc69d4d", None, "catalog",
             "GZD-5 volunteer vote counts, fractions and NSA columns, one row per galaxy (iauname)"),
-    )
-    #: Files without a checksum we could verify: place them by hand in the data folder.
-    unverified_files = tuple(
-        UnverifiedFile(z, f"{ZENODO_RECORD}/files/{z}", "images",
-                       f"DECaLS DR5 PNG images, part {i} of 4 (MD5 published on Zenodo, not recorded here)")
-        for i, z in enumerate(_IMAGE_ZIPS, start=1)
+        # Zenodo publishes MD5s for the image zips too, but we could not read them: checksum None
+        *(RemoteFile(z, f"{ZENODO_RECORD}/files/{z}", None, None, "images",
+                     f"DECaLS DR5 PNG images, part {i} of 4 (MD5 on Zenodo, not recorded here)")
+          for i, z in enumerate(_IMAGE_ZIPS, start=1)),
     )
     bands = ("R", "G", "B")
     pixscale = None  # the GZ DECaLS images are resized per galaxy from the Petrosian radius: no fixed scale

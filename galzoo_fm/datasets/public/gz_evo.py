@@ -11,8 +11,8 @@ votes and images in one table. On the hub (https://huggingface.co/datasets/mwalm
   about 183 MB.
 
 (Shard layout and totals from a public download script that read the hub's parquet API; row counts from the
-hub's collection page. We could not read the hub's per-file SHA-256 (Git LFS ``oid``), so these files are
-*unverified files*: placed by hand, e.g. with ``huggingface-cli download``.)
+hub's collection page. We could not read the hub's per-file SHA-256 (Git LFS ``oid``), so these files have
+``checksum=None``: downloaded and size-checked, not verified.)
 
 Columns, as in the sibling ``mwalmsley/gz_desi`` / ``gz_candels`` dataset cards: ``image`` (a Hugging Face
 ``Image`` feature: a struct of ``bytes`` and ``path``), ``id_str``, ``dataset_name``, ``ra``, ``dec`` and, per
@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table, vstack
 
-from ._gz_common import UnverifiedFile, require_files, votes_table
-from .base import Release, ReleaseFormatError, require_columns
+from ._gz_common import require_files, votes_table
+from .base import Release, ReleaseFormatError, RemoteFile, require_columns
 from .images import decode_image
 
 __all__ = ["HUB", "GZEvo", "GZEvoTiny", "ParquetImages"]
@@ -41,10 +41,11 @@ __all__ = ["HUB", "GZEvo", "GZEvoTiny", "ParquetImages"]
 HUB = "https://huggingface.co/datasets/mwalmsley/gz_evo/resolve/main"
 
 
-def _shards(folder: str, counts: dict[str, int]) -> tuple[UnverifiedFile, ...]:
+def _shards(folder: str, counts: dict[str, int]) -> tuple[RemoteFile, ...]:
+    # the hub publishes each file's SHA-256 (Git LFS oid) but we could not read them: checksum None
     return tuple(
-        UnverifiedFile(f"{split}-{i:05d}-of-{n:05d}.parquet", f"{HUB}/{folder}/{split}-{i:05d}-of-{n:05d}.parquet",
-                       "catalog", f"GZ-Evo {folder} {split} shard {i + 1} of {n} (votes and images)")
+        RemoteFile(f"{split}-{i:05d}-of-{n:05d}.parquet", f"{HUB}/{folder}/{split}-{i:05d}-of-{n:05d}.parquet",
+                   None, None, "catalog", f"GZ-Evo {folder} {split} shard {i + 1} of {n} (votes and images)")
         for split, n in counts.items() for i in range(n)
     )
 
@@ -148,20 +149,18 @@ class GZEvo(Release):
     homepage = "https://huggingface.co/datasets/mwalmsley/gz_evo"
     size_on_disk = "≈ 18.3 GB (37 Parquet shards)"
     schema = "gz_evo"
-    files = ()
-    unverified_files = _shards("data", {"train": 30, "test": 7})
+    files = _shards("data", {"train": 30, "test": 7})
     bands = ("R", "G", "B")
     pixscale = None  # each campaign's images have their own (per-galaxy) scale
 
     def _shard_names(self) -> list[str]:
-        return list(dict.fromkeys(f.name for f in (*self.files, *self.unverified_files)
-                                  if f.name.endswith(".parquet")))
+        return [f.name for f in self.files if f.name.endswith(".parquet")]
 
     def catalog(self, folder: Path) -> Table:
         pq = _pyarrow()
         folder = Path(folder)
         names = self._shard_names()
-        require_files(folder, self.name, names, {f.name: f.url for f in (*self.files, *self.unverified_files)})
+        require_files(folder, self.name, names, {f.name: f.url for f in self.files})
         from ... import get_schema
 
         label_cols = get_schema(self.schema).label_cols
@@ -206,4 +205,4 @@ class GZEvoTiny(GZEvo):
     title = "GZ-Evo tiny (Hugging Face mwalmsley/gz_evo, tiny configuration)"
     description = "A small random subset of GZ-Evo (about 8k rows) with the same columns, for tests and demos"
     size_on_disk = "≈ 183 MB (2 Parquet shards)"
-    unverified_files = _shards("tiny", {"train": 1, "test": 1})
+    files = _shards("tiny", {"train": 1, "test": 1})
