@@ -335,6 +335,18 @@ def test_not_enough_free_space_is_reported_before_downloading(host, tmp_path, mo
     assert host.requests == []
 
 
+def test_a_second_download_into_the_same_folder_is_refused(host, tmp_path):
+    import fcntl
+
+    tmp_path.mkdir(exist_ok=True)
+    with open(tmp_path / ".download.lock", "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(RuntimeError, match=f"another process is downloading into {tmp_path}"):
+            download(host.release, tmp_path, progress=False, retries=FAST)
+    assert host.requests == []
+    download(host.release, tmp_path, progress=False, retries=FAST)  # the lock is free again
+
+
 def test_data_dir_resolution(monkeypatch, tmp_path):
     monkeypatch.delenv("GALZOO_FM_DATA_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -428,6 +440,7 @@ def test_prepare_resumes_after_interruption(host, tmp_path, toy, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         prepare(host.release, tmp_path / "out", folder=folder, progress=False, retries=FAST, chunk_size=4)
     monkeypatch.undo()
+    assert not (tmp_path / "out" / "prepared.json").exists()  # an interrupted run does not look finished
     first = CutoutStore(tmp_path / "out")
     assert 0 < len(first.table) < N
     final = len(first.rows_done())  # failed rows are retried by the next run, the others kept
@@ -436,6 +449,8 @@ def test_prepare_resumes_after_interruption(host, tmp_path, toy, monkeypatch):
     store = CutoutStore(tmp_path / "out")
     assert sorted(store.table["row"]) == list(range(N))  # every row once, none lost
     assert store.counts() == {"ok": N - 3, "failed": 2, "invalid": 1}
+    done = json.loads((tmp_path / "out" / "prepared.json").read_text())
+    assert done["store_counts"] == store.counts() and done["rows"] == N and done["schema"] == "decals_dr5"
 
 
 def test_prepare_offline_and_changed_columns(host, tmp_path, toy):

@@ -6,7 +6,8 @@ vote counts), writes it to ``OUT/catalog.fits`` with a ``row`` column, and write
 :class:`~galzoo_fm.store.CutoutStore` at ``OUT/`` as float32 ``(C, H, W)`` = uint8 / 255 (resized when asked).
 A galaxy whose image is missing or unreadable is recorded with status ``failed`` and the reason (never
 dropped; retried by the next run); one without an image key is ``invalid``. The job is resumable: rows
-already committed to the store are skipped. The result trains directly::
+already committed to the store are skipped. ``OUT/prepared.json`` (the counts per status) is written only
+when a run has gone through every row. The result trains directly::
 
     [data]
     path = "OUT"
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -29,7 +31,7 @@ from typing import Any
 import numpy as np
 from astropy.table import Table
 
-from ...atomic import fsync_dir
+from ...atomic import atomic_write, fsync_dir
 from .base import Release, ReleaseFormatError, require_columns
 from .download import DiskFullError, release_dir
 from .download import download as fetch_files
@@ -38,6 +40,8 @@ from .images import to_store_pixels
 __all__ = ["PrepareSummary", "check_catalog", "prepare"]
 
 CATALOG_NAME = "catalog.fits"
+#: Written (atomically) when a prepare run has gone through every row; absent while one runs or after a crash.
+DONE_NAME = "prepared.json"
 
 
 @dataclass
@@ -221,6 +225,7 @@ def prepare(release: Release, out: str | os.PathLike, *, folder: str | os.PathLi
             "catalog_fingerprint": _fingerprint(release, table),
         }
         ensure_manifest(out, manifest)
+        (out / DONE_NAME).unlink(missing_ok=True)  # written again only when this run finishes
         _write_catalog(table, out / CATALOG_NAME)
         store = CutoutStore(out)
         done = store.rows_done()
@@ -260,4 +265,7 @@ def prepare(release: Release, out: str | os.PathLike, *, folder: str | os.PathLi
         source.close()
     summary.seconds = time.monotonic() - start
     summary.store_counts = CutoutStore(out).counts()
+    done = {"release": release.name, "schema": release.schema, "rows": summary.rows,
+            "store_counts": summary.store_counts, "catalog": CATALOG_NAME, "limit": limit, "size": size}
+    atomic_write(out / DONE_NAME, (json.dumps(done, indent=1) + "\n").encode())
     return summary
