@@ -12,7 +12,9 @@ Faults are queued per path with :meth:`ReleaseServer.inject` and consumed one pe
 * ``Fault("corrupt")`` — send the asked-for bytes with the first 64 flipped (checksum mismatch);
 * ``Fault("ignore_range")`` — answer ``200`` with the whole file even when a ``Range`` was asked for;
 * ``Fault("status", status=503)`` — answer with that HTTP status and a short text body;
-* ``Fault("refuse")`` — close the connection without answering.
+* ``Fault("refuse")`` — close the connection without answering;
+* ``Fault("gzip")`` — send the bytes gzip-compressed with ``Content-Encoding: gzip`` whatever the client
+  accepts (a host that compresses on the fly).
 
 Every request is logged in :attr:`ReleaseServer.requests` as ``(method, path, range_header)``.
 
@@ -29,6 +31,7 @@ Use as a context manager (``with ReleaseServer(files) as srv: srv.url``) or thro
 from __future__ import annotations
 
 import collections
+import gzip
 import re
 import threading
 from collections.abc import Mapping
@@ -52,7 +55,7 @@ class Fault:
     status: int = 503
 
     def __post_init__(self):
-        if self.kind not in {"truncate", "corrupt", "ignore_range", "status", "refuse"}:
+        if self.kind not in {"truncate", "corrupt", "ignore_range", "status", "refuse", "gzip"}:
             raise ValueError(f"unknown fault kind {self.kind!r}")
 
 
@@ -105,6 +108,9 @@ class _Handler(BaseHTTPRequestHandler):
             chunk = bytes(b ^ 0xFF for b in chunk[:64]) + chunk[64:]
         self.send_response(status)
         self.send_header("Content-Type", "application/octet-stream")
+        if fault is not None and fault.kind == "gzip":
+            chunk = gzip.compress(chunk)
+            self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Length", str(len(chunk)))
         if owner.ranges:
             self.send_header("Accept-Ranges", "bytes")

@@ -198,6 +198,12 @@ def test_interrupted_download_leaves_a_part_and_a_rerun_resumes(host, tmp_path, 
     assert (tmp_path / "toy_images.zip").read_bytes() == body and not part.exists()
 
 
+def test_host_compressing_on_the_fly_still_gives_the_released_bytes(host, tmp_path, toy):
+    host.inject(CAT_PATH, Fault("gzip"))
+    download(host.release, tmp_path, progress=False, retries=FAST)
+    assert (tmp_path / "toy_votes.csv").read_bytes() == toy["bodies"][CAT_PATH] and len(host.gets(CAT_PATH)) == 1
+
+
 def test_server_ignoring_range_restarts_from_zero(host, tmp_path, toy):
     body = toy["bodies"][IMG_PATH]
     (tmp_path / "toy_images.zip.part").write_bytes(body[:500])

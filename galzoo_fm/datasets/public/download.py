@@ -289,7 +289,8 @@ def _folder_lock(folder: Path) -> Iterator[None]:
 def _stream_once(session: requests.Session, f: RemoteFile, part: Path, hasher, bar, timeout) -> None:
     """One GET continuing ``part`` (``Range`` from its size); ``hasher`` holds the hash of ``part`` so far."""
     offset = part.stat().st_size if part.exists() else 0
-    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    # the bytes as stored on the host: no transparent compression, whose lengths would not add up
+    headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={offset}-"} if offset else {})}
     try:
         response = session.get(f.url, headers=headers, stream=True, timeout=timeout)
     except requests.ConnectionError as exc:
@@ -315,7 +316,8 @@ def _stream_once(session: requests.Session, f: RemoteFile, part: Path, hasher, b
                 bar.reset(total=f.size)
                 raise requests.exceptions.ChunkedEncodingError(
                     f"server answered Content-Range {response.headers.get('Content-Range')!r} for offset {offset}")
-        expected = response.headers.get("Content-Length")
+        encoded = response.headers.get("Content-Encoding", "identity").lower() not in ("identity", "")
+        expected = None if encoded else response.headers.get("Content-Length")
         written = 0
         with open(part, mode) as fh:
             try:
