@@ -85,7 +85,7 @@ def _iauname(ra: float, dec: float) -> str:
     return f"J{hh:02d}{mm:02d}{ss:05.2f}{sign}{dd:02d}{dm:02d}{ds:04.1f}"
 
 
-# GZD-5 questions and answers as in the release (TensorFlow Datasets' galaxy_zoo_decals builder)
+# GZD-5 questions and answers as in the release (third-party TensorFlow-Datasets builder galaxy_zoo_decals)
 DECALS5_QUESTIONS = {
     "smooth-or-featured": ["smooth", "featured-or-disk", "artifact"],
     "disk-edge-on": ["yes", "no"],

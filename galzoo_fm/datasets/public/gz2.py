@@ -84,7 +84,7 @@ class GZ2(Release):
 
     name = "gz2"
     title = "Galaxy Zoo 2 (Hart et al. 2016 votes, SDSS original-sample images)"
-    description = "GZ2 volunteer votes on SDSS DR7 colour images: about 240k galaxies with 243k images"
+    description = "GZ2 volunteer votes (Hart et al. 2016) on SDSS DR7 colour images (243,434 images)"
     citation = ("Willett K. W. et al. 2013, MNRAS 435, 2835, doi:10.1093/mnras/stt1458; Hart R. E. et al. 2016, "
                 "MNRAS 461, 3663, doi:10.1093/mnras/stw1588; images: Galaxy Zoo team 2019, 'Galaxy Zoo 2: "
                 "Images from Original Sample', Zenodo, doi:10.5281/zenodo.3565489")

@@ -14,8 +14,9 @@ Facts and where they come from:
 * the column layout: Zenodo ``schema.md`` (``{question}_{answer}`` counts, ``_fraction``, ``_debiased``,
   ``{question}_total-votes``; ``iauname``, ``ra``, ``dec`` and NSA columns ``redshift``, ``petro_theta``,
   ``petro_th50``, ``petro_th90``, ``elpetro_absmag_r``, ``sersic_nmgy_r``, ``mag_r``, ``wrong_size_statistic``,
-  ``wrong_size_warning``) and the TensorFlow Datasets builder ``galaxy_zoo_decals`` (GZD-5 answers);
-* the images: four ``gz_decals_dr5_png_part*.zip`` archives of ``J???/<iauname>.png`` (TensorFlow Datasets'
+  ``wrong_size_warning``) and a third-party TensorFlow-Datasets builder, ``galaxy_zoo_decals`` of
+  ``galaxies_datasets`` (GZD-5 answers);
+* the images: four ``gz_decals_dr5_png_part*.zip`` archives of ``J???/<iauname>.png`` (that builder's
   manual-download instructions; about 104 GB together). Zenodo publishes MD5s for them but we could not read
   them, so their ``checksum`` is ``None``: downloaded and size-checked, not verified.
 
@@ -56,8 +57,7 @@ class GZDecalsDR5(Release):
 
     name = "gz_decals_dr5"
     title = "Galaxy Zoo DECaLS (GZD-5 volunteer votes, DECaLS DR5 images)"
-    description = ("Volunteer votes of the GZD-5 campaign on DECaLS DR5 colour images: about 250k galaxies "
-                   "(Walmsley et al. 2022)")
+    description = "Volunteer votes of the GZD-5 campaign on DECaLS DR5 colour images (Walmsley et al. 2022)"
     citation = ("Walmsley M. et al. 2022, MNRAS 509, 3966, 'Galaxy Zoo DECaLS: Detailed visual morphology "
                 "measurements from volunteers and deep learning for 314 000 galaxies', "
                 "doi:10.1093/mnras/stab2093; data: Walmsley M. et al. 2020, Zenodo, doi:10.5281/zenodo.4573248")

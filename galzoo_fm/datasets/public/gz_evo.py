@@ -203,6 +203,6 @@ class GZEvoTiny(GZEvo):
 
     name = "gz_evo_tiny"
     title = "GZ-Evo tiny (Hugging Face mwalmsley/gz_evo, tiny configuration)"
-    description = "A small random subset of GZ-Evo (about 8k rows) with the same columns, for tests and demos"
+    description = "The tiny configuration of GZ-Evo (about 8k rows, same columns), for tests and demos"
     size_on_disk = "≈ 183 MB (2 Parquet shards)"
     files = _shards("tiny", {"train": 1, "test": 1})
