@@ -453,9 +453,11 @@ def datasets_verify_command(name, data_dir) -> None:
 @_DATA_DIR
 @click.option("--no-download", is_flag=True, help="Use only files already in the data folder.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N galaxies (a quick trial).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Threads decoding and resizing images.")
 @_MIRROR
 @_PROGRESS
-def datasets_prepare_command(name, out, size, data_dir, no_download, limit, mirror, progress) -> None:
+def datasets_prepare_command(name, out, size, data_dir, no_download, limit, workers, mirror, progress) -> None:
     """Write OUT/catalog.fits and a cutout store at OUT from release NAME, ready for `galzoo-fm pretrain`."""
     from .datasets.public import prepare, release_dir
     from .datasets.public.describe import open_release
@@ -463,7 +465,7 @@ def datasets_prepare_command(name, out, size, data_dir, no_download, limit, mirr
     try:
         release = open_release(name, mirror=mirror)
         summary = prepare(release, out, folder=release_dir(release, data_dir), size=size,
-                          download=not no_download, progress=progress, limit=limit)
+                          download=not no_download, progress=progress, limit=limit, workers=workers)
     except _dataset_errors() as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(str(summary))

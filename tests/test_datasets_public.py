@@ -417,6 +417,17 @@ def test_prepare_writes_catalogue_and_store_with_statuses(prepared, toy):
     assert store.manifest["pixscale"] == pytest.approx(0.262)
 
 
+def test_prepare_with_threads_writes_the_same_store(prepared, host, tmp_path):
+    summary, folder = prepared
+    threaded = prepare(host.release, tmp_path / "threaded", folder=folder, progress=False, workers=3, chunk_size=5)
+    one, many = CutoutStore(summary.out), CutoutStore(threaded.out)
+    for col in ("row", "id", "status", "reason"):
+        assert list(one.table[col]) == list(many.table[col])
+    np.testing.assert_array_equal(one.read(one.indices("ok")), many.read(many.indices("ok")))
+    with pytest.raises(ValueError, match="workers must be a positive integer, got 0"):
+        prepare(host.release, tmp_path / "x", folder=folder, workers=0)
+
+
 def test_prepare_resizes_by_area_averaging(host, tmp_path, toy):
     summary = prepare(host.release, tmp_path / "out4", folder=tmp_path / "d", size=4, progress=False, retries=FAST)
     store = CutoutStore(summary.out)
@@ -586,7 +597,7 @@ def test_cli_datasets_list_info_download_prepare(toy_plugin, host, tmp_path):
     res = runner.invoke(cli, ["datasets", "list", "toy_*", "--data-dir", data])
     assert res.output.split()[:3] == ["toy_dr5", "decals_dr5", "downloaded"]
     res = runner.invoke(cli, ["datasets", "prepare", "toy_dr5", "--out", str(tmp_path / "s"), "--data-dir", data,
-                              "--no-download", "--limit", "10", "--size", "4", "--no-progress"])
+                              "--no-download", "--limit", "10", "--size", "4", "--no-progress", "--workers", "2"])
     assert res.exit_code == 0, res.output
     assert "schema = \"decals_dr5\"" in res.output and len(Table.read(tmp_path / "s" / "catalog.fits")) == 10
     assert CutoutStore(tmp_path / "s").shape == (3, 4, 4)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import threading
 import zipfile
 from collections.abc import Callable, Iterable
@@ -51,7 +52,8 @@ def decode_image(data: bytes, *, what: str = "image", mode: str | None = "RGB") 
                 img = img.convert(mode)
             arr = np.asarray(img, dtype=np.uint8)
     except Exception as exc:
-        raise ValueError(f"{what}: not a readable image ({len(data)} bytes; {type(exc).__name__}: {exc})") from None
+        detail = re.sub(r" <[^<>]* at 0x[0-9a-fA-F]+>", "", str(exc))  # no object addresses in the message
+        raise ValueError(f"{what}: not a readable image ({len(data)} bytes; {type(exc).__name__}: {detail})") from None
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 

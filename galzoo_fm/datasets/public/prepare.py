@@ -24,6 +24,8 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,9 +148,38 @@ def _first_shape(source, keys: np.ndarray) -> tuple[int, int]:
     raise ValueError("none of the release's images could be read; check the image files (see verify())")
 
 
+def _cutouts(source, keys: np.ndarray, todo: np.ndarray, channels: int, shape: tuple[int, int],
+             workers: int) -> Iterator[tuple[int, Any]]:
+    """``(row, Cutout)`` for each row of ``todo`` in order, read and resized by ``workers`` threads."""
+    from ...surveys.base import Cutout, Status
+
+    def load(row: int):
+        key = str(keys[row])
+        if not key:
+            return Cutout(Status.INVALID, reason="no image in the release")
+        try:
+            return Cutout(Status.OK, to_store_pixels(source(key), channels, shape))
+        except (KeyError, ValueError) as exc:
+            return Cutout.failed(str(exc.args[0]) if exc.args else repr(exc))
+
+    if workers <= 1:
+        for row in todo:
+            yield row, load(row)
+        return
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="prepare")
+    try:
+        step = 64 * workers  # bounded look-ahead: a few batches of decoded images in memory
+        for start in range(0, len(todo), step):
+            batch = todo[start:start + step]
+            yield from zip(batch, pool.map(load, batch), strict=True)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def prepare(release: Release, out: str | os.PathLike, *, folder: str | os.PathLike | None = None,
             size: int | None = None, download: bool = True, progress: bool | None = None,
-            limit: int | None = None, chunk_size: int | None = None, retries: Any = None) -> PrepareSummary:
+            limit: int | None = None, chunk_size: int | None = None, retries: Any = None,
+            workers: int = 1) -> PrepareSummary:
     """Download (or find) ``release`` and write a catalogue and cutout store that ``pretrain`` reads.
 
     Parameters
@@ -174,6 +205,9 @@ def prepare(release: Release, out: str | os.PathLike, *, folder: str | os.PathLi
         Store rows per chunk file (default about 64 MB of pixels).
     retries : int or RetryPolicy, optional
         Passed to :func:`~galzoo_fm.datasets.public.download.download`.
+    workers : int
+        Threads decoding and resizing images (the release's image source must be thread-safe, as the
+        built-in ones are); rows are still written in catalogue order.
 
     Returns
     -------
@@ -189,10 +223,11 @@ def prepare(release: Release, out: str | os.PathLike, *, folder: str | os.PathLi
     from tqdm.auto import tqdm
 
     from ...store import CutoutStore, StoreWriter, ensure_manifest
-    from ...surveys.base import Cutout, Status
 
     if size is not None and (not isinstance(size, int | np.integer) or size < 1):
         raise ValueError(f"size must be a positive integer, got {size!r}")
+    if not isinstance(workers, int | np.integer) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
     if limit is not None and (not isinstance(limit, int | np.integer) or limit < 1):
         raise ValueError(f"limit must be a positive integer, got {limit!r}")
     out = Path(out)
@@ -241,15 +276,7 @@ def prepare(release: Release, out: str | os.PathLike, *, folder: str | os.PathLi
                    smoothing=0.05, dynamic_ncols=True)
         try:
             with StoreWriter(out, "main", chunk_size=chunk_size) as writer:
-                for row in todo:
-                    key = str(keys[row])
-                    if not key:
-                        cutout = Cutout(Status.INVALID, reason="no image in the release")
-                    else:
-                        try:
-                            cutout = Cutout(Status.OK, to_store_pixels(source(key), channels, (h, w)))
-                        except (KeyError, ValueError) as exc:
-                            cutout = Cutout.failed(str(exc.args[0]) if exc.args else repr(exc))
+                for row, cutout in _cutouts(source, keys, todo, channels, (h, w), workers):
                     writer.add(int(row), ids[row], ra[row], dec[row], cutout)
                     summary.counts[cutout.status.value] = summary.counts.get(cutout.status.value, 0) + 1
                     bar.update(1)
