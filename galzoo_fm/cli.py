@@ -471,6 +471,34 @@ def datasets_prepare_command(name, out, size, data_dir, no_download, limit, work
     click.echo(str(summary))
 
 
+@datasets_group.command("join")
+@click.argument("images", type=click.Path(dir_okay=False))
+@click.option("--votes", "votes", multiple=True, required=True, metavar="SCHEMA=FILE",
+              help="A campaign's vote table, named by its schema (repeat for each campaign).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output table (.fits, .ecsv, ...).")
+@click.option("--on", type=click.Choice(["id", "sky"]), default="id", show_default=True, help="How rows match.")
+@click.option("--tolerance", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Largest separation for --on sky (arcsec).")
+@click.option("--schema", help="Give every label column of this schema (e.g. gz_evo), 0 where not joined.")
+@click.option("--id-col", default="id", show_default=True)
+@click.option("--ra-col", default="ra", show_default=True)
+@click.option("--dec-col", default="dec", show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+def datasets_join_command(images, votes, out, on, tolerance, schema, id_col, ra_col, dec_col, overwrite) -> None:
+    """One row per row of IMAGES with every campaign's vote counts (GZ-Evo layout), matched by id or sky."""
+    from .datasets.public.join import join_files, parse_votes
+
+    try:
+        path, report = join_files(images, parse_votes(votes), out, overwrite=overwrite, on=on, tolerance=tolerance,
+                                  schema=schema, id_col=id_col, ra_col=ra_col, dec_col=dec_col)
+    except (ValueError, TypeError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    for name, r in report.items():
+        click.echo(f"{name}: {r['matched']} of {r['rows']} vote rows matched, {r['unmatched']} unmatched, "
+                   f"{r['ambiguous']} ambiguous, {r['lost_to_nearer']} lost to a nearer row")
+    click.echo(f"wrote {path}")
+
+
 def _add_plugin_commands(group: click.Group) -> None:
     from .plugins import add_plugin_commands
 

@@ -564,6 +564,26 @@ def test_join_by_sky_uses_tolerance_nearest_and_reports_conflicts():
     assert t.meta["join_report"]["decals_dr5"]["ambiguous"] >= 1
 
 
+def test_cli_join_writes_the_table_and_reports(tmp_path):
+    images = _sky_images()
+    images.write(tmp_path / "images.fits")
+    Table({"id": ["g2", "zz"], "smooth-or-featured-dr5_smooth": [4, 1]}).write(tmp_path / "dr5.csv", format="ascii.csv")
+    Table({"id": ["g0"], "smooth-or-featured-gz2_smooth": [9]}).write(tmp_path / "gz2.ecsv")
+    args = ["datasets", "join", str(tmp_path / "images.fits"), "--votes", f"decals_dr5={tmp_path / 'dr5.csv'}",
+            "--votes", f"gz2={tmp_path / 'gz2.ecsv'}", "--out", str(tmp_path / "joined.fits"), "--schema", "gz_evo"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert "decals_dr5: 1 of 2 vote rows matched, 1 unmatched" in res.output
+    t = Table.read(tmp_path / "joined.fits")
+    assert t["smooth-or-featured-dr5_smooth"].tolist() == [0, 0, 4, 0, 0, 0]
+    assert t["smooth-or-featured-gz2_smooth"].tolist() == [9, 0, 0, 0, 0, 0]
+    assert json.loads(t.meta["JOINREP"])["gz2"]["matched"] == 1
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 1 and "exists; pass overwrite=True (--overwrite)" in res.output
+    res = CliRunner().invoke(cli, [*args[:4], "decals_dr5", "--out", str(tmp_path / "x.fits")])
+    assert res.exit_code == 1 and "--votes takes SCHEMA=FILE, got 'decals_dr5'" in res.output
+
+
 # ----------------------------------------------------------------------------------------- CLI, hook
 @pytest.fixture
 def toy_plugin(host, fresh_plugins):

@@ -27,7 +27,7 @@ from .download import (
     verify,
 )
 from .images import FolderImages, ZipImages, decode_image, to_store_pixels
-from .join import JoinWarning, join_campaigns
+from .join import JoinWarning, join_campaigns, join_files
 from .prepare import PrepareSummary, check_catalog, prepare
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "download",
     "file_checksum",
     "join_campaigns",
+    "join_files",
     "prepare",
     "release_dir",
     "require_columns",

@@ -9,15 +9,17 @@ every campaign's vote columns, matched by id or by sky position within a toleran
 
 from __future__ import annotations
 
+import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from astropy import units as u
 from astropy.table import Table
 
-__all__ = ["JoinWarning", "join_campaigns"]
+__all__ = ["JoinWarning", "join_campaigns", "join_files", "parse_votes"]
 
 
 class JoinWarning(UserWarning):
@@ -217,3 +219,61 @@ def join_campaigns(images: Table, votes: Mapping[str, Table | tuple[Table, str]]
         out[c] = total[:, j]
     out.meta["join_report"] = report
     return (out, unmatched_rows) if return_unmatched else out
+
+
+def parse_votes(items: Iterable[str]) -> dict[str, str]:
+    """``["decals_dr5=gzd5.csv", "gz2=gz2.fits"]`` → ``{"decals_dr5": "gzd5.csv", "gz2": "gz2.fits"}``.
+
+    ``ValueError`` for an item without ``=`` or a schema named twice.
+    """
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key or not value:
+            raise ValueError(f"--votes takes SCHEMA=FILE, got {item!r}")
+        if key in out:
+            raise ValueError(f"--votes names schema {key!r} twice ({out[key]}, {value}); join one table per "
+                             "campaign, or combine them first")
+        out[key] = value
+    return out
+
+
+def join_files(images: str | os.PathLike, votes: Mapping[str, str | os.PathLike], out: str | os.PathLike, *,
+               overwrite: bool = False, **kwargs: Any) -> tuple[Path, dict[str, dict[str, int]]]:
+    """:func:`join_campaigns` on catalogue files; writes ``out`` atomically (``galzoo-fm datasets join``).
+
+    Parameters
+    ----------
+    images : path
+        The image table (any format astropy reads: FITS, ECSV, CSV, Parquet, ...).
+    votes : mapping
+        Schema name → vote table file (each campaign is named after its schema).
+    out : path
+        Output table; its extension chooses the format (``.fits``, ``.ecsv``, ``.parquet``, ``.h5``).
+    overwrite : bool
+        Replace an existing ``out``.
+    **kwargs
+        ``on``, ``tolerance``, ``id_col``, ``ra_col``, ``dec_col``, ``schema`` of :func:`join_campaigns`.
+
+    Returns
+    -------
+    (pathlib.Path, dict)
+        The file written and the join report (per campaign: rows, matched, unmatched, ambiguous,
+        lost_to_nearer). The report is also in the file's metadata (``JOINREP``, JSON).
+    """
+    import json
+
+    from ...tableio import write_table
+    from ..loading import read_table
+
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
+    tables = {name: read_table(path) for name, path in votes.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", JoinWarning)  # the report below says it
+        table = join_campaigns(read_table(images), tables, **kwargs)
+    report = table.meta.pop("join_report")
+    table.meta["JOINREP"] = json.dumps(report, separators=(",", ":"))
+    return write_table(table, out, overwrite=overwrite), report
