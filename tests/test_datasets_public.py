@@ -36,6 +36,7 @@ from galzoo_fm.datasets.public import (
     ChecksumError,
     DatasetUnavailableError,
     DiskFullError,
+    FolderImages,
     JoinWarning,
     Release,
     ReleaseFormatError,
@@ -379,6 +380,40 @@ def test_remote_file_and_release_validation(monkeypatch, toy):
         f"http://mirror.example:8000{IMG_PATH}?download=1")
     with pytest.raises(ReleaseFormatError, match="lacks 2 column.*: b, c .*columns changed"):
         require_columns(["a"], ["a", "b", "c"], file="x.csv")
+
+
+def test_release_from_callables_and_image_sources(tmp_path, toy):
+    seen = []
+    release = Release(name="fn_release", schema="gz2", files=toy["release"].files,
+                      catalog=lambda folder: seen.append(folder) or Table({"id": ["a"]}),
+                      open_images=lambda folder: FolderImages(folder))
+    assert release.catalog(str(tmp_path))["id"].tolist() == ["a"] and seen == [tmp_path]
+    with pytest.raises(NotImplementedError, match="does not implement catalog"):
+        Release(name="bare").catalog(tmp_path)
+    with pytest.raises(ValueError, match="needs a name"):
+        Release()
+    # an archive extracted by the user reads like the zip itself
+    with zipfile.ZipFile(io.BytesIO(toy["bodies"][IMG_PATH])) as zf:
+        zf.extractall(tmp_path / "extracted")
+    folder, archive = release.open_images(tmp_path / "extracted"), ZipImages(_write(tmp_path / "a.zip",
+                                                                                   toy["bodies"][IMG_PATH]))
+    assert sorted(folder.keys()) == sorted(archive.keys()) == sorted(toy["images"])
+    np.testing.assert_array_equal(folder("J003"), toy["images"]["J003"])
+    np.testing.assert_array_equal(archive("J003"), toy["images"]["J003"])
+    with pytest.raises(KeyError, match="no image 'J005'"):
+        folder("J005")
+    with pytest.raises(ValueError, match="J007.png.*not a readable image"):
+        archive("J007")
+    archive.close()
+    (tmp_path / "extracted" / "dr5" / "copy").mkdir()
+    (tmp_path / "extracted" / "dr5" / "copy" / "J003.png").write_bytes(b"")
+    with pytest.raises(ValueError, match="image key 'J003' names two files"):
+        FolderImages(tmp_path / "extracted")
+
+
+def _write(path: Path, body: bytes) -> Path:
+    path.write_bytes(body)
+    return path
 
 
 # ------------------------------------------------------------------------------------------- prepare
