@@ -431,14 +431,15 @@ def datasets_download_command(name, data_dir, mirror, retries, progress) -> None
 @datasets_group.command("verify")
 @click.argument("name")
 @_DATA_DIR
-def datasets_verify_command(name, data_dir) -> None:
+@_PROGRESS
+def datasets_verify_command(name, data_dir, progress) -> None:
     """Hash every file of release NAME in the data folder against the published checksums."""
     from .datasets.public import release_dir, verify
     from .datasets.public.describe import open_release
 
     try:
         release = open_release(name)
-        problems = verify(release, release_dir(release, data_dir))
+        problems = verify(release, release_dir(release, data_dir), progress=progress)
     except _dataset_errors() as exc:
         raise click.ClickException(str(exc)) from exc
     if problems:

@@ -159,14 +159,18 @@ def _stamped(folder: Path, f: RemoteFile, path: Path, stamps: dict | None = None
         st.st_size, st.st_mtime_ns, (f.checksum or "").lower())
 
 
-def _check(f: RemoteFile, path: Path, *, progress=None) -> str | None:
-    """Why ``path`` is not ``f`` (size, then checksum), or ``None`` when it is."""
+def _check(f: RemoteFile, path: Path, *, progress: bool | None = False) -> str | None:
+    """Why ``path`` is not ``f`` (size, then checksum), or ``None`` when it is; a tqdm bar while hashing."""
+    from tqdm.auto import tqdm
+
     size = path.stat().st_size
     if f.size is not None and size != f.size:
         return f"{path}: size {size} bytes, expected {f.size}"
     if f.checksum is None:
         return None  # nothing published to check against
-    got = file_checksum(path, f.algorithm, progress=progress)
+    with tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, desc=f"verify {f.name}",
+              disable=(None if progress is None else not progress), dynamic_ncols=True, leave=False) as bar:
+        got = file_checksum(path, f.algorithm, progress=bar.update)
     if got != f.digest:
         return f"{path}: {f.algorithm} checksum {got}, expected {f.digest}"
     return None
@@ -190,7 +194,8 @@ def status(release: Release, folder: str | os.PathLike | None = None) -> list[Fi
     return out
 
 
-def verify(release: Release, folder: str | os.PathLike | None = None, *, rehash: bool = True) -> list[str]:
+def verify(release: Release, folder: str | os.PathLike | None = None, *, rehash: bool = True,
+           progress: bool | None = False) -> list[str]:
     """Check every file of ``release`` in ``folder``; returns the problems (empty when all is well).
 
     Parameters
@@ -201,6 +206,8 @@ def verify(release: Release, folder: str | os.PathLike | None = None, *, rehash:
         Its folder (default :func:`release_dir`).
     rehash : bool
         Hash files even when their ``.verified.json`` stamp still matches.
+    progress : bool or None
+        A tqdm bar per file while hashing (``None``: on a terminal only).
 
     Returns
     -------
@@ -216,7 +223,7 @@ def verify(release: Release, folder: str | os.PathLike | None = None, *, rehash:
             continue
         if not rehash and _stamped(folder, f, path):
             continue
-        why = _check(f, path)
+        why = _check(f, path, progress=progress)
         if why:
             problems.append(why)
         else:
@@ -467,7 +474,7 @@ def download(release: Release, folder: str | os.PathLike | None = None, *, progr
                 if path.is_file():
                     if _stamped(folder, f, path, stamps):
                         continue
-                    why = _check(f, path)
+                    why = _check(f, path, progress=progress)
                     if why is None:
                         _write_stamp(folder, f, path)
                         continue
