@@ -250,7 +250,8 @@ def placement_message(release: Release, folder: Path, files: Sequence[RemoteFile
         opt = "" if f.required else " (optional)"
         lines.append(f"  {folder / f.name}{opt}\n      from {f.url}\n      {_human(f.size)}, "
                      f"{f.checksum or 'no published checksum'}")
-    lines.append("then run the same command again (the files are checked against these checksums).")
+    checked = "these checksums" if all(f.checksum for f in files) else "the published checksums, where there are any"
+    lines.append(f"then run the same command again (the files are checked against {checked}).")
     return "\n".join(lines)
 
 
