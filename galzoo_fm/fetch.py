@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from .catalog import Catalog, read_catalog
-from .store import CutoutStore, StoreWriter, ensure_manifest
+from .store import StoreWriter, ensure_manifest
+from .storeindex import StoreIndex
 from .surveys.base import Cutout, Status, Survey
 
 __all__ = ["FetchSummary", "build_survey", "fetch_catalog", "parse_options", "parse_shard", "shard_rows"]
@@ -249,9 +250,10 @@ def _fetch(catalog: Catalog, survey: Survey, size: int, out: Path, workers: int,
 
     ensure_manifest(out, _manifest(catalog, survey, size))
     rows = shard_rows(catalog, index, count, shard_by)
-    store = CutoutStore(out)
-    done = store.rows_done() if retry_failed else np.asarray(store.table["row"])
-    todo = rows[~np.isin(rows, done)]
+    recorded = StoreIndex(out, len(catalog))  # about 13 bytes per row, whatever the store holds per row
+    done = recorded.done() if retry_failed else recorded.recorded()
+    del recorded
+    todo = rows[~done[rows]]
     summary = FetchSummary(out, len(rows), len(rows) - len(todo))
     part = "main" if count == 1 else f"shard-{index:04d}-of-{count:04d}"
     counts = summary.counts
@@ -296,5 +298,5 @@ def _fetch(catalog: Catalog, survey: Survey, size: int, out: Path, workers: int,
         finally:
             bar.close()
     summary.seconds = time.monotonic() - start
-    summary.store_counts = CutoutStore(out).counts()
+    summary.store_counts = StoreIndex(out, len(catalog)).counts()
     return summary

@@ -1,4 +1,4 @@
-"""A lean, catalogue-row index over a cutout store, for reading it sequentially at any catalogue size.
+"""A lean, catalogue-row index over a cutout store, for resuming and reading it at any catalogue size.
 
 :class:`~galzoo_fm.store.CutoutStore` keeps every row's id, position, WCS and reason in memory (hundreds
 of bytes per row) and keeps every chunk file mapped. Embedding needs much less: for each catalogue row,
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..store import read_manifest
-from ..surveys.base import Status
+from .store import read_manifest
+from .surveys.base import Status
 
 __all__ = ["StoreIndex"]
 
@@ -81,6 +81,19 @@ class StoreIndex:
             self.slot[rows] = slot[keep]
             self.code[rows] = codes[keep]
             self.reason_code[rows] = rcodes[keep]
+
+    def recorded(self) -> np.ndarray:
+        """``(n_rows,)`` bool: the store holds a record of the row (any status)."""
+        return self.chunk >= 0
+
+    def done(self) -> np.ndarray:
+        """``(n_rows,)`` bool: the row's recorded status is final (anything but ``failed``)."""
+        return (self.chunk >= 0) & (self.code != _FAILED)
+
+    def counts(self) -> dict[str, int]:
+        """Recorded rows per status."""
+        values = np.bincount(self.code[self.chunk >= 0], minlength=len(_STATUSES))
+        return {_STATUSES[i]: int(c) for i, c in enumerate(values) if c}
 
     def status(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """``(status, reason)`` string arrays of catalogue rows ``[start, stop)``."""

@@ -188,8 +188,8 @@ def test_encoder_embed_catalog_keeps_encoder_usable(field):
 
 
 def test_store_index_resolves_rows_like_the_cutout_store(tmp_path):
-    from galzoo_fm.embedding.storeindex import StoreIndex
     from galzoo_fm.store import StoreWriter, ensure_manifest
+    from galzoo_fm.storeindex import StoreIndex
     from galzoo_fm.surveys.base import Cutout, Status
 
     ensure_manifest(tmp_path, {"shape": [2, 3, 3], "bands": ["g", "r"], "extras": [], "dtype": "float32", "size": 3,
@@ -210,6 +210,9 @@ def test_store_index_resolves_rows_like_the_cutout_store(tmp_path):
     assert reason.tolist() == ["", "", "not fetched (run the command again to retry)", "no data", "edge", "bad"]
     recorded = dict(zip(np.asarray(store.table["row"]).tolist(), store.status.tolist(), strict=True))
     assert all(recorded[r] == s for r, s in enumerate(status.tolist()) if r in recorded)
+    assert index.counts() == store.counts()
+    assert np.flatnonzero(index.done()).tolist() == sorted(store.rows_done().tolist())
+    assert np.flatnonzero(index.recorded()).tolist() == sorted(np.asarray(store.table["row"]).tolist())
     offsets, pixels = index.pixels(0, 6)
     assert offsets.tolist() == [0, 1, 4]
     np.testing.assert_array_equal(pixels, np.stack([pix[0], pix[1], pix[4]]))

@@ -95,7 +95,7 @@ class _Cutouts:
     """Cutouts by output row, read from the store on demand (for thumbnails of huge catalogues)."""
 
     def __init__(self, table: Table, store: Path):
-        from .storeindex import StoreIndex
+        from ..storeindex import StoreIndex
 
         self.index = StoreIndex(store, len(table))
         self.shape = (len(table), *self.index.shape)

@@ -25,12 +25,12 @@ from astropy.table import Table
 
 from .._checks import positive_int
 from ..fetch import fetch_catalog
+from ..storeindex import StoreIndex
 from .assemble import assemble
 from .partial import PartialRun
 from .plan import EmbedPlan, make_plan
 from .ranks import Ranks, rank_blocks
 from .runner import embed_blocks
-from .storeindex import StoreIndex
 
 __all__ = ["EmbedSummary", "embed_catalog", "run_embedding"]
 

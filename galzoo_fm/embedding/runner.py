@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..preprocess import Preprocessor
+from ..storeindex import StoreIndex
 from .partial import PartialRun
-from .storeindex import StoreIndex
 
 __all__ = ["BlockHeader", "Piece", "embed_blocks"]
 
