@@ -38,13 +38,15 @@ class Catalog:
     table : astropy.table.Table
         The table as read.
     ids : numpy.ndarray
-        ``(N,)`` identifiers as strings (the row number when there is no id column).
+        ``(N,)`` identifiers: an integer id column as it is, the row numbers when there is no id column,
+        strings otherwise (so a million-row catalogue holds no per-row strings); ``str(ids[i])`` is the
+        identifier's text.
     ra, dec : numpy.ndarray
         ``(N,)`` float64 degrees (ICRS); NaN where the row is invalid.
     valid : numpy.ndarray
         ``(N,)`` bool: position usable.
     reasons : numpy.ndarray
-        ``(N,)`` str: why a row is invalid (empty for valid rows).
+        ``(N,)`` object array of str: why a row is invalid (the shared empty string for valid rows).
     columns : dict
         The columns used: ``{"id": name or None, "ra": name, "dec": name}``.
     source : str
@@ -192,7 +194,9 @@ def read_catalog(source: str | Path | Table, *, id_col: str | None = None, ra_co
     ra = _degrees(table[ra_name], ra_name, "RA")
     dec = _degrees(table[dec_name], dec_name, "DEC")
     if id_name is None:
-        ids = np.arange(len(table)).astype(str)
+        ids = np.arange(len(table))
+    elif table[id_name].dtype.kind in "iu" and not np.ma.is_masked(table[id_name]):
+        ids = np.asarray(table[id_name])  # a view: text only when a row's id is written
     else:
         ids = np.asarray(np.ma.filled(np.ma.asarray(table[id_name]).astype(str), "")).astype(str)
     reasons = np.full(len(table), "", dtype=object)
@@ -210,7 +214,7 @@ def read_catalog(source: str | Path | Table, *, id_col: str | None = None, ra_co
     valid = reasons == ""
     ra = np.where(valid, ra, np.nan)
     dec = np.where(valid, dec, np.nan)
-    return Catalog(table, ids, ra, dec, valid, reasons.astype(str),
+    return Catalog(table, ids, ra, dec, valid, reasons,
                    {"id": id_name, "ra": ra_name, "dec": dec_name}, where)
 
 

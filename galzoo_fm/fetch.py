@@ -262,7 +262,7 @@ def _fetch(catalog: Catalog, survey: Survey, size: int, out: Path, workers: int,
     with StoreWriter(out, part, chunk_size=chunk_size, flush_seconds=flush_seconds) as writer:
 
         def record(row: int, cutout: Cutout) -> None:
-            writer.add(row, catalog.ids[row], catalog.ra[row], catalog.dec[row], cutout)
+            writer.add(row, str(catalog.ids[row]), catalog.ra[row], catalog.dec[row], cutout)
             counts[cutout.status.value] = counts.get(cutout.status.value, 0) + 1
             bar.update(1)
 

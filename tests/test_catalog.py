@@ -14,8 +14,12 @@ def test_finds_common_column_names(ra, dec):
     cat = read_catalog(Table({ra: [1.0, 2.0], dec: [3.0, 4.0], "OBJID": [7, 8]}))
     assert cat.columns == {"id": "OBJID", "ra": ra, "dec": dec}
     np.testing.assert_allclose(cat.ra, [1, 2])
-    assert cat.ids.tolist() == ["7", "8"]
+    assert [str(i) for i in cat.ids] == ["7", "8"]
+    assert cat.ids.dtype.kind == "i" and np.shares_memory(cat.ids, cat.table["OBJID"])  # no per-row strings
     assert cat.valid.all()
+    masked = read_catalog(Table({"ra": [1.0, 2.0], "dec": [3.0, 4.0],
+                                 "objid": np.ma.array([7, 8], mask=[False, True])}))
+    assert masked.ids.tolist() == ["7", ""]  # a masked id is empty text
 
 
 def test_overrides_are_case_insensitive_and_checked():
@@ -38,7 +42,7 @@ def test_bad_rows_become_statuses_not_errors():
     assert "missing or not a number" in cat.reasons[1]
     assert cat.reasons[2] == "RA 400.0 outside [0, 360)"
     assert cat.reasons[4] == "Dec -91.0 outside [-90, 90]"
-    assert cat.ids.tolist() == ["0", "1", "2", "3", "4"]  # no id column: row numbers
+    assert cat.ids.tolist() == [0, 1, 2, 3, 4]  # no id column: row numbers
     assert np.isnan(cat.ra[1:]).all()
     assert cat.coords.shape == (5,)
 
