@@ -1,13 +1,9 @@
 """Built-in plugin: the public Galaxy Zoo releases (GZ DECaLS GZD-5, GZ2, GZ-Evo and its tiny subset).
 
-=================  ============================================================  ==============
-registered name    release                                                       schema
-=================  ============================================================  ==============
-``gz_decals_dr5``  GZ DECaLS GZD-5 votes + DECaLS DR5 images (Zenodo 4573248)    ``decals_dr5``
-``gz2``            GZ2 votes (Hart et al. 2016) + SDSS images (Zenodo 3565489)   ``gz2``
-``gz_evo``         GZ-Evo on the Hugging Face hub (``mwalmsley/gz_evo``)         ``gz_evo``
-``gz_evo_tiny``    the ``tiny`` configuration of ``mwalmsley/gz_evo``            ``gz_evo``
-=================  ============================================================  ==============
+* ``gz_decals_dr5``: GZ DECaLS GZD-5 votes + DECaLS DR5 images (Zenodo 4573248); schema ``decals_dr5``.
+* ``gz2``: GZ2 votes (Hart et al. 2016) + SDSS images (Zenodo 3565489); schema ``gz2``.
+* ``gz_evo``: GZ-Evo on the Hugging Face hub (``mwalmsley/gz_evo``); schema ``gz_evo``.
+* ``gz_evo_tiny``: the ``tiny`` configuration of ``mwalmsley/gz_evo``; schema ``gz_evo``.
 """
 
 from __future__ import annotations
