@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rows", type=int, default=2048)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--block-rows", type=int, default=512, help="rows per committed block")
+    p.add_argument("--block-rows", type=int, default=None, help="rows per committed block (default: the pipeline's)")
     p.add_argument("--device", default=None)
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
     p.add_argument("--memory-rows", help="comma-separated catalogue sizes for the peak-memory runs")
