@@ -83,3 +83,34 @@ def test_config_error_is_one_line_naming_the_key(tmp_path):
     res = CliRunner().invoke(cli, ["evaluate", "--model", "m", "--data", str(tmp_path), "--catalog", "c",
                                    "--label-col", "x", "--sizes", "10,zero"])
     assert res.exit_code == 1 and "--sizes entries must be positive integers or 'all', got 'zero'" in res.output
+
+
+def test_trained_models_carry_their_preprocessing_and_bands(tmp_path):
+    """pretrain and finetune from scratch save the [preprocess] stretch and its bands with the encoder, so
+    that `galzoo-fm embed` later preprocesses exactly as training did."""
+    rng = np.random.default_rng(1)
+    np.save(tmp_path / "x.npy", rng.normal(size=(24, 3, 16, 16)).astype("float32"))
+    Table({"kind": np.arange(24) % 2}).write(tmp_path / "cat.ecsv")
+    pre = '[preprocess]\nbands = ["g", "r", "z"]\nsurvey = "legacy"\nimage_size = 16\n'
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(TOML.format(data=tmp_path / "x.npy", out=tmp_path / "run") + pre)
+    runner = CliRunner()
+    assert (res := runner.invoke(cli, ["pretrain", "--config", str(cfg)])).exit_code == 0, res.output
+    encoder = galzoo_fm.Encoder.from_pretrained(tmp_path / "run" / "checkpoints" / "step-0000003" / "encoder")
+    assert encoder.bands == ["g", "r", "z"] and encoder.preprocessor.bands == ["g", "r", "z"]
+    legacy = galzoo_fm.preprocess.survey_defaults("legacy")["softening"]
+    assert encoder.preprocessor.to_dict()["softening"] == [legacy[b] for b in "grz"]
+
+    init = tmp_path / "run" / "checkpoints" / "step-0000003" / "encoder"
+    body = ('[task]\nkind = "classifier"\nlabel_columns = "kind"\n'
+            f'[data]\npath = "{tmp_path / "x.npy"}"\ncatalog = "{tmp_path / "cat.ecsv"}"\n'
+            '[train]\nsteps = 2\nbatch_size = 8\neval_every = 2\n[logging]\nprogress = false\n')
+    for name, extra in (("same", ""), ("other", pre + "dynamic_range = 100.0\n")):
+        ft = tmp_path / f"{name}.toml"
+        ft.write_text(f'[model]\ninit = "{init}"\n' + body.replace("[train]\n", f'[train]\nout = "{tmp_path / name}"\n')
+                      + extra)
+        assert (res := runner.invoke(cli, ["finetune", "--config", str(ft)])).exit_code == 0, res.output
+    same = galzoo_fm.Encoder.from_pretrained(tmp_path / "same" / "model" / "encoder")
+    other = galzoo_fm.Encoder.from_pretrained(tmp_path / "other" / "model" / "encoder")
+    assert same.preprocessor.to_dict() == encoder.preprocessor.to_dict()  # no [preprocess]: the init's
+    assert other.preprocessor.to_dict()["dynamic_range"] == 100.0 and other.bands == ["g", "r", "z"]

@@ -225,7 +225,8 @@ def finetune(config: str | Path | dict[str, Any]) -> FinetuneResult:
     train_set, val_set = BatchSubset(dataset, np.sort(order[n_val:])), BatchSubset(dataset, np.sort(order[:n_val]))
     c, h, _ = dataset.image_shape
     views_fn, size, pre = build_views(cfg, info["bands"], c)
-    encoder = build_encoder(cfg["model"], c, size or h, bands=info["bands"], preprocessing=None)
+    encoder = build_encoder(cfg["model"], c, size or h, bands=pre.bands if pre is not None else info["bands"],
+                            preprocessing=pre.to_dict() if pre is not None else None)  # saved with the model
     n_out = schema.n_answers if schema else (len(info["classes"]) if kind == "classifier" else dataset.labels.shape[1])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg["train"]["seed"])

@@ -101,6 +101,16 @@ def build_encoder(model_cfg: dict[str, Any], in_chans: int, image_size: int, *, 
         if encoder.in_chans != in_chans:
             raise ValueError(f"model.init {model_cfg['init']!r} takes {encoder.in_chans} channels but the data has "
                              f"{in_chans}")
+        if preprocessing is not None:  # this run's [preprocess] replaces the one the init was trained with
+            from ..preprocess import Preprocessor
+            from ..preprocess.pipeline import check_for_encoder
+
+            pre = Preprocessor.from_dict(preprocessing)
+            try:
+                check_for_encoder(pre, encoder.in_chans, encoder.image_size)
+            except ValueError as exc:
+                raise ValueError(f"[preprocess] does not fit model.init {model_cfg['init']!r}: {exc}") from None
+            encoder.preprocessing, encoder.bands = dict(preprocessing), list(pre.bands)
         return encoder
     want_c = model_cfg["in_chans"] or in_chans
     if want_c != in_chans:
@@ -167,7 +177,7 @@ def prepare_pretraining(config: str | Path | dict[str, Any], *, views_fn: ViewsF
             f"{schema.label_cols[0]!r}) holds a vote ({where})")
     c, h, _ = dataset.image_shape
     vf, size, pre = build_views(cfg, info["bands"], c)
-    encoder = build_encoder(cfg["model"], c, size or h, bands=info["bands"],
+    encoder = build_encoder(cfg["model"], c, size or h, bands=pre.bands if pre is not None else info["bands"],
                             preprocessing=pre.to_dict() if pre is not None else None)
     try:
         with torch.random.fork_rng(devices=[]):  # heads initialised from train.seed: runs are reproducible
