@@ -133,6 +133,31 @@ def fetch_command(catalog, survey, size, out, survey_opts, bands, layer, pixscal
         sys.exit(130)
 
 
+@cli.command("simulate")
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--n", "n", default=4000, show_default=True, type=click.IntRange(min=1), help="Number of galaxies.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Simulation seed.")
+@click.option("--size", default=64, show_default=True, type=click.IntRange(min=8),
+              help="Image side in pixels (0.262 arcsec/pixel, g r z).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=0), help="Processes (0: all CPUs).")
+@click.option("--overwrite", is_flag=True, help="Replace existing images.npy / catalog.fits in OUT.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+def simulate_command(out, n, seed, size, workers, overwrite, progress) -> None:
+    """Write a simulated Galaxy Zoo into OUT: images.npy (N, 3, SIZE, SIZE) and catalog.fits (truth + votes).
+
+    The files are a pretraining set (data.path / data.catalog of `galzoo-fm pretrain`); see the simulation
+    page of the documentation for what is simulated.
+    """
+    from .datasets.synthetic import SimulationConfig, write_synthetic
+
+    try:
+        paths = write_synthetic(out, n, config=SimulationConfig(seed=seed, size=size), workers=workers,
+                                overwrite=overwrite, progress=sys.stderr.isatty() if progress is None else progress)
+    except (ValueError, TypeError, FileExistsError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"wrote {n} simulated galaxies: {paths[0]} and {paths[1]}")
+
+
 @cli.command("surveys")
 @click.argument("pattern", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

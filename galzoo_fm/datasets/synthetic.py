@@ -332,7 +332,7 @@ def write_synthetic(out: str | Path, n: int, seed: int | None = None, *, config:
     out = Path(out)
     paths = out / "images.npy", out / "catalog.fits"
     if not overwrite and any(p.exists() for p in paths):
-        raise FileExistsError(f"{paths[0]} or {paths[1]} exists; pass overwrite=True to replace them")
+        raise FileExistsError(f"{paths[0]} or {paths[1]} exists; pass overwrite=True (--overwrite) to replace them")
     cfg = _config(config, seed)
     cat = simulate_catalog(n, config=cfg)
     images = simulate_images(cat, cfg, workers=workers, progress=progress)
