@@ -374,3 +374,18 @@ def test_stretch_on_cuda_matches_numpy(demo):
     out = stretch(torch.from_numpy(flux).cuda())
     assert out.device.type == "cuda"
     np.testing.assert_allclose(out.cpu().numpy(), stretch(flux), rtol=1e-5, atol=1e-6)
+
+
+def test_clean_images_flags_agree_with_and_without_bad_pixels():
+    """The batch without any bad pixel takes a faster path; its flags must equal the general path's."""
+    x = np.random.default_rng(0).normal(size=(5, 3, 8, 8)).astype(np.float32)
+    x[1] = 0  # empty
+    x[2, 1] = 5.0  # a constant band
+    x[3, :, :4] = 7.0  # a plateau at the maximum
+    _, bad, fast = clean_images(x)
+    assert not bad.any()
+    y = np.concatenate([x, np.full((1, 3, 8, 8), np.nan, np.float32)])  # one bad image forces the general path
+    _, _, general = clean_images(y)
+    np.testing.assert_array_equal(fast, general[:5])
+    assert [describe_flags(fast)[i] for i in (1, 2, 3)] == [["EMPTY"], ["CONSTANT"], ["SATURATED"]]
+    assert describe_flags(general)[5] == ["NONFINITE", "EMPTY", "MOSTLY_MASKED"]

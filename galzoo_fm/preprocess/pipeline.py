@@ -425,14 +425,17 @@ class Preprocessor:
         # assemble the model channels
         pos = {c: k for k, c in enumerate(used)}
         n, _, h, w = x.shape
-        model = np.zeros((n, len(index), h, w), dtype=np.float32)
-        model_noise = np.zeros((n, len(index)), dtype=np.float32)
-        model_level = np.zeros((n, len(index)), dtype=np.float32)
         mean_level = level.mean(axis=(2, 3))
-        for k, c in enumerate(index):
-            if c >= 0:
-                j = pos[c]
-                model[:, k], model_noise[:, k], model_level[:, k] = x[:, j], noise[:, j], mean_level[:, j]
+        if [pos.get(c) for c in index] == list(range(x.shape[1])):  # model bands = the used inputs, in order
+            model, model_noise, model_level = x, noise.astype(np.float32), mean_level.astype(np.float32)
+        else:
+            model = np.zeros((n, len(index), h, w), dtype=np.float32)
+            model_noise = np.zeros((n, len(index)), dtype=np.float32)
+            model_level = np.zeros((n, len(index)), dtype=np.float32)
+            for k, c in enumerate(index):
+                if c >= 0:
+                    j = pos[c]
+                    model[:, k], model_noise[:, k], model_level[:, k] = x[:, j], noise[:, j], mean_level[:, j]
         if any(b not in in_bands for b in s["bands"]):  # filled by the missing_band rule
             flags |= PreprocessFlag.MISSING_BAND
         out, mask_out, truncated = self._geometry(model, bad_any, shifts, scale)

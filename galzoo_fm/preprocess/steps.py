@@ -54,19 +54,26 @@ def clean_images(
         ``SATURATED``, ``MOSTLY_MASKED``).
     """
     x = np.array(images, dtype=np.float32, copy=True)
-    bad = ~np.isfinite(x)
+    bad = np.isfinite(x)
+    np.logical_not(bad, out=bad)
     if mask is not None:
         bad |= np.broadcast_to(np.asarray(mask, dtype=bool), x.shape)
-    x[bad] = 0.0
     n = x.shape[0]
     flags = np.zeros(n, dtype=np.int32)
     any_bad = bad.any(axis=(1, 2, 3))
+    clean = not any_bad.any()  # the common case: no masked pixel, skip the masking passes
     flags[any_bad] |= PreprocessFlag.NONFINITE
-    flags[bad.mean(axis=(1, 2, 3)) > max_masked_fraction] |= PreprocessFlag.MOSTLY_MASKED
-    flags[~(x != 0).any(axis=(1, 2, 3))] |= PreprocessFlag.EMPTY  # bad pixels are 0 already
-    clean = not any_bad.any()  # the common case: no masked pixel, skip the masking copies
-    hi = x.max(axis=(2, 3)) if clean else np.where(bad, -np.inf, x).max(axis=(2, 3))
-    lo = x.min(axis=(2, 3)) if clean else np.where(bad, np.inf, x).min(axis=(2, 3))
+    if clean:
+        hi, lo = x.max(axis=(2, 3)), x.min(axis=(2, 3))
+        empty = ((hi == 0) & (lo == 0)).all(axis=1)
+    else:
+        x[bad] = 0.0
+        fraction = np.count_nonzero(bad.reshape(n, -1), axis=1) / max(1, bad[0].size)
+        flags[fraction > max_masked_fraction] |= PreprocessFlag.MOSTLY_MASKED
+        hi = np.where(bad, -np.inf, x).max(axis=(2, 3))
+        lo = np.where(bad, np.inf, x).min(axis=(2, 3))
+        empty = ~(x != 0).any(axis=(1, 2, 3))  # bad pixels are 0 already
+    flags[empty] |= PreprocessFlag.EMPTY
     constant = ~(hi > lo)  # also true for a band with no good pixel
     flags[constant.any(axis=1) & ~(flags & PreprocessFlag.EMPTY).astype(bool)] |= PreprocessFlag.CONSTANT
     saturated = np.zeros(n, dtype=bool)
