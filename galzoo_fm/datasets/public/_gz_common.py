@@ -148,6 +148,25 @@ def votes_table(source: Table, mapping: Mapping[str, str], label_cols: Sequence[
     return out
 
 
+def release_catalog(src: Table, ids: np.ndarray, images: np.ndarray, mapping: Mapping[str, str],
+                    label_cols: Sequence[str], campaign: str, extras: Iterable[str], meta: dict) -> Table:
+    """The loader's catalogue layout: ``id``, ``ra``, ``dec`` (float64, NaN where missing), ``image``, the
+    schema's vote counts (:func:`votes_table`), ``campaign``, the release's ``extras`` it has, and ``meta``."""
+    out = Table()
+    out["id"] = ids
+    for coord in ("ra", "dec"):
+        out[coord] = np.asarray(np.ma.filled(np.ma.asarray(src[coord], dtype=np.float64), np.nan))
+    out["image"] = images
+    for col, values in votes_table(src, mapping, label_cols).items():
+        out[col] = values
+    out["campaign"] = np.full(len(out), campaign)
+    for extra in extras:
+        if extra in src.colnames:
+            out[extra] = src[extra]
+    out.meta.update(meta)
+    return out
+
+
 class ChainedImages:
     """Several image sources behind one key space (the first source holding a key wins)."""
 

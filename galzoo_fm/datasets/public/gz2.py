@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from ._gz_common import archive_images, read_csv_columns, require_files, votes_table
+from ._gz_common import archive_images, read_csv_columns, release_catalog, require_files
 from .base import Release, ReleaseFormatError, RemoteFile
 
 __all__ = ["GZ2", "HART16", "HART16_COLUMNS", "IMAGES_ZIP", "MAPPING"]
@@ -129,21 +129,11 @@ class GZ2(Release):
         if n_missing:
             warnings.warn(f"{n_missing} of {len(ids)} galaxies of {HART16} have no image in {MAPPING}; "
                           "left out of the catalogue (meta['n_without_image'])", stacklevel=2)
-        src = votes[keep]
-        out = Table()
-        out["id"] = ids[keep]
-        out["ra"] = np.asarray(np.ma.filled(np.ma.asarray(src["ra"], dtype=np.float64), np.nan))
-        out["dec"] = np.asarray(np.ma.filled(np.ma.asarray(src["dec"], dtype=np.float64), np.nan))
-        out["image"] = np.array([asset_of[i] for i in out["id"]], dtype=str)
-        for col, values in votes_table(src, mapping, schema.label_cols).items():
-            out[col] = values
-        out["campaign"] = np.full(len(out), "gz2")
-        for extra in _EXTRA:
-            if extra in src.colnames:
-                out[extra] = src[extra]
-        out.meta.update({"release": self.name, "source": str(folder / HART16), "schema": self.schema,
-                         "n_without_image": n_missing})
-        return out
+        kept = ids[keep]
+        return release_catalog(votes[keep], kept, np.array([asset_of[i] for i in kept], dtype=str), mapping,
+                               schema.label_cols, "gz2", _EXTRA,
+                               {"release": self.name, "source": str(folder / HART16), "schema": self.schema,
+                                "n_without_image": n_missing})
 
     def open_images(self, folder: Path):
         """The JPEGs of ``images_gz2.zip`` (or of its extracted folder), keyed by ``asset_id``."""

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from ._gz_common import archive_images, read_csv_columns, require_files, votes_table
+from ._gz_common import archive_images, read_csv_columns, release_catalog, require_files
 from .base import Release, RemoteFile
 
 __all__ = ["VOLUNTEERS_5", "ZENODO_RECORD", "GZDecalsDR5"]
@@ -88,19 +88,9 @@ class GZDecalsDR5(Release):
         mapping = {col: col.replace("-dr5_", "_", 1) for col in schema.label_cols}
         src = read_csv_columns(folder / VOLUNTEERS_5, ["iauname", "ra", "dec", *mapping.values()], _EXTRA,
                                string_cols=("iauname",))
-        out = Table()
-        out["id"] = np.asarray(src["iauname"], dtype=str)
-        out["ra"] = np.asarray(np.ma.filled(np.ma.asarray(src["ra"], dtype=np.float64), np.nan))
-        out["dec"] = np.asarray(np.ma.filled(np.ma.asarray(src["dec"], dtype=np.float64), np.nan))
-        out["image"] = out["id"]
-        for col, values in votes_table(src, mapping, schema.label_cols).items():
-            out[col] = values
-        out["campaign"] = np.full(len(out), "gzd5")
-        for extra in _EXTRA:
-            if extra in src.colnames:
-                out[extra] = src[extra]
-        out.meta.update({"release": self.name, "source": str(folder / VOLUNTEERS_5), "schema": self.schema})
-        return out
+        ids = np.asarray(src["iauname"], dtype=str)
+        return release_catalog(src, ids, ids, mapping, schema.label_cols, "gzd5", _EXTRA,
+                               {"release": self.name, "source": str(folder / VOLUNTEERS_5), "schema": self.schema})
 
     def open_images(self, folder: Path):
         """The PNGs of the four zips (or of the folders they were extracted into), keyed by ``iauname``."""

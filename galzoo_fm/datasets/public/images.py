@@ -61,7 +61,32 @@ def _default_key(member: str) -> str:
     return Path(member).stem
 
 
-class ZipImages:
+class _KeyedImages:
+    """The key lookup shared by the image sources: ``len``, ``in``, :meth:`keys` and a context manager."""
+
+    _index: dict
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._index
+
+    def keys(self) -> list[str]:
+        """Every image key."""
+        return list(self._index)
+
+    def close(self) -> None:
+        """Free what the source holds open."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ZipImages(_KeyedImages):
     """Images inside one or more zip archives, read lazily by key.
 
     Parameters
@@ -109,16 +134,6 @@ class ZipImages:
             self.close()
             raise
 
-    def __len__(self) -> int:
-        return len(self._index)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._index
-
-    def keys(self) -> list[str]:
-        """Every image key."""
-        return list(self._index)
-
     def __call__(self, key: str) -> np.ndarray:
         try:
             zi, member = self._index[key]
@@ -137,14 +152,8 @@ class ZipImages:
         for zf in self._zips:
             zf.close()
 
-    def __enter__(self) -> ZipImages:
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class FolderImages:
+class FolderImages(_KeyedImages):
     """Image files under a folder (searched recursively), read by key (file name without suffix).
 
     Parameters
@@ -172,16 +181,6 @@ class FolderImages:
                     raise ValueError(f"image key {k!r} names two files: {self._index[k]} and {path}")
                 self._index[k] = path
 
-    def __len__(self) -> int:
-        return len(self._index)
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._index
-
-    def keys(self) -> list[str]:
-        """Every image key."""
-        return list(self._index)
-
     def __call__(self, key: str) -> np.ndarray:
         try:
             path = self._index[key]
@@ -192,9 +191,6 @@ class FolderImages:
         except OSError as exc:
             raise ValueError(f"{path}: cannot be read ({exc.strerror})") from None
         return decode_image(data, what=str(path), mode=self.mode)
-
-    def close(self) -> None:
-        """Nothing to free (files are opened per call)."""
 
 
 def to_store_pixels(image: np.ndarray, channels: int, size: int | tuple[int, int] | None = None) -> np.ndarray:
