@@ -129,8 +129,3 @@ class StoreIndex:
     def offsets(self, start: int, stop: int) -> np.ndarray:
         """Offsets (from ``start``) of the rows in ``[start, stop)`` that have pixels."""
         return np.flatnonzero(_HAS_PIXELS[self.code[start:stop]])
-
-    def pixels(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(offsets, pixels)``: block offsets of rows ``[start, stop)`` with pixels, and their cutouts."""
-        offsets = self.offsets(start, stop)
-        return offsets, self.take(start + offsets)

@@ -427,7 +427,7 @@ class Preprocessor:
         n, _, h, w = x.shape
         mean_level = level.mean(axis=(2, 3))
         if [pos.get(c) for c in index] == list(range(x.shape[1])):  # model bands = the used inputs, in order
-            model, model_noise, model_level = x, noise.astype(np.float32), mean_level.astype(np.float32)
+            model, model_noise, model_level = x, noise, mean_level.astype(np.float32, copy=False)
         else:
             model = np.zeros((n, len(index), h, w), dtype=np.float32)
             model_noise = np.zeros((n, len(index)), dtype=np.float32)
