@@ -145,12 +145,19 @@ def run_batches(
     precision: str,
     resize: bool,
     progress: bool,
+    transform: Any = None,
+    in_chans: int | None = None,
 ) -> np.ndarray:
     """Run ``model`` (with ``in_chans``, ``image_size`` and ``num_features`` attributes) over ``images``.
 
-    See :meth:`galzoo_fm.Encoder.embed` for the parameters. Returns ``(N, num_features)`` float32.
+    See :meth:`galzoo_fm.Encoder.embed` for the parameters. ``transform``, when given, maps each raw batch
+    (float32 tensor on the device, ``(n, in_chans, H, W)``) to the model's input (e.g. the preprocessing,
+    run on the device); then ``in_chans`` is the raw batch's channel count and non-finite pixels are the
+    transform's business. Returns ``(N, num_features)`` float32.
     """
-    n, _, h, w = validate_images(images, model.in_chans)
+    n, _, h, w = validate_images(images, model.in_chans if in_chans is None else in_chans)
+    if transform is not None:
+        h = w = model.image_size  # the transform makes model-sized images
     size = model.image_size
     if (h, w) != (size, size) and not resize:
         raise ValueError(f"images are {h}x{w} pixels but the encoder expects {size}x{size} (resize=False)")
@@ -160,7 +167,8 @@ def run_batches(
     if n == 0:
         return out
     is_numpy = isinstance(images, np.ndarray)
-    if not is_numpy and images.device.type == dev.type == "cuda" and not torch.isfinite(images).all():
+    if (transform is None and not is_numpy and images.device.type == dev.type == "cuda"
+            and not torch.isfinite(images).all()):
         raise _nonfinite_error(images, 0)
     stager = _PinnedStager(dev) if (is_numpy and dev.type == "cuda") else None
     memory_format = torch.channels_last
@@ -181,15 +189,18 @@ def run_batches(
                 if is_numpy:
                     if batch.dtype not in _HOST_DTYPES:  # float64, big-endian FITS data, uint16, ...
                         batch = batch.astype(np.float32)
-                    if batch.dtype.kind == "f" and not np.isfinite(batch).all():
+                    if transform is None and batch.dtype.kind == "f" and not np.isfinite(batch).all():
                         raise _nonfinite_error(batch, start)
                     x = stager(_as_tensor(batch)) if stager is not None else torch.from_numpy(_writable(batch))
                 else:
-                    if batch.device.type != "cuda" and batch.is_floating_point() and not torch.isfinite(batch).all():
+                    if (transform is None and batch.device.type != "cuda" and batch.is_floating_point()
+                            and not torch.isfinite(batch).all()):
                         raise _nonfinite_error(batch, start)
                     x = batch.to(dev, non_blocking=True)
                 if x.dtype != torch.float32:
                     x = x.float()
+                if transform is not None:
+                    x = transform(x)
                 if (h, w) != (size, size):
                     x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
                 x = x.contiguous(memory_format=memory_format)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +22,8 @@ from .sources import (
     measure_centroids,
     replace_neighbours,
 )
-from .steps import BACKGROUND_METHODS, asinh_stretch, clean_images, estimate_background
+from .steps import BACKGROUND_METHODS, _background2d, asinh_stretch, subsample_step
+from .torch_steps import clean_batch, resample_shared, sky_batch
 
 __all__ = ["FORMAT", "PreprocessResult", "Preprocessor", "check_for_encoder"]
 
@@ -67,39 +70,53 @@ _DEFAULTS: dict[str, Any] = {
 class PreprocessResult:
     """What :class:`Preprocessor` returns for a batch of ``N`` cutouts.
 
+    NumPy arrays for a NumPy input; torch tensors on the input's device for a tensor input (``shifts`` stays
+    on the CPU). :meth:`numpy` converts.
+
     Attributes
     ----------
-    images : numpy.ndarray
+    images : numpy.ndarray or torch.Tensor
         float32 ``(N, C_out, S, S)``: model-ready images (``C_out`` = model bands, plus one if
-        ``mask_channel``).
-    flags : numpy.ndarray
+        ``mask_channel``); background-subtracted fluxes ``(N, C_model, S, S)`` from :meth:`Preprocessor.flux`.
+    flags : numpy.ndarray or torch.Tensor
         int32 ``(N,)``: :class:`PreprocessFlag` bits.
-    mask : numpy.ndarray
+    mask : numpy.ndarray or torch.Tensor
         float32 ``(N, 1, S, S)``: fraction of each output pixel that came from filled (non-finite, masked or
         neighbour) input pixels.
-    background : numpy.ndarray
-        float32 ``(N, C)``: the mean sky level subtracted from each model band (input units).
-    noise : numpy.ndarray
-        float32 ``(N, C)``: sky noise per band, per input pixel, after background subtraction.
-    shifts : numpy.ndarray
+    background : numpy.ndarray or torch.Tensor
+        float32 ``(N, C_model)``: the mean sky level subtracted from each model band (input units).
+    noise : numpy.ndarray or torch.Tensor
+        float32 ``(N, C_model)``: sky noise per band, per input pixel, after background subtraction.
+    shifts : numpy.ndarray or torch.Tensor
         float64 ``(N, 2)``: ``(dy, dx)`` recentring offset in input pixels (0 when not recentred).
     """
 
-    images: np.ndarray
-    flags: np.ndarray
-    mask: np.ndarray
-    background: np.ndarray
-    noise: np.ndarray
-    shifts: np.ndarray
+    images: np.ndarray | torch.Tensor
+    flags: np.ndarray | torch.Tensor
+    mask: np.ndarray | torch.Tensor
+    background: np.ndarray | torch.Tensor
+    noise: np.ndarray | torch.Tensor
+    shifts: np.ndarray | torch.Tensor
 
     @property
-    def ok(self) -> np.ndarray:
+    def ok(self) -> np.ndarray | torch.Tensor:
         """bool ``(N,)``: no bit of :data:`~galzoo_fm.preprocess.BAD_FLAGS` is set."""
         return (self.flags & int(BAD_FLAGS)) == 0
 
     def flag_names(self) -> list[list[str]]:
         """The names of each galaxy's flags."""
-        return describe_flags(self.flags)  # type: ignore[return-value]
+        flags = self.flags.cpu().numpy() if isinstance(self.flags, torch.Tensor) else self.flags
+        return describe_flags(np.asarray(flags))  # type: ignore[return-value]
+
+    def numpy(self) -> PreprocessResult:
+        """The same result as NumPy arrays (copied from the device when needed)."""
+        def conv(v, dtype):
+            v = v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+            return np.ascontiguousarray(v, dtype=dtype)
+
+        return PreprocessResult(conv(self.images, np.float32), conv(self.flags, np.int32),
+                                conv(self.mask, np.float32), conv(self.background, np.float32),
+                                conv(self.noise, np.float32), conv(self.shifts, np.float64))
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
@@ -222,6 +239,7 @@ class Preprocessor:
         s = {**_DEFAULTS, **settings}
         s["bands"] = check_band_names(bands, "bands")
         self._settings = self._resolve(s)
+        self._beta: dict[str, torch.Tensor] = {}
 
     # ------------------------------------------------------------ settings
     @staticmethod
@@ -349,16 +367,20 @@ class Preprocessor:
         return f"Preprocessor({s['bands']!r}{', ' + changed if changed else ''})"
 
     # ------------------------------------------------------------ running
-    def _inputs(self, images: Any, bands: Any, pixel_scale: Any) -> tuple[np.ndarray, list[str], float | None]:
-        if isinstance(images, torch.Tensor):
-            images = images.detach().cpu().numpy()
-        if not isinstance(images, np.ndarray):
-            raise TypeError(f"images must be a numpy.ndarray or torch.Tensor (N, C, H, W), got {type(images).__name__}")
-        if images.dtype.kind not in "fiu":
+    def _inputs(self, images: Any, bands: Any, pixel_scale: Any) -> tuple[torch.Tensor, bool, list[str], float | None]:
+        is_numpy = not isinstance(images, torch.Tensor)
+        if is_numpy:
+            if not isinstance(images, np.ndarray):
+                raise TypeError(
+                    f"images must be a numpy.ndarray or torch.Tensor (N, C, H, W), got {type(images).__name__}")
+            if images.dtype.kind not in "fiu":
+                raise TypeError(f"images must have a real numeric dtype, got {images.dtype}")
+        elif images.is_complex() or images.dtype == torch.bool:
             raise TypeError(f"images must have a real numeric dtype, got {images.dtype}")
         if images.ndim != 4:
             hint = "; for one cutout use images[None]" if images.ndim == 3 else ""
-            raise ValueError(f"images must have shape (N, C, H, W), got rank {images.ndim} shape {images.shape}{hint}")
+            raise ValueError(
+                f"images must have shape (N, C, H, W), got rank {images.ndim} shape {tuple(images.shape)}{hint}")
         bands = self._settings["input_bands"] if bands is None else check_band_names(bands, "bands")
         if bands is None:
             raise ValueError("the input's band names are unknown: pass bands=[...] or set input_bands/survey")
@@ -368,7 +390,15 @@ class Preprocessor:
         if self._settings["pixel_scale"] is not None and scale is None:
             raise ValueError("the input pixel scale is unknown: pass pixel_scale= (arcsec/pixel) or set "
                              "input_pixel_scale/survey")
-        return images, bands, scale
+        if is_numpy:
+            arr = images if images.dtype == np.float32 else images.astype(np.float32)
+            with warnings.catch_warnings():  # read-only memory maps: only read (every step makes new tensors)
+                warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+                x = torch.from_numpy(np.ascontiguousarray(arr))
+        else:
+            x = images.detach()
+            x = x if x.dtype == torch.float32 else x.float()
+        return x, is_numpy, bands, scale
 
     def __call__(
         self,
@@ -376,9 +406,13 @@ class Preprocessor:
         *,
         bands: list[str] | None = None,
         pixel_scale: float | None = None,
-        mask: np.ndarray | None = None,
+        mask: np.ndarray | torch.Tensor | None = None,
     ) -> PreprocessResult:
-        """Run the pipeline on a batch.
+        """Run the whole pipeline on a batch: :meth:`flux`, then :meth:`finish`.
+
+        One implementation in torch serves every path (training views, evaluation, embedding): a NumPy
+        batch runs on CPU tensors and comes back as NumPy arrays; a tensor batch runs on its own device
+        (CUDA included) and comes back as tensors there.
 
         Parameters
         ----------
@@ -388,7 +422,7 @@ class Preprocessor:
             The ``C`` input band names (default ``input_bands``).
         pixel_scale : float, optional
             Input arcsec/pixel (default ``input_pixel_scale``).
-        mask : numpy.ndarray, optional
+        mask : numpy.ndarray or torch.Tensor, optional
             bool, broadcastable to ``images``: extra pixels to ignore.
 
         Returns
@@ -403,49 +437,114 @@ class Preprocessor:
             Wrong rank, a band count that does not match the band names, unknown bands, a missing band with
             ``missing_band="error"``, or a pixel scale that is not positive.
         """
+        return self.finish(self.flux(images, bands=bands, pixel_scale=pixel_scale, mask=mask))
+
+    def flux(
+        self,
+        images: np.ndarray | torch.Tensor,
+        *,
+        bands: list[str] | None = None,
+        pixel_scale: float | None = None,
+        mask: np.ndarray | torch.Tensor | None = None,
+    ) -> PreprocessResult:
+        """Steps 1-6 (bands, clean, background, neighbours, recentre, geometry): model-sized,
+        background-subtracted fluxes, before the stretch.
+
+        Training augments these fluxes (noise in units of :attr:`PreprocessResult.noise`, flux factors) and
+        then calls :meth:`finish`; with augmentation off the tensor a model trains on is exactly the one
+        :meth:`__call__` gives at inference. Parameters as :meth:`__call__`; ``images`` of the result holds
+        ``(N, C_model, S, S)`` fluxes.
+        """
         s = self._settings
-        images, in_bands, scale = self._inputs(images, bands, pixel_scale)
+        x, is_numpy, in_bands, scale = self._inputs(images, bands, pixel_scale)
+        dev = x.device
         index = band_mapping(s["bands"], in_bands, s["missing_band"])
         used = sorted(set(index[index >= 0].tolist()))
+        if used != list(range(x.shape[1])):
+            x = x[:, used]
         if mask is not None:
-            mask = np.broadcast_to(np.asarray(mask, dtype=bool), images.shape)[:, used]
-        x, bad, flags = clean_images(images[:, used], mask, saturation=s["saturation"],
-                                     plateau_pixels=s["plateau_pixels"], max_masked_fraction=s["max_masked_fraction"])
-        level, noise = estimate_background(x, bad, method=s["background"], sigma=s["background_sigma"],
-                                           maxiters=s["background_maxiters"], box_size=s["background_box"],
-                                           max_pixels=s["background_pixels"])
-        x -= level  # x is clean_images' own copy
-        if flags.any():  # NONFINITE marks every cutout with bad pixels; they stay 0
-            x[bad] = 0.0
-        bad_any = bad.any(axis=1)
-        shifts = np.zeros((len(x), 2))
-        if len(x) and (s["neighbours"] != "none" or s["recentre"] != "none"):
-            x, bad_any, shifts, more = self._sources(x, noise, bad_any)
-            flags |= more
-        # assemble the model channels
-        pos = {c: k for k, c in enumerate(used)}
+            mask = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask, device=dev)
+            mask = mask.to(torch.bool).expand(images.shape)[:, used]
+        x, bad, flags = clean_batch(x, mask, saturation=s["saturation"], plateau_pixels=s["plateau_pixels"],
+                                    max_masked_fraction=s["max_masked_fraction"])
         n, _, h, w = x.shape
-        mean_level = level.mean(axis=(2, 3))
-        if [pos.get(c) for c in index] == list(range(x.shape[1])):  # model bands = the used inputs, in order
-            model, model_noise, model_level = x, noise, mean_level.astype(np.float32, copy=False)
+        level, noise = sky_batch(x, bad, step=subsample_step((h, w), s["background_pixels"]),
+                                 sigma=s["background_sigma"], maxiters=s["background_maxiters"])
+        if s["background"] == "background2d":  # photutils, on the host (see docs/preprocessing.rst)
+            level_map, noise = self._background2d(x, bad, level, noise)
+            x = x - level_map
+            level = level_map.mean(dim=(2, 3))
+        elif s["background"] == "sigma_clip":
+            x = x - level[:, :, None, None]  # a new tensor: the input is never written
         else:
-            model = np.zeros((n, len(index), h, w), dtype=np.float32)
-            model_noise = np.zeros((n, len(index)), dtype=np.float32)
-            model_level = np.zeros((n, len(index)), dtype=np.float32)
-            for k, c in enumerate(index):
-                if c >= 0:
-                    j = pos[c]
-                    model[:, k], model_noise[:, k], model_level[:, k] = x[:, j], noise[:, j], mean_level[:, j]
+            level = torch.zeros_like(level)
+            x = x.clone()
+        if bad is not None:
+            x.masked_fill_(bad, 0.0)
+        bad_any = None if bad is None else bad.any(1)
+        shifts = None
+        if n and (s["neighbours"] != "none" or s["recentre"] != "none"):
+            x, bad_any, shifts, more = self._sources_torch(x, noise, bad_any)
+            flags |= more
+        x, noise, level = self._model_channels(x, noise, level, index, used)
         if any(b not in in_bands for b in s["bands"]):  # filled by the missing_band rule
-            flags |= PreprocessFlag.MISSING_BAND
-        out, mask_out, truncated = self._geometry(model, bad_any, shifts, scale)
-        flags[truncated] |= PreprocessFlag.TRUNCATED
+            flags |= int(PreprocessFlag.MISSING_BAND)
+        out, mask_out, truncated = self._geometry(x, bad_any, shifts, scale)
+        flags |= truncated.to(dev).int() * int(PreprocessFlag.TRUNCATED)
+        shifts = torch.zeros((n, 2), dtype=torch.float64) if shifts is None else shifts
+        result = PreprocessResult(out, flags, mask_out, level, noise, shifts)
+        return result.numpy() if is_numpy else result
+
+    def finish(self, result: PreprocessResult, images: np.ndarray | torch.Tensor | None = None) -> PreprocessResult:
+        """Step 7 (stretch and clip) and the optional mask channel, on a :meth:`flux` result.
+
+        Parameters
+        ----------
+        result : PreprocessResult
+            From :meth:`flux`.
+        images : numpy.ndarray or torch.Tensor, optional
+            Fluxes to finish instead of ``result.images`` (e.g. an augmented view of them), same shape.
+
+        Returns
+        -------
+        PreprocessResult
+            ``result`` with model-ready ``images``.
+        """
+        s = self._settings
+        x = result.images if images is None else images
         if s["stretch"] == "asinh":
-            out = self.apply_stretch(out, noise=model_noise)
+            x = self.apply_stretch(x, noise=result.noise)
         if s["mask_channel"]:
-            out = np.concatenate([out, mask_out], axis=1)
-        return PreprocessResult(np.ascontiguousarray(out, dtype=np.float32), flags.astype(np.int32), mask_out,
-                                model_level, model_noise, shifts)
+            cat = torch.cat if isinstance(x, torch.Tensor) else np.concatenate
+            x = cat([x, result.mask], 1)
+        return dataclasses.replace(result, images=x)
+
+    def _background2d(self, x, bad, level, noise):
+        s = self._settings
+        xn, bn = x.cpu().numpy(), None if bad is None else bad.cpu().numpy()
+        level_map, noise_np = _background2d(xn, bn, level.cpu().numpy(), noise.cpu().numpy().copy(),
+                                            sigma=s["background_sigma"], maxiters=s["background_maxiters"],
+                                            box_size=s["background_box"])
+        return torch.from_numpy(np.ascontiguousarray(level_map)).to(x.device), torch.from_numpy(noise_np).to(x.device)
+
+    def _sources_torch(self, x, noise, bad_any):
+        dev = x.device
+        n, _, h, w = x.shape
+        bad_np = np.zeros((n, h, w), bool) if bad_any is None else bad_any.cpu().numpy()
+        xn, bad_np, shifts, more = self._sources(x.cpu().numpy(), noise.cpu().numpy(), bad_np)
+        return (torch.from_numpy(np.ascontiguousarray(xn, np.float32)).to(dev), torch.from_numpy(bad_np).to(dev),
+                torch.from_numpy(shifts), torch.from_numpy(more).to(dev))
+
+    @staticmethod
+    def _model_channels(x, noise, level, index, used):
+        """The model's channels from the used input channels (zero for a band filled with zeros)."""
+        pos = {c: k for k, c in enumerate(used)}
+        src = [pos.get(int(c), -1) for c in index]
+        if src == list(range(x.shape[1])):  # model bands = the used inputs, in order
+            return x, noise, level
+        take = torch.tensor([max(j, 0) for j in src], device=x.device)
+        keep = torch.tensor([j >= 0 for j in src], device=x.device, dtype=x.dtype)
+        return (x[:, take] * keep[None, :, None, None], noise[:, take] * keep, level[:, take] * keep)
 
     def _sources(self, x, noise, bad_any):
         s = self._settings
@@ -468,35 +567,45 @@ class Preprocessor:
             flags |= more
         return x, bad_any, shifts, flags
 
+    def _step(self, h: int, w: int, scale: float | None) -> float:
+        s = self._settings
+        return min(h, w) / s["image_size"] if s["pixel_scale"] is None else s["pixel_scale"] / scale
+
     def _geometry(self, model, bad_any, shifts, scale):
         s = self._settings
-        n, _, h, w = model.shape
+        n, c, h, w = model.shape
         size = s["image_size"]
-        if s["pixel_scale"] is None:
-            step = min(h, w) / size
-        else:
-            step = s["pixel_scale"] / scale
+        dev = model.device
+        step = self._step(h, w, scale)
+        no_trunc = torch.zeros(n, dtype=torch.bool)
         if n == 0:
-            return (np.zeros((0, model.shape[1], size, size), np.float32), np.zeros((0, 1, size, size), np.float32),
-                    np.zeros(0, bool))
-        identity = step == 1.0 and h == w == size and not shifts.any()
-        if identity:
-            return model, bad_any[:, None].astype(np.float32), np.zeros(n, bool)
-        stacked = np.concatenate([model, bad_any[:, None].astype(np.float32)], axis=1)
-        out, truncated = resample_images(stacked, size, step, shifts, s["interpolation"])
-        return out[:, :-1], out[:, -1:], truncated
+            return (torch.zeros((0, c, size, size), device=dev), torch.zeros((0, 1, size, size), device=dev),
+                    no_trunc)
+        if shifts is None or not bool(shifts.any()):
+            if step == 1.0 and h == w == size:  # identity
+                mask = (torch.zeros((n, 1, size, size), device=dev) if bad_any is None
+                        else bad_any[:, None].float())
+                return model, mask, no_trunc
+            out, truncated = resample_shared(model, size, step, s["interpolation"])
+            mask = (torch.zeros((n, 1, size, size), device=dev) if bad_any is None
+                    else resample_shared(bad_any[:, None].float(), size, step, s["interpolation"])[0])
+            return out, mask, torch.full((n,), truncated, dtype=torch.bool)
+        bad_f = torch.zeros((n, 1, h, w), device=dev) if bad_any is None else bad_any[:, None].float()
+        out, truncated = resample_images(torch.cat([model, bad_f], 1), size, step, shifts.numpy(),
+                                         s["interpolation"])
+        return out[:, :-1], out[:, -1:], torch.from_numpy(truncated)
 
     def apply_stretch(
-        self, images: np.ndarray | torch.Tensor, noise: np.ndarray | None = None
+        self, images: np.ndarray | torch.Tensor, noise: np.ndarray | torch.Tensor | None = None
     ) -> np.ndarray | torch.Tensor:
         """The pipeline's stretch and clip alone, on background-subtracted fluxes (NumPy, or a tensor on any
-        device): e.g. after augmenting flux images on the GPU.
+        device).
 
         Parameters
         ----------
         images : numpy.ndarray or torch.Tensor
             ``(N, C, H, W)`` with ``C`` = the model bands.
-        noise : numpy.ndarray, optional
+        noise : numpy.ndarray or torch.Tensor, optional
             ``(N, C)`` per-image noise, needed when ``softening="noise"``.
         """
         s = self._settings
@@ -507,6 +616,11 @@ class Preprocessor:
             if noise is None:
                 raise ValueError("softening='noise' needs the per-image noise (PreprocessResult.noise)")
             soft = noise
+        elif isinstance(images, torch.Tensor):  # the per-band softening once per device: no copy per batch
+            key = str(images.device)
+            if key not in self._beta:
+                self._beta[key] = torch.tensor(soft, dtype=torch.float32, device=images.device)
+            soft = self._beta[key]
         return asinh_stretch(images, soft, s["dynamic_range"], None if s["clip"] is None else tuple(s["clip"]))
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from .flags import PreprocessFlag
+from .torch_steps import asinh_
 
 __all__ = ["asinh_stretch", "clean_images", "clipped_stats", "estimate_background", "subsample_step"]
 
@@ -280,9 +281,14 @@ def asinh_stretch(
         raise ValueError(f"dynamic_range must be a positive finite number, got {dynamic_range!r}")
     if xp is torch:
         x = images.float()
-        beta = torch.as_tensor(np.asarray(softening, dtype=np.float32), device=x.device)
+        if isinstance(softening, torch.Tensor):
+            beta = softening.to(device=x.device, dtype=torch.float32)
+        else:
+            beta = torch.as_tensor(np.asarray(softening, dtype=np.float32), device=x.device)
     else:
         x = np.asarray(images, dtype=np.float32)
+        if isinstance(softening, torch.Tensor):
+            softening = softening.detach().cpu().numpy()
         beta = np.asarray(softening, dtype=np.float32)
     if beta.ndim not in (1, 2) or beta.shape[-1] != x.shape[1]:
         raise ValueError(
@@ -291,8 +297,9 @@ def asinh_stretch(
     beta = xp.where(beta > 0, beta, xp.ones_like(beta))
     beta = beta.reshape((1, -1, 1, 1) if beta.ndim == 1 else (beta.shape[0], beta.shape[1], 1, 1))
     if xp is torch:
-        y = xp.arcsinh(x / beta) / np.float32(np.arcsinh(dynamic_range))
-        return y if clip is None else xp.clip(y, float(clip[0]), float(clip[1]))
+        y = x / beta  # one new tensor, then in place
+        asinh_(y).mul_(float(1 / np.arcsinh(dynamic_range)))
+        return y if clip is None else y.clamp_(float(clip[0]), float(clip[1]))
     y = np.divide(x, beta)  # one new array, then in place: no temporaries on the CPU path
     np.arcsinh(y, out=y)
     y *= np.float32(1 / np.arcsinh(dynamic_range))
