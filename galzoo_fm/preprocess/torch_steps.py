@@ -143,9 +143,17 @@ def _value_flags(x: torch.Tensor, bad: torch.Tensor | None, flags: torch.Tensor,
     return flags | saturated.int() * int(PreprocessFlag.SATURATED)
 
 
-def _sorted_median(s: torch.Tensor, start: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
-    """Median of ``s[r, start[r]:start[r] + count[r]]`` for sorted rows (NaN for empty rows)."""
+def sort_rows(x: torch.Tensor) -> torch.Tensor:
+    """Each row of a 2-D tensor sorted ascending, NaN last (NumPy's sort for CPU tensors: 20x faster)."""
+    if x.device.type == "cpu":
+        return torch.from_numpy(np.sort(x.numpy(), axis=1))
+    return torch.sort(x, dim=1).values
+
+
+def _sorted_median(s: torch.Tensor, start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
+    """Median of ``s[r, start[r]:end[r]]`` for sorted rows (NaN for empty ranges)."""
     last = s.shape[1] - 1
+    count = end - start
     lo = s.gather(1, (start + ((count - 1) // 2).clamp(min=0)).clamp(max=last)[:, None])[:, 0]
     hi = s.gather(1, (start + count // 2).clamp(max=last)[:, None])[:, 0]
     med = 0.5 * (lo + hi)
@@ -159,8 +167,10 @@ def clipped_stats_torch(
 
     The numbers of ``astropy.stats.sigma_clipped_stats(x, mask=bad, axis=(2, 3), sigma=sigma,
     maxiters=maxiters)`` (median centre, population standard deviation, symmetric bounds, pixels on a bound
-    kept). Each row is sorted once; the pixels that survive clipping are then always one contiguous run of
-    the sorted row, so every iteration is a mask over that row, with no further sort.
+    kept). Each row is sorted once; the pixels that survive clipping are then always one contiguous run
+    ``[start, end)`` of the sorted row, so an iteration is two binary searches for the new bounds and
+    prefix-sum differences for the mean and variance (float64, centred on the first median): no pass over
+    the pixels after the sort.
 
     Parameters
     ----------
@@ -179,33 +189,44 @@ def clipped_stats_torch(
         float32 ``(N, C)``; NaN for a band without good pixels.
     """
     n, c = x.shape[:2]
-    if n * c == 0:
-        empty = torch.zeros((n, c), device=x.device)
+    if n * c == 0 or x[0, 0].numel() == 0:
+        empty = torch.full((n, c), math.nan, device=x.device)
         return empty, empty.clone()
     flat = x.reshape(n * c, -1).float()
     if bad is not None:
-        flat = torch.where(bad.reshape(n * c, -1), math.nan, flat)
-    s = torch.sort(flat, dim=1).values  # NaN sort last
-    if s.device.type != "mps":
-        s = s.double()  # the statistics in float64, as astropy computes them
-    keep = ~torch.isnan(s)
-    zero = torch.zeros((), dtype=s.dtype, device=s.device)
+        flat = flat.masked_fill(bad.reshape(n * c, -1), math.nan)
+    s = sort_rows(flat)  # NaN sort last
+    end = (~torch.isnan(s)).sum(1)
+    start = torch.zeros_like(end)
+    wide = torch.float32 if s.device.type == "mps" else torch.float64  # statistics in float64, as astropy
+    s = torch.nan_to_num(s, nan=math.inf).to(wide)  # still sorted; never inside [start, end)
+    centre = torch.nan_to_num(_sorted_median(s, start, end), nan=0.0)
+    d = (s - centre[:, None]).masked_fill_(s == math.inf, 0.0)  # only +inf (the padding) can occur
+    cs1, cs2 = d.cumsum(1), (d * d).cumsum(1)
 
-    def stats(keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        count = keep.sum(1)
-        start = keep.int().argmax(1)  # first kept pixel (the kept pixels are contiguous)
-        med = _sorted_median(s, start, count)
-        m = count.clamp(min=1).to(s.dtype)
-        mean = torch.where(keep, s, zero).sum(1) / m
-        var = torch.where(keep, (s - mean[:, None]) ** 2, zero).sum(1) / m
-        std = torch.where(count > 0, var.sqrt(), torch.full_like(var, math.nan))
-        return med, std
+    def upto(cs: torch.Tensor, k: torch.Tensor) -> torch.Tensor:  # sum of the first k entries of a row
+        return torch.where(k > 0, cs.gather(1, (k - 1).clamp(min=0)[:, None])[:, 0], torch.zeros((), dtype=wide,
+                                                                                              device=cs.device))
+
+    def stats(start: torch.Tensor, end: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        count = (end - start).to(wide)
+        m1 = (upto(cs1, end) - upto(cs1, start)) / count.clamp(min=1)
+        m2 = (upto(cs2, end) - upto(cs2, start)) / count.clamp(min=1)
+        std = (m2 - m1 * m1).clamp(min=0).sqrt()
+        std = torch.where(count > 0, std, torch.full_like(std, math.nan))
+        return _sorted_median(s, start, end), std
 
     for _ in range(int(maxiters)):
-        med, std = stats(keep)
-        lo, hi = (med - sigma * std)[:, None], (med + sigma * std)[:, None]
-        keep = keep & (s >= lo) & (s <= hi)
-    med, std = stats(keep)
+        med, std = stats(start, end)
+        ok = end > start
+        lo = torch.where(ok, med - sigma * std, torch.zeros_like(med))[:, None]
+        hi = torch.where(ok, med + sigma * std, torch.zeros_like(med))[:, None]
+        new_start = torch.searchsorted(s, lo, right=False)[:, 0]  # first pixel >= lo
+        new_end = torch.searchsorted(s, hi, right=True)[:, 0]  # past the last pixel <= hi
+        start = torch.where(ok, torch.maximum(start, new_start), start)
+        end = torch.where(ok, torch.minimum(end, new_end), end)
+        end = torch.maximum(end, start)
+    med, std = stats(start, end)
     return med.float().reshape(n, c), std.float().reshape(n, c)
 
 
