@@ -226,6 +226,16 @@ def estimate_noise(images: torch.Tensor) -> torch.Tensor:
     return 1.4826 * _lower_median((x - med[..., None]).abs())
 
 
+def _check_level(noise_level: Any, x: torch.Tensor) -> torch.Tensor:
+    """``noise_level`` as a float32 ``(N, C)`` tensor on ``x``'s device; errors name the problem."""
+    if not isinstance(noise_level, torch.Tensor):
+        raise TypeError(f"noise_level must be a torch.Tensor of shape (N, C), got {type(noise_level).__name__}")
+    if tuple(noise_level.shape) != tuple(x.shape[:2]):
+        raise ValueError(f"noise_level must have shape (N, C) = {tuple(x.shape[:2])} to match the images, got "
+                         f"{tuple(noise_level.shape)}")
+    return noise_level.to(x.device).float()
+
+
 def _pair(name: str, value: Any, lo: float, hi: float | None = None) -> list[float]:
     try:
         a, b = (float(v) for v in value)
@@ -428,7 +438,7 @@ class Augment:
                             params["flux"], params["dropout"][:, None].float(), params["hflip"][:, None].float(),
                             params["vflip"][:, None].float()], dim=1).to(dev, non_blocking=True)
         mat_d, blur, k_noise, flux, rest = packed.split([6, 1, 1, c, 3], dim=1)
-        sigma = estimate_noise(x) if noise_level is None else noise_level.to(dev).float()
+        sigma = estimate_noise(x) if noise_level is None else _check_level(noise_level, x)
         if exact:
             y = _apply_dihedral(x, quarter, rest[:, 1] > 0.5, rest[:, 2] > 0.5)
         else:
@@ -495,10 +505,28 @@ class MultiViewAugment:
     def __len__(self) -> int:
         return len(self.views)
 
-    def __call__(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """``len(self)`` views of ``images`` ``(N, C, H, W)``; the noise level is estimated once."""
+    def __call__(self, images: torch.Tensor, *, noise_level: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """``len(self)`` views of a batch.
+
+        Parameters
+        ----------
+        images : torch.Tensor
+            ``(N, C, H, W)`` floating point, on any device (the views stay there).
+        noise_level : torch.Tensor, optional
+            ``(N, C)`` noise of each image and band (e.g. the sky noise
+            :meth:`~galzoo_fm.preprocess.Preprocessor.flux` measured); default :func:`estimate_noise` of
+            ``images``, computed once for every view.
+
+        Returns
+        -------
+        list of torch.Tensor
+            ``len(self)`` tensors ``(N, C, size, size)``, each passed through ``post`` if given.
+        """
         x = _check_tensor(images)
-        level = estimate_noise(x)
+        if noise_level is None:
+            level = estimate_noise(x)
+        else:
+            level = _check_level(noise_level, x)
         out = [aug(x, noise_level=level) for aug in self.views]
         return [self.post(v) for v in out] if self.post is not None else out
 

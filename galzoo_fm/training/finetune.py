@@ -53,8 +53,9 @@ class FinetuneModel(nn.Module):
     -----
     ``forward(views, targets)`` takes ``[images (N, C, H, W)]`` and targets ``(N,)`` int64 classes
     (``-1``: unlabelled), ``(N, k)`` floats (NaN: unknown) or ``(N, A)`` vote counts; returns a
-    :class:`~galzoo_fm.losses.LossOutput`. :meth:`predict` gives class probabilities, values or Dirichlet
-    concentrations.
+    :class:`~galzoo_fm.losses.LossOutput`; the trainer gives it model-ready views (see
+    :func:`~galzoo_fm.training.pretrain.build_views`). :meth:`predict` takes raw cutouts, runs the encoder's
+    recorded preprocessing, and gives class probabilities, values or Dirichlet concentrations.
     """
 
     n_views = 1
@@ -105,8 +106,38 @@ class FinetuneModel(nn.Module):
             features = self.encoder(images)
         return self.head(features.float())
 
-    def predict(self, images: Tensor) -> Tensor:
-        """Class probabilities, regression values, or Dirichlet concentrations ``(N, n_outputs)``."""
+    def predict(self, images: Tensor | np.ndarray, *, preprocess: bool = True, bands: list[str] | None = None,
+                pixel_scale: float | None = None) -> Tensor:
+        """Class probabilities, regression values, or Dirichlet concentrations of raw cutouts.
+
+        Parameters
+        ----------
+        images : torch.Tensor or numpy.ndarray
+            ``(N, C, H, W)``: raw cutouts in the survey's flux units, as the training data (with
+            ``preprocess=True`` and recorded preprocessing), else model-ready ``(N, in_chans, S, S)`` images.
+            A tensor is processed on its own device; the model should be there too.
+        preprocess : bool
+            Run the encoder's recorded preprocessing (:attr:`~galzoo_fm.Encoder.preprocessor`, the pipeline
+            the model was trained with: ``pre(images).images``) first; ignored when the encoder recorded none.
+            ``False``: ``images`` are already preprocessed.
+        bands : list of str, optional
+            Band names of the ``C`` input channels; default the recorded ``input_bands`` (the training data's).
+        pixel_scale : float, optional
+            Arcsec per input pixel; default the recorded ``input_pixel_scale`` (the training data's).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(N, n_outputs)`` float32: class probabilities (rows sum to 1), values, or concentrations.
+        """
+        pre = self.encoder.preprocessor if preprocess and getattr(self.encoder, "preprocessing", None) else None
+        if pre is not None:
+            images = pre(images, bands=bands, pixel_scale=pixel_scale).images
+        if isinstance(images, np.ndarray):
+            images = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+        if not isinstance(images, Tensor):
+            raise TypeError(f"images must be a torch.Tensor or numpy.ndarray (N, C, H, W), got "
+                            f"{type(images).__name__}")
         out = self.outputs(images).float()
         if self.kind == "classifier":
             return out.softmax(1)
@@ -163,9 +194,16 @@ def _labelled_positions(dataset: Any, kind: str) -> np.ndarray:
     return np.flatnonzero(np.isfinite(dataset.labels).any(1))
 
 
-def _validator(val: Any, target_key: str, batch_size: int, pre: Any = None):
-    """Validation loss (and accuracy) on ``val``; images get the same ``[preprocess]`` stretch as the training
-    views (without augmentation), so early stopping compares like with like."""
+def _validator(val: Any, target_key: str, batch_size: int, views: Any = None):
+    """Validation loss (and accuracy) on ``val``. With preprocessing (``views``, a
+    :class:`~galzoo_fm.training.views.PreprocessViews`) the model gets the whole pipeline without augmentation,
+    ``pre(raw).images`` (what embedding and :meth:`FinetuneModel.predict` give it), so early stopping measures
+    the model as it will be used."""
+    from .views import PreprocessViews
+
+    pre_views = None
+    if views is not None:
+        pre_views = PreprocessViews(views.pre, None, bands=views.bands, pixel_scale=views.pixel_scale)
 
     def validate(model: FinetuneModel) -> dict[str, float]:
         dev = next(model.parameters()).device
@@ -173,8 +211,8 @@ def _validator(val: Any, target_key: str, batch_size: int, pre: Any = None):
         for start in range(0, len(val), batch_size):
             batch = val[np.arange(start, min(start + batch_size, len(val)))]
             images, targets = batch["images"].to(dev), batch[target_key].to(dev)
-            if pre is not None:
-                images = pre.apply_stretch(images)
+            if pre_views is not None:
+                images = pre_views(images, 1, None)[0]
             out = model([images], targets)
             m = len(images)
             total += float(out.loss) * m
@@ -197,7 +235,8 @@ def finetune(config: str | Path | dict[str, Any]) -> FinetuneResult:
     """
     from .. import get_schema
     from ..datasets import BatchSubset, open_dataset
-    from .pretrain import build_encoder, build_views, settings_from_config
+    from .pretrain import build_model_input, settings_from_config
+    from .views import PreprocessViews
 
     cfg = load_config(config, FINETUNE_SPEC)
     where = cfg["_source"]
@@ -223,10 +262,8 @@ def finetune(config: str | Path | dict[str, Any]) -> FinetuneResult:
     order = np.random.default_rng(cfg["train"]["seed"]).permutation(labelled)
     n_val = max(1, round(data["val_fraction"] * len(order)))
     train_set, val_set = BatchSubset(dataset, np.sort(order[n_val:])), BatchSubset(dataset, np.sort(order[:n_val]))
-    c, h, _ = dataset.image_shape
-    views_fn, size, pre = build_views(cfg, info["bands"], c)
-    encoder = build_encoder(cfg["model"], c, size or h, bands=pre.bands if pre is not None else info["bands"],
-                            preprocessing=pre.to_dict() if pre is not None else None)  # saved with the model
+    # [preprocess], else the init's recorded preprocessing; saved with the model
+    views_fn, _, encoder = build_model_input(cfg, dataset, info)
     n_out = schema.n_answers if schema else (len(info["classes"]) if kind == "classifier" else dataset.labels.shape[1])
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg["train"]["seed"])
@@ -240,7 +277,8 @@ def finetune(config: str | Path | dict[str, Any]) -> FinetuneResult:
     out = Path(cfg["train"]["out"])
     resume = cfg["train"]["resume"]
     trainer = Trainer(model, train_set, settings, out, views_fn=views_fn, target_key=key,
-                      validate_fn=_validator(val_set, key, settings.batch_size, pre),
+                      validate_fn=_validator(val_set, key, settings.batch_size,
+                                             views_fn if isinstance(views_fn, PreprocessViews) else None),
                       run_config={k: v for k, v in cfg.items() if not k.startswith("_")},
                       resume=resume if isinstance(resume, bool) or resume == "auto" else Path(resume))
     result = trainer.fit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,8 @@ from torch import nn
 from .config import PRETRAIN_SPEC, load_config
 from .trainer import Trainer, TrainResult, TrainSettings, ViewsFn, identity_views
 
-__all__ = ["PretrainJob", "prepare_pretraining", "pretrain", "settings_from_config"]
+__all__ = ["PretrainJob", "build_preprocessor", "data_geometry", "prepare_pretraining", "pretrain",
+           "settings_from_config"]
 
 
 @dataclass
@@ -65,43 +67,171 @@ def _loss_entry(name: str):
         raise ValueError(f"loss.name: {exc}") from None
 
 
-def build_views(cfg: dict[str, Any], bands: list[str] | None, n_chans: int) -> tuple[ViewsFn, int | None, Any]:
-    """``(views_fn, output size or None, preprocessor or None)`` from ``[augment]`` and ``[preprocess]``."""
-    pre = None
-    if cfg.get("preprocess") is not None:
-        from ..preprocess import Preprocessor
+def data_geometry(dataset: Any, info: dict[str, Any]) -> tuple[list[str] | None, float | None]:
+    """``(band names, arcsec per pixel)`` that the data records.
 
-        settings = dict(cfg["preprocess"])
-        pre_bands = settings.pop("bands", bands or [f"band{i}" for i in range(n_chans)])
-        try:
-            pre = Preprocessor(pre_bands, **settings)
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"[preprocess]: {exc}") from None
-        if pre.settings.get("softening") == "noise":
-            raise ValueError("[preprocess] softening = \"noise\" needs each cutout's measured noise, which training "
-                             "views do not carry: give softening per band (a list) or a survey")
+    A cutout store records its bands (``info["bands"]`` of :func:`~galzoo_fm.datasets.open_dataset`) and,
+    when its survey has one, its pixel scale (the manifest's ``pixscale``); a ``.npy`` image file records
+    neither: ``(None, None)``.
+    """
+    bands = info.get("bands")
+    store = getattr(dataset, "store", None)
+    scale = None
+    if store is not None:
+        value = getattr(store, "manifest", {}).get("pixscale")
+        scale = float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else None
+    return (None if bands is None else [str(b) for b in bands]), scale
+
+
+def _table_settings(table: dict[str, Any] | None, recorded: dict[str, Any] | None, data_bands: list[str] | None,
+                    n_chans: int) -> tuple[dict[str, Any], list[str], str, bool] | None:
+    """``(settings, model bands, where, explicit input settings)`` from ``[preprocess]`` or a recorded dict."""
+    if table is not None:
+        settings = dict(table)
+        model_bands = settings.pop("bands", data_bands or [f"band{i}" for i in range(n_chans)])
+        return settings, model_bands, "[preprocess]", True
+    if not recorded:
+        return None
+    from ..preprocess import Preprocessor
+
+    try:
+        settings = Preprocessor.from_dict(recorded).settings
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"model.init recorded preprocessing that cannot be rebuilt ({exc}); give a "
+                         "[preprocess] table") from None
+    for key in ("format", "version"):
+        settings.pop(key)
+    model_bands = settings.pop("bands")
+    return settings, model_bands, "the preprocessing recorded with model.init", False
+
+
+def build_preprocessor(table: dict[str, Any] | None, dataset: Any, info: dict[str, Any], *,
+                       recorded: dict[str, Any] | None = None) -> Any:
+    """The :class:`~galzoo_fm.preprocess.Preprocessor` the training views run, or ``None``.
+
+    Built from the ``[preprocess]`` table, else from ``recorded`` (the preprocessing saved with
+    ``model.init``), else ``None`` (no preprocessing). Its ``input_bands`` and ``input_pixel_scale`` are
+    those of the data, so its :meth:`~galzoo_fm.preprocess.Preprocessor.to_dict` (saved with the encoder) is
+    exactly what the views used:
+
+    - input bands: a cutout store's bands; for a ``.npy`` file, ``[preprocess] input_bands`` when given, else
+      the model bands when the images have as many channels;
+    - input pixel scale: a cutout store's pixel scale when it records one, else ``input_pixel_scale`` or the
+      ``survey``'s default.
+
+    Parameters
+    ----------
+    table : dict, optional
+        The ``[preprocess]`` table: :class:`~galzoo_fm.preprocess.Preprocessor` settings, with the model
+        ``bands`` (default: the data's band names, or ``band0``, ``band1``, ... for a ``.npy`` file).
+    dataset : galzoo_fm.datasets.BatchDataset
+        The training data (``image_shape`` ``(C, H, W)``; a store's through its ``store`` attribute).
+    info : dict
+        :func:`~galzoo_fm.datasets.open_dataset`'s info (``"bands"``).
+    recorded : dict, optional
+        A :meth:`~galzoo_fm.preprocess.Preprocessor.to_dict`, used when ``table`` is ``None``.
+
+    Raises
+    ------
+    ValueError
+        Input band names that cannot be known or that contradict the store's, an input pixel scale that
+        contradicts the store's or is needed and unknown, or settings the pipeline refuses.
+    TypeError
+        An unknown or mistyped setting.
+    """
+    from ..preprocess import Preprocessor
+
+    n_chans = int(dataset.image_shape[0])
+    data_bands, data_scale = data_geometry(dataset, info)
+    got = _table_settings(table, recorded, data_bands, n_chans)
+    if got is None:
+        return None
+    settings, model_bands, where, explicit = got
+    given_bands, given_scale = settings.get("input_bands"), settings.get("input_pixel_scale")
+    if data_bands is not None:
+        if explicit and given_bands is not None and [str(b) for b in given_bands] != data_bands:
+            raise ValueError(f"[preprocess] input_bands = {list(given_bands)} but the cutout store of data.path "
+                             f"holds bands {data_bands}: remove input_bands (a store's bands are used)")
+        in_bands = data_bands
+    elif given_bands is not None and (explicit or len(given_bands) == n_chans):
+        if len(given_bands) != n_chans:
+            raise ValueError(f"[preprocess] input_bands = {list(given_bands)} names {len(given_bands)} bands but "
+                             f"the images of data.path have {n_chans} channels")
+        in_bands = list(given_bands)
+    elif isinstance(model_bands, list | tuple) and len(model_bands) == n_chans:
+        in_bands = list(model_bands)
+    else:
+        n_model = len(model_bands) if isinstance(model_bands, list | tuple) else "?"
+        raise ValueError(f"the band names of data.path's {n_chans}-channel images are unknown (a .npy file records "
+                         f"none) and the {n_model} model bands {model_bands!r} of {where} do not match the channel "
+                         "count: set [preprocess] input_bands = [...], one name per channel")
+    settings["input_bands"] = in_bands
+    if data_scale is not None:
+        if (explicit and isinstance(given_scale, int | float) and not isinstance(given_scale, bool)
+                and not math.isclose(float(given_scale), data_scale, rel_tol=1e-6)):
+            raise ValueError(f"[preprocess] input_pixel_scale = {given_scale} but the cutout store of data.path "
+                             f"records {data_scale} arcsec/pixel: remove input_pixel_scale (a store's is used)")
+        settings["input_pixel_scale"] = data_scale
+    try:
+        pre = Preprocessor(model_bands, **settings)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{where}: {exc}") from None
+    resolved = pre.settings
+    if resolved["pixel_scale"] is not None and resolved["input_pixel_scale"] is None:
+        raise ValueError(f"{where} resamples to pixel_scale = {resolved['pixel_scale']} arcsec/pixel but the pixel "
+                         "scale of data.path is unknown (a .npy file, or a store without one): set [preprocess] "
+                         "input_pixel_scale or survey")
+    return pre
+
+
+def build_views(cfg: dict[str, Any], dataset: Any, info: dict[str, Any], *,
+                recorded: dict[str, Any] | None = None) -> tuple[ViewsFn, int | None, Any]:
+    """``(views_fn, output size or None, preprocessor or None)`` from ``[augment]`` and ``[preprocess]``.
+
+    With a preprocessor (:func:`build_preprocessor`; from ``[preprocess]``, else ``recorded``) the views are
+    :class:`~galzoo_fm.training.views.PreprocessViews`: ``stretch(augment(flux(raw)))``, or ``pre(raw).images``
+    with ``[augment] enabled = false``. Without one, the ``[augment]`` views of the raw images (or the images
+    themselves when augmentation is off).
+    """
+    from .views import AugmentViews, PreprocessViews
+
+    pre = build_preprocessor(cfg.get("preprocess"), dataset, info, recorded=recorded)
     aug = dict(cfg["augment"] or {})
-    if aug.pop("enabled", True) is False:
-        if pre is None:
+    enabled = aug.pop("enabled", True)
+    if not isinstance(enabled, bool):
+        raise TypeError(f"[augment] enabled must be a boolean, got {enabled!r}")
+    augment = AugmentViews(aug) if enabled else None
+    if pre is None:
+        if augment is None:
             return identity_views, None, None
-        return (lambda x, n, g: [pre.apply_stretch(x)] * n), None, pre
-    from .views import AugmentViews
+        return augment, augment.output_size, None
+    s = pre.settings
+    views = PreprocessViews(pre, augment, bands=s["input_bands"], pixel_scale=s["input_pixel_scale"])
+    return views, pre.image_size, pre
 
-    views = AugmentViews(aug, post=pre.apply_stretch if pre is not None else None)
-    return views, views.output_size, pre
+
+def load_init(model_cfg: dict[str, Any]) -> nn.Module | None:
+    """The encoder of ``model.init`` (a pretrained folder or hub id), or ``None`` when it is not set."""
+    from ..encoder import Encoder
+
+    return Encoder.from_pretrained(model_cfg["init"]) if model_cfg["init"] else None
 
 
 def build_encoder(model_cfg: dict[str, Any], in_chans: int, image_size: int, *, bands: list[str] | None,
-                  preprocessing: dict[str, Any] | None) -> nn.Module:
-    """The encoder of ``[model]``: from ``init`` (a pretrained folder) or a fresh ``backbone``."""
+                  preprocessing: dict[str, Any] | None, init: nn.Module | None = None) -> nn.Module:
+    """The encoder of ``[model]``: from ``init`` (a pretrained folder) or a fresh ``backbone``.
+
+    ``in_chans`` is the channel count the model gets (the preprocessing's output channels when there is
+    one); ``init``: the already loaded ``model.init`` encoder (see :func:`load_init`).
+    """
     from ..encoder import Encoder
 
     if model_cfg["init"]:
-        encoder = Encoder.from_pretrained(model_cfg["init"])
+        encoder = init if init is not None else Encoder.from_pretrained(model_cfg["init"])
         if encoder.in_chans != in_chans:
             raise ValueError(f"model.init {model_cfg['init']!r} takes {encoder.in_chans} channels but the data has "
                              f"{in_chans}")
-        if preprocessing is not None:  # this run's [preprocess] replaces the one the init was trained with
+        if preprocessing is not None:  # this run's preprocessing replaces the one the init was trained with
             from ..preprocess import Preprocessor
             from ..preprocess.pipeline import check_for_encoder
 
@@ -121,6 +251,29 @@ def build_encoder(model_cfg: dict[str, Any], in_chans: int, image_size: int, *, 
                        backbone_kwargs=model_cfg["backbone_kwargs"], preprocessing=preprocessing)
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"model.backbone = {model_cfg['backbone']!r}: {exc}") from None
+
+
+def build_model_input(cfg: dict[str, Any], dataset: Any, info: dict[str, Any]) -> tuple[ViewsFn, Any, nn.Module]:
+    """``(views_fn, preprocessor or None, encoder)`` for a pretraining or finetuning configuration.
+
+    The preprocessing is the ``[preprocess]`` table's, else the one recorded with ``model.init``; the
+    encoder saves exactly the preprocessing the views run (input bands and pixel scale included).
+    """
+    init = load_init(cfg["model"])
+    recorded = (init.preprocessing or None) if init is not None and cfg.get("preprocess") is None else None
+    views_fn, size, pre = build_views(cfg, dataset, info, recorded=recorded)
+    c, h, _ = dataset.image_shape
+    if pre is not None:
+        model_c = pre.n_channels
+        model_size = pre.image_size
+        if cfg["model"]["image_size"] is not None and cfg["model"]["image_size"] != model_size:
+            raise ValueError(f"model.image_size = {cfg['model']['image_size']} but [preprocess] image_size = "
+                             f"{model_size}: the model is trained (and used) on the preprocessing's images")
+    else:
+        model_c, model_size = c, size or h
+    encoder = build_encoder(cfg["model"], model_c, model_size, bands=pre.bands if pre is not None else info["bands"],
+                            preprocessing=pre.to_dict() if pre is not None else None, init=init)
+    return views_fn, pre, encoder
 
 
 def prepare_pretraining(config: str | Path | dict[str, Any], *, views_fn: ViewsFn | None = None) -> PretrainJob:
@@ -175,10 +328,7 @@ def prepare_pretraining(config: str | Path | dict[str, Any], *, views_fn: ViewsF
             f"loss.name = {loss_cfg['name']!r} needs vote counts, but data.catalog {data_cfg['catalog']!r} has no "
             f"votes for the galaxies of data.path: none of schema {schema.name!r}'s label columns (e.g. "
             f"{schema.label_cols[0]!r}) holds a vote ({where})")
-    c, h, _ = dataset.image_shape
-    vf, size, pre = build_views(cfg, info["bands"], c)
-    encoder = build_encoder(cfg["model"], c, size or h, bands=pre.bands if pre is not None else info["bands"],
-                            preprocessing=pre.to_dict() if pre is not None else None)
+    vf, pre, encoder = build_model_input(cfg, dataset, info)
     try:
         with torch.random.fork_rng(devices=[]):  # heads initialised from train.seed: runs are reproducible
             torch.manual_seed(cfg["train"]["seed"])
