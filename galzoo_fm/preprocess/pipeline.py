@@ -23,7 +23,7 @@ from .sources import (
     replace_neighbours,
 )
 from .steps import BACKGROUND_METHODS, _background2d, asinh_stretch, subsample_step
-from .torch_steps import clean_batch, resample_shared, sky_batch
+from .torch_steps import any_band, clean_batch, resample_shared, sky_batch
 
 __all__ = ["FORMAT", "PreprocessResult", "Preprocessor", "check_for_encoder"]
 
@@ -481,7 +481,7 @@ class Preprocessor:
             x = x.clone()
         if bad is not None:
             x.masked_fill_(bad, 0.0)
-        bad_any = None if bad is None else bad.any(1)
+        bad_any = None if bad is None else any_band(bad)
         shifts = None
         if n and (s["neighbours"] != "none" or s["recentre"] != "none"):
             x, bad_any, shifts, more = self._sources_torch(x, noise, bad_any)

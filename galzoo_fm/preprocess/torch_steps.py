@@ -20,7 +20,7 @@ import torch
 
 from .flags import PreprocessFlag
 
-__all__ = ["asinh_", "clean_batch", "clipped_stats_torch", "count_equal", "isfinite", "resample_shared", "sky_batch"]
+__all__ = ["any_band", "asinh_", "clean_batch", "count_true", "clipped_stats_torch", "count_equal", "isfinite", "resample_shared", "sky_batch"]
 
 
 def _host_checks(x: torch.Tensor) -> bool:
@@ -45,6 +45,20 @@ def asinh_(x: torch.Tensor) -> torch.Tensor:
         np.arcsinh(a, out=a)
         return x
     return x.arcsinh_()
+
+
+def count_true(mask: torch.Tensor) -> torch.Tensor:
+    """int ``(N, C)``: true pixels of each band of a bool ``(N, C, H, W)`` mask."""
+    if mask.device.type == "cpu":
+        return torch.from_numpy(np.count_nonzero(mask.numpy(), axis=(2, 3)))
+    return mask.sum(dim=(2, 3))
+
+
+def any_band(mask: torch.Tensor) -> torch.Tensor:
+    """bool ``(N, H, W)``: the pixel is true in any band of a bool ``(N, C, H, W)`` mask."""
+    if mask.device.type == "cpu":
+        return torch.from_numpy(np.logical_or.reduce(mask.numpy(), axis=1))
+    return mask.any(1)
 
 
 def count_equal(x: torch.Tensor, value: torch.Tensor, bad: torch.Tensor | None) -> torch.Tensor:
@@ -112,24 +126,30 @@ def clean_batch(
         if mask is not None:
             bad |= mask.to(device=x.device, dtype=torch.bool).expand_as(x)
         filled = x.masked_fill(bad, 0.0)
-    any_bad = bad.flatten(1).any(1)
-    flags |= any_bad.int() * int(PreprocessFlag.NONFINITE)
-    fraction = bad.flatten(1).sum(1) / max(1, bad[0].numel())
+    count = count_true(bad)
+    flags |= (count.sum(1) > 0).int() * int(PreprocessFlag.NONFINITE)
+    fraction = count.sum(1) / max(1, bad[0].numel())
     flags |= (fraction > max_masked_fraction).int() * int(PreprocessFlag.MOSTLY_MASKED)
-    return filled, bad, _value_flags(filled, bad, flags, saturation, plateau_pixels)
+    return filled, bad, _value_flags(filled, bad, flags, saturation, plateau_pixels, count > 0)
 
 
 def _value_flags(x: torch.Tensor, bad: torch.Tensor | None, flags: torch.Tensor, saturation: float | None,
-                 plateau_pixels: int) -> torch.Tensor:
-    """``EMPTY``, ``CONSTANT`` and ``SATURATED`` bits from the good pixels of ``x`` (bad pixels hold 0)."""
+                 plateau_pixels: int, bad_bands: torch.Tensor | None = None) -> torch.Tensor:
+    """``EMPTY``, ``CONSTANT`` and ``SATURATED`` bits from the good pixels of ``x`` (bad pixels hold 0;
+    ``bad_bands`` ``(N, C)`` marks the bands that have any)."""
     n = x.shape[0]
-    if bad is None:
-        lo, hi = x.amin(dim=(2, 3)), x.amax(dim=(2, 3))
-        empty = ((hi == 0) & (lo == 0)).all(1)
-    else:
-        hi = x.masked_fill(bad, -math.inf).amax(dim=(2, 3))
-        lo = x.masked_fill(bad, math.inf).amin(dim=(2, 3))
-        empty = ~(x != 0).flatten(1).any(1)
+    hi, lo = x.amax(dim=(2, 3)), x.amin(dim=(2, 3))
+    empty = ((hi == 0) & (lo == 0)).all(1)  # bad pixels are 0: no good pixel differs from 0
+    if bad is not None:  # the extremes of the good pixels only, for the bands that have bad pixels
+        if _host_checks(x):
+            i, b = bad_bands.nonzero(as_tuple=True)
+            if len(i):
+                sub, sub_bad = x[i, b], bad[i, b]
+                hi[i, b] = sub.masked_fill(sub_bad, -math.inf).amax(dim=(1, 2))
+                lo[i, b] = sub.masked_fill(sub_bad, math.inf).amin(dim=(1, 2))
+        else:
+            hi = x.masked_fill(bad, -math.inf).amax(dim=(2, 3))
+            lo = x.masked_fill(bad, math.inf).amin(dim=(2, 3))
     flags |= empty.int() * int(PreprocessFlag.EMPTY)
     constant = ~(hi > lo)  # also true for a band without a good pixel
     flags |= (constant.any(1) & ~empty).int() * int(PreprocessFlag.CONSTANT)
