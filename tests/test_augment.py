@@ -81,6 +81,19 @@ def test_noise_estimate_and_noise_level(galaxies):
     np.testing.assert_allclose(ratio, np.sqrt(2), rtol=0.02)  # noise at the image's own level per band
 
 
+def test_multiview_noise_level_is_the_given_one(galaxies):
+    """A given noise level (e.g. the preprocessing's measured sky noise) replaces the estimate, per band."""
+    x = torch.zeros(32, 2, 32, 32)
+    level = torch.tensor([0.01, 0.1]).repeat(32, 1)
+    v1, v2 = MultiViewAugment(Augment(**{**OFF, "noise": (1.0, 1.0)}), seed=0)(x, noise_level=level)
+    np.testing.assert_allclose(v1.std(dim=(0, 2, 3)).numpy(), [0.01, 0.1], rtol=0.02)
+    assert not torch.equal(v1, v2)  # independent noise per view
+    with pytest.raises(ValueError, match=r"noise_level must have shape \(N, C\) = \(32, 2\).*got \(32, 3\)"):
+        MultiViewAugment(seed=0)(x, noise_level=torch.ones(32, 3))
+    with pytest.raises(TypeError, match="noise_level must be a torch.Tensor"):
+        Augment(seed=0)(x, noise_level=np.ones((32, 2)))
+
+
 def test_views_differ_but_stay_in_documented_ranges(galaxies):
     aug = Augment(seed=0)
     out, p = aug(galaxies.repeat(8, 1, 1, 1), return_params=True)

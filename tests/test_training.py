@@ -298,15 +298,20 @@ def test_tensorboard_events_when_installed(data, tmp_path):
     assert [e.step for e in events.Scalars("loss")] == [1, 2, 3]
 
 
-def test_preprocess_stretch_runs_after_augmenting_and_is_saved(data, tmp_path):
+def test_preprocess_runs_the_pipeline_before_and_the_stretch_after_augmenting_and_is_saved(data, tmp_path):
     cfg = config(data, tmp_path, "byol", steps=2)
     cfg["preprocess"] = {"stretch": "asinh", "softening": [0.1, 0.1, 0.1], "image_size": 16}
     job = prepare_pretraining(cfg)
-    views = job.views_fn(torch.full((2, 3, 16, 16), 100.0), 2, torch.Generator().manual_seed(0))
-    assert len(views) == 2 and float(views[0].abs().max()) < 100  # stretched
+    raw = torch.full((2, 3, 16, 16), 100.0)
+    raw[:, :, 6:10, 6:10] += 50.0  # a galaxy on a sky level of 100
+    views = job.views_fn(raw, 2, torch.Generator().manual_seed(0))
+    assert len(views) == 2 and float(views[0].abs().max()) < 2  # sky-subtracted and stretched
+    assert float(views[0].median()) == pytest.approx(0.0, abs=0.05)
     result = job.trainer().fit()
     encoder = galzoo_fm.Encoder.from_pretrained(result.checkpoint / "encoder")
+    assert encoder.preprocessing == job.views_fn.pre.to_dict()  # what the views ran
     assert encoder.preprocessing["stretch"] == "asinh"
+    assert encoder.preprocessing["input_bands"] == ["band0", "band1", "band2"]  # a .npy file: the model bands
     bad = config(data, tmp_path, "byol")
     bad["preprocess"] = {"strech": "asinh"}
     with pytest.raises(TypeError, match=r"\[preprocess\].*strech"):

@@ -240,7 +240,8 @@ def build_encoder(model_cfg: dict[str, Any], in_chans: int, image_size: int, *, 
                 check_for_encoder(pre, encoder.in_chans, encoder.image_size)
             except ValueError as exc:
                 raise ValueError(f"[preprocess] does not fit model.init {model_cfg['init']!r}: {exc}") from None
-            encoder.preprocessing, encoder.bands = dict(preprocessing), list(pre.bands)
+            encoder.preprocessing = dict(preprocessing)
+            encoder.bands = list(pre.bands) if len(pre.bands) == encoder.in_chans else None  # None: a mask channel
         return encoder
     want_c = model_cfg["in_chans"] or in_chans
     if want_c != in_chans:
@@ -271,7 +272,11 @@ def build_model_input(cfg: dict[str, Any], dataset: Any, info: dict[str, Any]) -
                              f"{model_size}: the model is trained (and used) on the preprocessing's images")
     else:
         model_c, model_size = c, size or h
-    encoder = build_encoder(cfg["model"], model_c, model_size, bands=pre.bands if pre is not None else info["bands"],
+    if pre is None:
+        bands = info["bands"]
+    else:  # an Encoder's bands name its channels: none for the mask channel, so no names then
+        bands = pre.bands if len(pre.bands) == model_c else None
+    encoder = build_encoder(cfg["model"], model_c, model_size, bands=bands,
                             preprocessing=pre.to_dict() if pre is not None else None, init=init)
     return views_fn, pre, encoder
 
