@@ -212,18 +212,33 @@ def finetune_command(config: str) -> None:
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
 @click.option("--device", help="cuda, cpu, ...; default: CUDA when available.")
+@click.option("--preprocess/--no-preprocess", default=None,
+              help="Run the encoder's recorded preprocessing on the raw images (default: when it has one); "
+                   "--no-preprocess for images that are model-ready already.")
+@click.option("--bands", help="Band names of the images' channels, e.g. g,r,i,z (default: the store's; for .npy "
+                              "the model's or the preprocessing's input bands, by channel count).")
+@click.option("--pixel-scale", type=click.FloatRange(min=0, min_open=True),
+              help="Arcsec/pixel of the images (default: the store's, else the preprocessing's input scale).")
 def evaluate_command(model, data, catalog, label_col, out, sizes, repeats, k, C, test_fraction, seed, batch_size,
-                     device) -> None:
-    """Linear-probe and kNN accuracy of an encoder's embeddings, and the low-label curve (table + PNG)."""
+                     device, preprocess, bands, pixel_scale) -> None:
+    """Linear-probe and kNN accuracy of an encoder's embeddings, and the low-label curve (table + PNG).
+
+    The images are preprocessed as the encoder was trained (on the device) unless --no-preprocess.
+    """
     from .training.evaluate import evaluate, parse_sizes
 
     try:
         result = evaluate(model, data, catalog, label_col, out=out, sizes=parse_sizes(sizes), repeats=repeats,
-                          k=k, C=C, test_fraction=test_fraction, seed=seed, batch_size=batch_size, device=device)
+                          k=k, C=C, test_fraction=test_fraction, seed=seed, batch_size=batch_size, device=device,
+                          preprocess=preprocess, bands=bands, pixel_scale=pixel_scale)
     except (ValueError, TypeError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"linear probe accuracy {result.linear_accuracy:.4f}, kNN (k={k}) {result.knn_accuracy:.4f} "
                f"({result.n_train} train / {result.n_test} test)")
+    prep = result.preprocessing
+    if prep.get("applied"):
+        click.echo(f"preprocessed as recorded in the encoder (bands {','.join(prep['input_bands'])}, "
+                   f"{prep['input_pixel_scale']} arcsec/pixel): {prep['n_flagged']} flagged, {prep['n_bad']} bad")
     for row in result.curve:
         click.echo(f"  {row['n_labels']:>6d} labels: {row['accuracy_mean']:.4f} ± {row['accuracy_std']:.4f}")
     for name, path in result.files.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,10 @@ from .checkpoint import (
     write_checkpoint,
 )
 from .inference import run_batches
+from .preprocess.bands import band_mapping, check_band_names
 from .preprocess.pipeline import Preprocessor, check_for_encoder
 
-__all__ = ["Encoder"]
+__all__ = ["Encoder", "preprocess_transform"]
 
 _HUB_PREFIXES = ("hf_hub:", "hf-hub:")
 
@@ -36,6 +38,41 @@ def _version() -> str:
     from . import __version__
 
     return __version__
+
+
+def preprocess_transform(
+    pre: Preprocessor, bands: list[str], pixel_scale: float | None, flags: list[torch.Tensor] | None = None
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A batch transform for :func:`~galzoo_fm.inference.run_batches`: ``pre`` on the batch's device.
+
+    Parameters
+    ----------
+    pre : Preprocessor
+        The pipeline.
+    bands : list of str
+        Names of the raw batch's channels.
+    pixel_scale : float or None
+        The raw batch's arcsec/pixel.
+    flags : list, optional
+        Each batch's int32 ``(n,)`` flags tensor (on the device, not synchronised) is appended here.
+
+    Returns
+    -------
+    callable
+        Raw float32 ``(n, C, H, W)`` tensor -> model-ready ``(n, pre.n_channels, S, S)`` tensor, same device.
+        The preprocessing runs in float32 even inside an autocast region (its resampling matrix products
+        would otherwise run in bf16 on CUDA and differ from :class:`~galzoo_fm.preprocess.Preprocessor`'s
+        output).
+    """
+
+    def transform(x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            result = pre(x, bands=bands, pixel_scale=pixel_scale)
+        if flags is not None:
+            flags.append(result.flags)
+        return result.images
+
+    return transform
 
 
 class Encoder(nn.Module):
@@ -150,44 +187,166 @@ class Encoder(nn.Module):
         precision: str = "auto",
         resize: bool = True,
         progress: bool = False,
-    ) -> np.ndarray:
-        """Embed an array of images.
+        preprocess: bool = False,
+        bands: list[str] | None = None,
+        pixel_scale: float | None = None,
+        return_flags: bool = False,
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Embed an array of images: model-ready ones (the default), or raw survey cutouts with
+        ``preprocess=True``.
 
         On CUDA the model runs in eval mode with bf16 autocast and channels-last memory; host-to-device
         copies go through pinned double buffers so they overlap with compute. On the CPU it runs in
         float32.
 
+        With ``preprocess=True`` the encoder's recorded preprocessing (:attr:`preprocessor`, the pipeline it
+        was trained with) runs on the model's device, batch by batch, between the copy to the device and
+        the forward pass (in float32: outside the autocast); the result equals
+        ``embed(encoder.preprocessor(images, bands=bands, pixel_scale=pixel_scale).images)``. Non-finite
+        pixels are then allowed: the preprocessing fills them and flags the image.
+
         Parameters
         ----------
         images : numpy.ndarray or torch.Tensor
             Shape ``(N, in_chans, H, W)``, any real dtype (float16 and integer arrays are converted to
-            float32 on the device). Must be finite: clean NaN/inf pixels first.
+            float32 on the device), finite (clean NaN/inf pixels first). With ``preprocess=True``: raw
+            cutouts ``(N, C, H, W)`` in the survey's flux units, one channel per name of ``bands``, any
+            size and pixel scale, NaN/inf allowed.
         batch_size : int
             Images per forward pass.
         device : str or torch.device, optional
             ``"cuda"``, ``"cpu"``, ...; by default CUDA when available, else CPU. The encoder moves there.
         precision : {"auto", "fp32", "bf16", "fp16"}
-            Autocast precision; ``"auto"`` is bf16 on CUDA and fp32 on CPU. Embeddings are float32.
+            Autocast precision of the model; ``"auto"`` is bf16 on CUDA and fp32 on CPU. Embeddings are
+            float32.
         resize : bool
             Resize images whose size differs from ``image_size`` (bilinear, antialiased); if ``False``
-            such images raise ``ValueError``.
+            such images raise ``ValueError``. Without effect with ``preprocess=True`` (the preprocessing
+            makes ``image_size`` images).
         progress : bool
             Show a progress bar.
+        preprocess : bool
+            Run the recorded preprocessing on ``images`` first (default ``False``: ``images`` are
+            model-ready, e.g. the output of :attr:`preprocessor`).
+        bands : list of str, optional
+            With ``preprocess=True``: the names of the ``C`` input channels (default: the preprocessing's
+            ``input_bands``, e.g. its survey's bands).
+        pixel_scale : float, optional
+            With ``preprocess=True``: the input's arcsec/pixel (default: the preprocessing's
+            ``input_pixel_scale``).
+        return_flags : bool
+            With ``preprocess=True``: also return the preprocessing flags.
 
         Returns
         -------
         numpy.ndarray
             Embeddings, shape ``(N, num_features)``, float32, in input order.
+        flags : numpy.ndarray
+            Only with ``return_flags=True``: int32 ``(N,)`` :class:`~galzoo_fm.preprocess.PreprocessFlag`
+            bits, the ``flags`` of :class:`~galzoo_fm.preprocess.PreprocessResult` (``flags &
+            galzoo_fm.preprocess.BAD_FLAGS`` non-zero: an empty, constant, mostly masked ... cutout whose
+            embedding is not to be trusted; :func:`~galzoo_fm.preprocess.describe_flags` names them).
+
+        Raises
+        ------
+        ValueError
+            Bad shapes, sizes or arguments; with ``preprocess=True``: no recorded preprocessing (or settings
+            that are not a pipeline's), band names unknown or not matching the channel count, the model bands
+            not among the input bands, an unknown pixel scale where the preprocessing resamples to a pixel
+            scale; ``return_flags=True`` without ``preprocess=True``.
+        TypeError
+            ``images`` is not an array of real numbers.
+
+        Examples
+        --------
+        Raw Legacy Surveys cutouts (g, r, i, z nanomaggies at 0.262"/pixel) of any size::
+
+            vectors, flags = encoder.embed(raw, preprocess=True, bands=["g", "r", "i", "z"],
+                                           pixel_scale=0.262, return_flags=True)
         """
-        return run_batches(
-            self,
-            images,
-            batch_size=positive_int(batch_size, "batch_size"),
-            device=device,
-            precision=precision,
-            resize=resize,
-            progress=progress,
-        )
+        batch_size = positive_int(batch_size, "batch_size")
+        if not isinstance(preprocess, bool):
+            raise TypeError(f"preprocess must be True or False, got {preprocess!r}")
+        if not preprocess:
+            if return_flags or bands is not None or pixel_scale is not None:
+                given = [n for n, v in (("bands", bands), ("pixel_scale", pixel_scale),
+                                        ("return_flags", return_flags)) if v not in (None, False)]
+                raise ValueError(f"{', '.join(given)} only apply to raw images: pass preprocess=True to run the "
+                                 "encoder's recorded preprocessing")
+            return run_batches(self, images, batch_size=batch_size, device=device, precision=precision,
+                               resize=resize, progress=progress)
+        n_channels = images.shape[1] if isinstance(images, np.ndarray | torch.Tensor) and images.ndim == 4 else None
+        pre, bands, pixel_scale = self.raw_input(n_channels, bands=bands, pixel_scale=pixel_scale)
+        flags: list[torch.Tensor] = []
+        vectors = run_batches(self, images, batch_size=batch_size, device=device, precision=precision,
+                              resize=resize, progress=progress, in_chans=len(bands),
+                              transform=preprocess_transform(pre, bands, pixel_scale, flags))
+        if not return_flags:
+            return vectors
+        out = torch.cat(flags).cpu().numpy().astype(np.int32) if flags else np.zeros(0, np.int32)
+        return vectors, out
+
+    def raw_input(
+        self, n_channels: int | None, *, bands: list[str] | None = None, pixel_scale: float | None = None
+    ) -> tuple[Preprocessor, list[str], float | None]:
+        """The recorded preprocessing and the resolved input description for raw images of ``n_channels``
+        channels; every check of ``embed(..., preprocess=True)`` runs here, before any image is read.
+
+        Parameters
+        ----------
+        n_channels : int or None
+            Channels ``C`` of the raw ``(N, C, H, W)`` images (``None``: not checked).
+        bands : list of str, optional
+            Input band names (default: the preprocessing's ``input_bands``).
+        pixel_scale : float, optional
+            Input arcsec/pixel (default: the preprocessing's ``input_pixel_scale``).
+
+        Returns
+        -------
+        (Preprocessor, list of str, float or None)
+            The pipeline, the input band names, the input pixel scale.
+
+        Raises
+        ------
+        ValueError
+            See :meth:`embed`.
+        """
+        if not self.preprocessing:
+            raise ValueError(
+                "preprocess=True, but this encoder recorded no preprocessing (its checkpoint's 'preprocessing' is "
+                "empty); preprocess the images yourself with a galzoo_fm.preprocess.Preprocessor and embed them "
+                "with preprocess=False, or record one: Encoder(..., preprocessing=Preprocessor(...))")
+        try:
+            pre = Preprocessor.from_dict(self.preprocessing)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"preprocess=True, but this encoder's recorded preprocessing is not a "
+                             f"galzoo_fm.preprocess.Preprocessor's settings: {exc}") from None
+        check_for_encoder(pre, self.in_chans, self.image_size, self.bands)
+        settings = pre.settings
+        origin = "given"
+        if bands is None:
+            bands, origin = settings["input_bands"], "recorded in the preprocessing (input_bands)"
+            if bands is None:
+                raise ValueError("the raw images' band names are unknown: pass bands=[...] (one name per channel); "
+                                 "the encoder's preprocessing records no input_bands or survey")
+        else:
+            bands = check_band_names(bands, "bands")
+        if n_channels is not None and n_channels != len(bands):
+            raise ValueError(f"the raw images have {n_channels} channels but {len(bands)} band names are "
+                             f"{origin}: {bands}; "
+                             "pass bands=[...] naming every channel in order")
+        band_mapping(pre.bands, bands, settings["missing_band"])  # ValueError naming the missing model band
+        if pixel_scale is None:
+            pixel_scale = settings["input_pixel_scale"]
+            if pixel_scale is None and settings["pixel_scale"] is not None:
+                raise ValueError(
+                    f"the raw images' pixel scale is unknown: pass pixel_scale= (arcsec/pixel); the preprocessing "
+                    f"resamples to {settings['pixel_scale']} arcsec/pixel and records no input_pixel_scale")
+        elif isinstance(pixel_scale, bool) or not isinstance(pixel_scale, int | float | np.integer | np.floating):
+            raise TypeError(f"pixel_scale must be a number of arcsec per pixel, got {pixel_scale!r}")
+        elif not (np.isfinite(pixel_scale) and pixel_scale > 0):
+            raise ValueError(f"pixel_scale must be a positive number of arcsec per pixel, got {pixel_scale!r}")
+        return pre, list(bands), None if pixel_scale is None else float(pixel_scale)
 
     def embed_catalog(self, catalog: Any, survey: Any = "legacy", **options: Any) -> Any:
         """Embed every galaxy of a catalogue: fetch its cutouts from ``survey``, preprocess them as recorded

@@ -11,7 +11,7 @@ beats a random one):
   different simulation seed than the pretraining galaxies;
 * :func:`pretrain_encoder` — pretrain an encoder with a registered loss through
   :func:`galzoo_fm.training.prepare_pretraining` (or return a random one for ``"random"``);
-* :func:`encoder_features` — frozen embeddings of images, stretched as the encoder's preprocessing says;
+* :func:`encoder_features` — frozen embeddings of flux images, preprocessed with the encoder's pipeline;
 * :func:`finetune_accuracy` — finetune encoder and a linear head on the labels with
   :func:`galzoo_fm.training.finetune` (early stopping on a 20 % validation split), test accuracy.
 """
@@ -146,16 +146,23 @@ def pretrain_encoder(method: str, data: tuple[str | Path, str | Path], out: str 
 
 def encoder_features(encoder: Any, images: np.ndarray, *, batch_size: int = 256, device: str | None = None
                      ) -> np.ndarray:
-    """Embeddings ``(N, D)`` of flux images ``(N, C, H, W)``, stretched by the encoder's preprocessing."""
-    from ..preprocess import Preprocessor
+    """Embeddings ``(N, D)`` of flux images ``(N, C, H, W)`` (channels: the encoder's bands).
+
+    The encoder's recorded preprocessing runs on the images first, the whole pipeline (cleaning, sky
+    subtraction, resampling, stretch) on the device, as :meth:`galzoo_fm.Encoder.embed` with
+    ``preprocess=True`` does; an encoder without a recorded preprocessing sees the images as they are.
+    """
     from ..training import extract_features
     from .arrays import ArrayDataset
 
-    stretched = images
-    if encoder.preprocessing:
-        stretched = Preprocessor.from_dict(encoder.preprocessing).apply_stretch(np.asarray(images, np.float32))
-    return extract_features(encoder, ArrayDataset(np.ascontiguousarray(stretched, dtype=np.float32)),
-                            batch_size=batch_size, device=device)
+    bands = getattr(encoder, "bands", None) if getattr(encoder, "preprocessing", None) else None
+    return extract_features(encoder, ArrayDataset(np.ascontiguousarray(images, dtype=np.float32)),
+                            batch_size=batch_size, device=device, bands=bands)
+
+
+def _model_ready(pre: Any, images: np.ndarray) -> np.ndarray:
+    """``pre``'s whole pipeline on flux images whose channels are ``pre``'s model bands, in order."""
+    return np.ascontiguousarray(pre(np.asarray(images, np.float32), bands=pre.bands).images, dtype=np.float32)
 
 
 def finetune_accuracy(encoder: Any, train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
@@ -163,14 +170,17 @@ def finetune_accuracy(encoder: Any, train_x: np.ndarray, train_y: np.ndarray, te
                       lr: float = 3e-4, seed: int = 0) -> float:
     """Finetune ``encoder`` with a linear head on ``(train_x, train_y)``; accuracy on ``(test_x, test_y)``.
 
-    Uses :func:`galzoo_fm.training.finetune` (whole network trained, the same augmentations and stretch as
-    pretraining, 20 % of the labels held out for early stopping on the validation loss). The images are
-    stretched before finetuning, so training and validation batches see the same values.
+    Uses :func:`galzoo_fm.training.finetune` (whole network trained, the same augmentations as pretraining,
+    20 % of the labels held out for early stopping on the validation loss). The images go through the
+    encoder's whole preprocessing pipeline (the default pipeline of :func:`pretrain_encoder` when it recorded
+    none) before finetuning, so training, validation and test batches see what :func:`encoder_features`
+    sees.
 
     Parameters
     ----------
     encoder : galzoo_fm.Encoder
-        Starting point (saved to ``folder/init`` first).
+        Starting point (saved to ``folder/init`` first, without its recorded preprocessing, which this
+        function applies itself).
     train_x, test_x : numpy.ndarray
         Flux images ``(N, C, H, W)``.
     train_y, test_y : numpy.ndarray
@@ -197,12 +207,18 @@ def finetune_accuracy(encoder: Any, train_x: np.ndarray, train_y: np.ndarray, te
     for old in ("init", "run"):  # a working folder: an earlier run's files are replaced
         shutil.rmtree(folder / old, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
-    encoder.save_pretrained(folder / "init")
-    # the images are stretched once here, for the training, validation and held-out test images alike (the
-    # test set is scored below, outside the finetuning run, so a [preprocess] stretch would miss it)
-    pre = Preprocessor(**_preprocess(int(train_x.shape[-1])))
-    np.save(folder / "images.npy", np.ascontiguousarray(pre.apply_stretch(np.asarray(train_x, np.float32)),
-                                                        dtype=np.float32))
+    # the images are preprocessed once here (the encoder's whole pipeline, as encoder_features and
+    # Encoder.embed(preprocess=True) apply it), for the training, validation and held-out test images alike.
+    # The finetuning run gets model-ready images, so its starting point is saved without the recorded
+    # preprocessing (a run preprocesses as its init recorded: it would preprocess them a second time)
+    pre = encoder.preprocessor if encoder.preprocessing else Preprocessor(**_preprocess(int(train_x.shape[-1])))
+    recorded = encoder.preprocessing
+    encoder.preprocessing = {}
+    try:
+        encoder.save_pretrained(folder / "init")
+    finally:
+        encoder.preprocessing = recorded
+    np.save(folder / "images.npy", _model_ready(pre, train_x))
     Table({"label": np.asarray(train_y).astype(int)}).write(folder / "labels.fits", overwrite=True)
     n_fit = len(train_x) - max(1, round(0.2 * len(train_x)))
     config = {
@@ -217,7 +233,7 @@ def finetune_accuracy(encoder: Any, train_x: np.ndarray, train_y: np.ndarray, te
     }
     result = finetune(config)
     model, doc = load_finetuned(result.model_dir)
-    x = torch.from_numpy(np.ascontiguousarray(pre.apply_stretch(np.asarray(test_x, np.float32)), dtype=np.float32))
+    x = torch.from_numpy(_model_ready(pre, test_x))
     with torch.no_grad():
         probs = torch.cat([model.predict(x[i:i + 256]) for i in range(0, len(x), 256)]).numpy()
     classes = np.asarray([int(c) for c in doc["classes"]])

@@ -12,6 +12,7 @@ objective — so no scikit-learn is needed at run time; the tests check it again
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,21 +23,144 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["EvaluationResult", "evaluate", "extract_features", "knn_classify", "linear_probe", "low_label_curve",
-           "parse_sizes", "plot_low_label_curve"]
+__all__ = ["EvaluationResult", "evaluate", "extract_features", "input_preprocessing", "knn_classify", "linear_probe",
+           "low_label_curve", "parse_sizes", "plot_low_label_curve"]
+
+
+def _root(dataset: Any) -> Any:
+    """The dataset a :class:`~galzoo_fm.datasets.BatchSubset` (or a chain of them) reads from."""
+    while hasattr(dataset, "parent"):
+        dataset = dataset.parent
+    return dataset
+
+
+def _parse_bands(bands: str | Sequence[str] | None) -> list[str] | None:
+    if isinstance(bands, str):
+        parts = [b for b in re.split(r"[,\s]+", bands) if b]
+        if not parts:
+            raise ValueError(f"bands must name the input channels, e.g. 'g,r,i,z'; got {bands!r}")
+        return parts
+    return None if bands is None else list(bands)
+
+
+def input_preprocessing(encoder: nn.Module, dataset: Any, *, preprocess: bool | None = None,
+                        bands: str | Sequence[str] | None = None, pixel_scale: float | None = None
+                        ) -> tuple[Any, list[str], float | None] | None:
+    """The preprocessing :func:`extract_features` and :func:`evaluate` run on ``dataset``'s raw images.
+
+    Parameters
+    ----------
+    encoder : Encoder or nn.Module
+        The encoder; its recorded preprocessing (:attr:`~galzoo_fm.Encoder.preprocessing`) is the pipeline.
+    dataset : BatchDataset
+        Raw images ``(N, C, H, W)``: a cutout store dataset, an array / ``.npy`` dataset, or a subset of one.
+    preprocess : bool, optional
+        ``None`` (default): preprocess when the encoder recorded a preprocessing; ``True``: it must have
+        one; ``False``: never (the images are model-ready).
+    bands : str or sequence of str, optional
+        Names of the ``C`` input channels (a string: comma- or space-separated, ``"g,r,i,z"``). Default:
+        the store's bands; for arrays, the model's bands when ``C`` equals their number, else the
+        preprocessing's ``input_bands`` when ``C`` equals theirs.
+    pixel_scale : float, optional
+        Input arcsec/pixel. Default: the store's ``pixscale`` when it records one, else the
+        preprocessing's ``input_pixel_scale``.
+
+    Returns
+    -------
+    (Preprocessor, list of str, float or None) or None
+        The pipeline, the input bands and the input pixel scale; ``None`` when no preprocessing runs.
+
+    Raises
+    ------
+    ValueError
+        ``preprocess=True`` without a recorded preprocessing, recorded settings that are not a pipeline's,
+        band names that are unknown or do not match ``C``, or an unknown pixel scale (see
+        :meth:`galzoo_fm.Encoder.raw_input`).
+    TypeError
+        ``preprocess`` is not a bool or None, or the encoder is not a :class:`~galzoo_fm.Encoder`.
+    """
+    from ..preprocess import Preprocessor
+
+    if preprocess is not None and not isinstance(preprocess, bool):
+        raise TypeError(f"preprocess must be True, False or None (automatic), got {preprocess!r}")
+    recorded = getattr(encoder, "preprocessing", None)
+    if preprocess is False or (preprocess is None and not recorded):
+        return None
+    if not hasattr(encoder, "raw_input"):
+        raise TypeError(f"preprocessing raw images needs a galzoo_fm.Encoder, got {type(encoder).__name__}")
+    bands = _parse_bands(bands)
+    root = _root(dataset)
+    n_channels = int(dataset.image_shape[0])
+    if bands is None:
+        bands = getattr(root, "bands", None)
+        bands = None if bands is None else list(bands)
+    if bands is None and recorded:
+        try:
+            settings = Preprocessor.from_dict(recorded).settings
+        except (TypeError, ValueError):
+            settings = None  # raw_input names the problem
+        if settings is not None:
+            model_bands, input_bands = settings["bands"], settings["input_bands"]
+            if n_channels == len(model_bands):
+                bands = model_bands
+            elif input_bands is not None and n_channels == len(input_bands):
+                bands = input_bands
+            else:
+                raise ValueError(
+                    f"the images have {n_channels} channels, neither the model's {len(model_bands)} bands "
+                    f"{model_bands} nor the {len(input_bands or [])} input_bands {input_bands} of its "
+                    "preprocessing: name the channels with bands= (galzoo-fm evaluate --bands g,r,i,z)")
+    if pixel_scale is None:
+        store = getattr(root, "store", None)
+        recorded_scale = getattr(store, "manifest", {}).get("pixscale") if store is not None else None
+        if isinstance(recorded_scale, int | float) and not isinstance(recorded_scale, bool) and recorded_scale > 0:
+            pixel_scale = float(recorded_scale)
+    return encoder.raw_input(n_channels, bands=bands, pixel_scale=pixel_scale)
 
 
 @torch.no_grad()
 def extract_features(encoder: nn.Module, dataset: Any, *, batch_size: int = 256, device: str | None = None,
-                     precision: str = "auto") -> np.ndarray:
+                     precision: str = "auto", preprocess: bool | None = None,
+                     bands: str | Sequence[str] | None = None, pixel_scale: float | None = None,
+                     return_flags: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Embeddings ``(N, D)`` float32 of every galaxy of a batch dataset, in order.
 
-    The encoder runs in eval mode (BatchNorm uses its running statistics, dropout is off) and is put back
-    in its previous mode afterwards; bf16 autocast on CUDA with ``precision="auto"``.
+    When the encoder recorded a preprocessing (:attr:`galzoo_fm.Encoder.preprocessing`) and ``preprocess``
+    is not ``False``, each batch of raw images is preprocessed with it on ``device`` (the GPU on CUDA),
+    exactly as :meth:`galzoo_fm.Encoder.embed` does with ``preprocess=True``; see
+    :func:`input_preprocessing` for the input bands and pixel scale. The encoder runs in eval mode
+    (BatchNorm uses its running statistics, dropout is off) and is put back in its previous mode
+    afterwards; bf16 autocast on CUDA with ``precision="auto"`` (the preprocessing runs in float32).
+
+    Parameters
+    ----------
+    encoder : Encoder or nn.Module
+        Maps ``(n, in_chans, S, S)`` to ``(n, D)``.
+    dataset : BatchDataset
+        ``dataset[indices]["images"]``: raw ``(n, C, H, W)`` images (or model-ready ones when no
+        preprocessing runs).
+    batch_size : int
+    device : str, optional
+        Default: CUDA when available.
+    precision : {"auto", "fp32", "bf16", "fp16"}
+    preprocess, bands, pixel_scale
+        See :func:`input_preprocessing`.
+    return_flags : bool
+        Also return the int32 ``(N,)`` :class:`~galzoo_fm.preprocess.PreprocessFlag` bits (all zero when
+        no preprocessing ran).
+
+    Returns
+    -------
+    numpy.ndarray or (numpy.ndarray, numpy.ndarray)
+        ``(N, D)`` float32 features, and the ``(N,)`` flags with ``return_flags``.
     """
+    from ..encoder import preprocess_transform
     from .distributed import resolve_device
     from .trainer import _autocast
 
+    plan = input_preprocessing(encoder, dataset, preprocess=preprocess, bands=bands, pixel_scale=pixel_scale)
+    flags: list[torch.Tensor] = []
+    transform = None if plan is None else preprocess_transform(*plan, flags)
     dev = resolve_device(device)
     was_training = encoder.training
     encoder.to(dev).eval()
@@ -44,11 +168,19 @@ def extract_features(encoder: nn.Module, dataset: Any, *, batch_size: int = 256,
     try:
         for start in range(0, len(dataset), batch_size):
             batch = dataset[np.arange(start, min(start + batch_size, len(dataset)))]
+            images = batch["images"].to(dev)
+            if transform is not None:
+                images = transform(images)
             with _autocast(dev, precision):
-                out.append(encoder(batch["images"].to(dev)).float().cpu())
+                out.append(encoder(images).float().cpu())
     finally:
         encoder.train(was_training)
-    return torch.cat(out).numpy() if out else np.zeros((0, int(getattr(encoder, "num_features", 0))), np.float32)
+    feats = torch.cat(out).numpy() if out else np.zeros((0, int(getattr(encoder, "num_features", 0))), np.float32)
+    if not return_flags:
+        return feats
+    if flags:
+        return feats, torch.cat(flags).cpu().numpy().astype(np.int32)
+    return feats, np.zeros(len(feats), np.int32)
 
 
 def _check_xy(x: np.ndarray, y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -269,7 +401,12 @@ def parse_sizes(text: str) -> list[int | str]:
 
 @dataclass
 class EvaluationResult:
-    """What :func:`evaluate` returns (also written to ``<out>/evaluation.json``)."""
+    """What :func:`evaluate` returns (also written to ``<out>/evaluation.json``).
+
+    ``preprocessing`` says whether the encoder's preprocessing ran (``{"applied": False}``, or
+    ``{"applied": True, "input_bands": [...], "input_pixel_scale": float or None, "n_flagged": int,
+    "n_bad": int}``: galaxies with any flag, and with a :data:`~galzoo_fm.preprocess.BAD_FLAGS` bit).
+    """
 
     linear_accuracy: float
     knn_accuracy: float
@@ -277,13 +414,23 @@ class EvaluationResult:
     n_test: int
     curve: Any = None
     files: dict[str, Path] = field(default_factory=dict)
+    preprocessing: dict[str, Any] = field(default_factory=dict)
 
 
 def evaluate(model: Any, data: str | Path, catalog: str | Path, label_column: str, *, out: str | Path | None = None,
              test_fraction: float = 0.3, sizes: Sequence[int | str] = (50, 100, 250, 750, "all"),
              repeats: int = 5, k: int = 20, C: float = 1.0, seed: int = 0, batch_size: int = 256,
-             device: str | None = None, statuses: Sequence[str] = ("ok", "partial")) -> EvaluationResult:
+             device: str | None = None, statuses: Sequence[str] = ("ok", "partial"), preprocess: bool | None = None,
+             bands: str | Sequence[str] | None = None, pixel_scale: float | None = None) -> EvaluationResult:
     """Embed labelled galaxies with an encoder and measure linear-probe / kNN accuracy and the low-label curve.
+
+    The images of ``data`` are raw survey cutouts: when the encoder recorded a preprocessing (every encoder
+    that ``galzoo-fm pretrain`` / ``finetune`` writes does), each batch is preprocessed with it on the
+    device before the encoder, as :meth:`~galzoo_fm.Encoder.embed` does with ``preprocess=True``. The input
+    bands are the store's (for a ``.npy``: the model's bands when the channel count matches, else the
+    preprocessing's ``input_bands``) and the pixel scale the store's ``pixscale`` (else the preprocessing's
+    ``input_pixel_scale``), unless ``bands`` / ``pixel_scale`` are given. Flagged galaxies (empty or
+    constant cutouts, ...) stay in the evaluation; their count is in ``preprocessing``.
 
     Parameters
     ----------
@@ -301,6 +448,19 @@ def evaluate(model: Any, data: str | Path, catalog: str | Path, label_column: st
         Held-out fraction (a stratification-free random split with ``seed``).
     sizes, repeats : see :func:`low_label_curve`.
     k, C : kNN neighbours and probe regularisation.
+    seed, batch_size, device, statuses
+        Split seed, images per forward pass, device, store rows to use.
+    preprocess : bool, optional
+        ``None``: preprocess when the encoder recorded a preprocessing; ``False``: the images of ``data``
+        are model-ready already; ``True``: preprocessing required.
+    bands : str or sequence of str, optional
+        Names of the input channels (``"g,r,i,z"`` or a list); see :func:`input_preprocessing`.
+    pixel_scale : float, optional
+        Input arcsec/pixel; see :func:`input_preprocessing`.
+
+    Returns
+    -------
+    EvaluationResult
     """
     from ..datasets import BatchSubset, open_dataset
 
@@ -314,7 +474,18 @@ def evaluate(model: Any, data: str | Path, catalog: str | Path, label_column: st
                                  statuses=statuses)
     keep = np.flatnonzero(dataset.labels >= 0)
     labelled = BatchSubset(dataset, keep)
-    feats = extract_features(model, labelled, batch_size=batch_size, device=device)
+    plan = input_preprocessing(model, labelled, preprocess=preprocess, bands=bands, pixel_scale=pixel_scale)
+    feats, flags = extract_features(model, labelled, batch_size=batch_size, device=device,
+                                    preprocess=plan is not None, bands=None if plan is None else plan[1],
+                                    pixel_scale=None if plan is None else plan[2], return_flags=True)
+    if plan is None:
+        prep: dict[str, Any] = {"applied": False}
+    else:
+        from ..preprocess import BAD_FLAGS
+
+        prep = {"applied": True, "input_bands": plan[1], "input_pixel_scale": plan[2],
+                "n_flagged": int(np.count_nonzero(flags)),
+                "n_bad": int(np.count_nonzero(flags & int(BAD_FLAGS)))}
     y = labelled.labels
     order = np.random.default_rng(seed).permutation(len(y))
     n_test = max(1, round(test_fraction * len(y)))
@@ -323,7 +494,7 @@ def evaluate(model: Any, data: str | Path, catalog: str | Path, label_column: st
     knn = float(np.mean(knn_classify(feats[train], y[train], feats[test], k=min(k, len(train))) == y[test]))
     curve = low_label_curve(feats[train], y[train], feats[test], y[test], sizes=sizes, repeats=repeats, seed=seed,
                             C=C)
-    result = EvaluationResult(lin, knn, len(train), len(test), curve)
+    result = EvaluationResult(lin, knn, len(train), len(test), curve, preprocessing=prep)
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -332,6 +503,7 @@ def evaluate(model: Any, data: str | Path, catalog: str | Path, label_column: st
                         "plot": plot_low_label_curve(curve, out / "low_label.png", label="linear probe")}
         summary = {"linear_accuracy": lin, "knn_accuracy": knn, "k": k, "C": C, "n_train": len(train),
                    "n_test": len(test), "classes": info["classes"], "label_column": label_column,
+                   "preprocessing": prep,
                    "curve": {"n_labels": curve["n_labels"].tolist(), "mean": curve["accuracy_mean"].tolist(),
                              "std": curve["accuracy_std"].tolist()}}
         (out / "evaluation.json").write_text(json.dumps(summary, indent=2) + "\n")
