@@ -216,7 +216,7 @@ def finetune_command(config: str) -> None:
               help="Run the encoder's recorded preprocessing on the raw images (default: when it has one); "
                    "--no-preprocess for images that are model-ready already.")
 @click.option("--bands", help="Band names of the images' channels, e.g. g,r,i,z (default: the store's; for .npy "
-                              "the model's or the preprocessing's input bands, by channel count).")
+                              "the preprocessing's input bands or the model's, by channel count).")
 @click.option("--pixel-scale", type=click.FloatRange(min=0, min_open=True),
               help="Arcsec/pixel of the images (default: the store's, else the preprocessing's input scale).")
 def evaluate_command(model, data, catalog, label_col, out, sizes, repeats, k, C, test_fraction, seed, batch_size,

@@ -201,6 +201,8 @@ def test_evaluate_input_choices_and_errors(labelled, tmp_path):
     np.save(three, np.ascontiguousarray(images[:, [0, 1, 3]]))
     ds3, _ = open_dataset(three)
     assert input_preprocessing(encoder, ds3)[1] == ["g", "r", "z"]
+    zrg = tiny_encoder(legacy_pre(input_bands=["z", "r", "g"]))  # pretrained on z, r, g images: as recorded
+    assert input_preprocessing(zrg, ds3)[1] == ["z", "r", "g"]
     five = tmp_path / "five.npy"
     np.save(five, np.concatenate([images, images[:, :1]], 1))
     ds5, _ = open_dataset(five)

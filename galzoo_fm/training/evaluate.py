@@ -59,8 +59,9 @@ def input_preprocessing(encoder: nn.Module, dataset: Any, *, preprocess: bool | 
         one; ``False``: never (the images are model-ready).
     bands : str or sequence of str, optional
         Names of the ``C`` input channels (a string: comma- or space-separated, ``"g,r,i,z"``). Default:
-        the store's bands; for arrays, the model's bands when ``C`` equals their number, else the
-        preprocessing's ``input_bands`` when ``C`` equals theirs.
+        the store's bands; for arrays, the preprocessing's ``input_bands`` when ``C`` equals their number
+        (pretraining records the bands of its data there), else the model's bands when ``C`` equals theirs
+        (the rule training applies to a ``.npy`` file).
     pixel_scale : float, optional
         Input arcsec/pixel. Default: the store's ``pixscale`` when it records one, else the
         preprocessing's ``input_pixel_scale``.
@@ -101,10 +102,10 @@ def input_preprocessing(encoder: nn.Module, dataset: Any, *, preprocess: bool | 
             settings = None  # raw_input names the problem
         if settings is not None:
             model_bands, input_bands = settings["bands"], settings["input_bands"]
-            if n_channels == len(model_bands):
+            if input_bands is not None and n_channels == len(input_bands):
+                bands = input_bands  # as training read its .npy: the recorded input bands first
+            elif n_channels == len(model_bands):
                 bands = model_bands
-            elif input_bands is not None and n_channels == len(input_bands):
-                bands = input_bands
             else:
                 raise ValueError(
                     f"the images have {n_channels} channels, neither the model's {len(model_bands)} bands "
@@ -427,8 +428,8 @@ def evaluate(model: Any, data: str | Path, catalog: str | Path, label_column: st
     The images of ``data`` are raw survey cutouts: when the encoder recorded a preprocessing (every encoder
     that ``galzoo-fm pretrain`` / ``finetune`` writes does), each batch is preprocessed with it on the
     device before the encoder, as :meth:`~galzoo_fm.Encoder.embed` does with ``preprocess=True``. The input
-    bands are the store's (for a ``.npy``: the model's bands when the channel count matches, else the
-    preprocessing's ``input_bands``) and the pixel scale the store's ``pixscale`` (else the preprocessing's
+    bands are the store's (for a ``.npy``: the preprocessing's ``input_bands`` when the channel count
+    matches, else the model's bands) and the pixel scale the store's ``pixscale`` (else the preprocessing's
     ``input_pixel_scale``), unless ``bands`` / ``pixel_scale`` are given. Flagged galaxies (empty or
     constant cutouts, ...) stay in the evaluation; their count is in ``preprocessing``.
 
