@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["autocast_dtype", "resolve_device", "run_batches", "validate_images"]
+__all__ = ["InferenceModel", "autocast_dtype", "resolve_device", "run_batches", "validate_images"]
 
 _PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 _HOST_DTYPES = {np.dtype(t) for t in (np.float32, np.float16, np.uint8, np.int16, np.int32)}
@@ -108,6 +108,85 @@ def _as_tensor(batch: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(batch))
 
 
+class InferenceModel:
+    """A model made ready for inference on a device: eval mode, channels-last, autocast, optionally compiled.
+
+    Calling it on a batch already on the device returns the float32 features on the device, without any
+    host synchronisation (so batches queue up behind each other on CUDA). Used by :func:`run_batches` and by
+    the embedding runner (:mod:`galzoo_fm.embedding.runner`); :meth:`close` restores the module's mode.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        With ``image_size`` and ``num_features`` attributes (e.g. an :class:`~galzoo_fm.Encoder`).
+    device : str or torch.device, optional
+        Where to run (default CUDA when available).
+    precision : {"auto", "fp32", "bf16", "fp16"}
+        Autocast precision (see :func:`autocast_dtype`).
+    resize : bool
+        Resize batches of another size to ``image_size`` (antialiased bilinear); ``ValueError`` if
+        ``False``.
+    compile : bool
+        ``torch.compile`` the model's forward (shapes fixed: every batch is padded to ``batch_size`` rows so
+        that a short last batch does not recompile).
+    batch_size : int, optional
+        The batch size the compiled forward is built for (needed with ``compile=True``).
+    """
+
+    def __init__(self, model: nn.Module, device: str | torch.device | None, *, precision: str = "auto",
+                 resize: bool = True, compile: bool = False, batch_size: int | None = None):
+        if not isinstance(compile, bool):
+            raise TypeError(f"compile must be True or False, got {compile!r}")
+        if compile and (batch_size is None or batch_size < 1):
+            raise ValueError(f"compile=True needs the batch size the forward is compiled for, got {batch_size!r}")
+        self.device = resolve_device(device)
+        self.amp = autocast_dtype(precision, self.device)
+        self.model = model
+        self.size = int(model.image_size)
+        self.num_features = int(model.num_features)
+        self.resize = bool(resize)
+        self.pad_to = batch_size if compile else None
+        self._was_training = model.training
+        model.to(self.device, memory_format=torch.channels_last).eval()
+        self._forward = torch.compile(model, dynamic=False) if compile else model
+        self._checked = False
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The autocast region the forward runs in (a null context for float32)."""
+        if self.amp is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Features ``(n, num_features)`` float32 of the batch ``x`` ``(n, C, H, W)`` on :attr:`device`."""
+        if x.dtype != torch.float32:
+            x = x.float()
+        h, w = x.shape[-2:]
+        if (h, w) != (self.size, self.size):
+            if not self.resize:
+                raise ValueError(f"images are {h}x{w} pixels but the encoder expects {self.size}x{self.size} "
+                                 "(resize=False)")
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
+        n = x.shape[0]
+        if self.pad_to is not None and n < self.pad_to:
+            x = torch.cat([x, x.new_zeros((self.pad_to - n, *x.shape[1:]))])
+        x = x.contiguous(memory_format=torch.channels_last)
+        with self.autocast():
+            feats = self._forward(x)
+        if not self._checked:
+            if tuple(feats.shape) != (x.shape[0], self.num_features):
+                raise ValueError(
+                    f"backbone {getattr(self.model, 'backbone_name', '?')!r} returned features of shape "
+                    f"{tuple(feats.shape)}, expected ({x.shape[0]}, {self.num_features})"
+                )
+            self._checked = True
+        return feats[:n].float()
+
+    def close(self) -> None:
+        """Put the module back in the mode (train/eval) it had before."""
+        self.model.train(self._was_training)
+
+
 class _PinnedStager:
     """Copies NumPy batches to CUDA through two alternating pinned buffers."""
 
@@ -147,13 +226,15 @@ def run_batches(
     progress: bool,
     transform: Any = None,
     in_chans: int | None = None,
+    compile: bool = False,
 ) -> np.ndarray:
     """Run ``model`` (with ``in_chans``, ``image_size`` and ``num_features`` attributes) over ``images``.
 
     See :meth:`galzoo_fm.Encoder.embed` for the parameters. ``transform``, when given, maps each raw batch
     (float32 tensor on the device, ``(n, in_chans, H, W)``) to the model's input (e.g. the preprocessing,
     run on the device); then ``in_chans`` is the raw batch's channel count and non-finite pixels are the
-    transform's business. Returns ``(N, num_features)`` float32.
+    transform's business. ``compile=True`` runs the forward through ``torch.compile`` (see :class:`InferenceModel`).
+    Returns ``(N, num_features)`` float32.
     """
     n, _, h, w = validate_images(images, model.in_chans if in_chans is None else in_chans)
     if transform is not None:
@@ -162,7 +243,7 @@ def run_batches(
     if (h, w) != (size, size) and not resize:
         raise ValueError(f"images are {h}x{w} pixels but the encoder expects {size}x{size} (resize=False)")
     dev = resolve_device(device)
-    amp = autocast_dtype(precision, dev)
+    autocast_dtype(precision, dev)  # a bad precision fails before anything moves
     out = np.empty((n, model.num_features), dtype=np.float32)
     if n == 0:
         return out
@@ -171,10 +252,7 @@ def run_batches(
             and not torch.isfinite(images).all()):
         raise _nonfinite_error(images, 0)
     stager = _PinnedStager(dev) if (is_numpy and dev.type == "cuda") else None
-    memory_format = torch.channels_last
-    was_training = model.training
-    model.to(dev, memory_format=memory_format).eval()
-    ctx = torch.autocast(dev.type, dtype=amp) if amp is not None else contextlib.nullcontext()
+    runner = InferenceModel(model, dev, precision=precision, resize=resize, compile=compile, batch_size=batch_size)
     pending: list[torch.Tensor] = []
     done = 0
     bar = None
@@ -183,7 +261,7 @@ def run_batches(
 
         bar = tqdm(total=n, unit="img", desc="embed")
     try:
-        with torch.inference_mode(), ctx:
+        with torch.inference_mode(), runner.autocast():
             for start in range(0, n, batch_size):
                 batch = images[start : start + batch_size]
                 if is_numpy:
@@ -201,16 +279,7 @@ def run_batches(
                     x = x.float()
                 if transform is not None:
                     x = transform(x)
-                if (h, w) != (size, size):
-                    x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-                x = x.contiguous(memory_format=memory_format)
-                feats = model(x)
-                if start == 0 and tuple(feats.shape) != (x.shape[0], model.num_features):
-                    raise ValueError(
-                        f"backbone {getattr(model, 'backbone_name', '?')!r} returned features of shape "
-                        f"{tuple(feats.shape)}, expected ({x.shape[0]}, {model.num_features})"
-                    )
-                pending.append(feats.float())
+                pending.append(runner(x))
                 if len(pending) >= _FLUSH_EVERY or start + batch_size >= n:
                     block = torch.cat(pending).cpu().numpy()
                     out[done : done + len(block)] = block
@@ -221,5 +290,5 @@ def run_batches(
     finally:
         if bar is not None:
             bar.close()
-        model.train(was_training)
+        runner.close()
     return out

@@ -12,6 +12,7 @@ on demand, a few at a time.
 from __future__ import annotations
 
 import re
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -51,6 +52,7 @@ class StoreIndex:
         self.n_rows = int(n_rows)
         self._open_maps = open_maps
         self._maps: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()  # take() may run in several reader threads at once
         self._build()
 
     def _build(self) -> None:
@@ -102,19 +104,46 @@ class StoreIndex:
         return status, reasons[self.reason_code[start:stop]]
 
     def _array(self, chunk: int) -> np.ndarray:
-        arr = self._maps.pop(chunk, None)
-        if arr is None:
-            arr = np.load(self._files[chunk], mmap_mode="r", allow_pickle=False)
-            while len(self._maps) >= self._open_maps:
-                self._maps.popitem(last=False)
-        self._maps[chunk] = arr
-        return arr
+        with self._lock:
+            arr = self._maps.pop(chunk, None)
+            if arr is None:
+                arr = np.load(self._files[chunk], mmap_mode="r", allow_pickle=False)
+                while len(self._maps) >= self._open_maps:
+                    self._maps.popitem(last=False)
+            self._maps[chunk] = arr
+            return arr
 
-    def take(self, rows: np.ndarray) -> np.ndarray:
-        """Pixels ``(n, C, H, W)`` float32 of catalogue ``rows`` (zeros for rows without pixels)."""
+    def take(self, rows: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Pixels ``(n, C, H, W)`` float32 of catalogue ``rows`` (zeros for rows without pixels).
+
+        Parameters
+        ----------
+        rows : array of int
+            Catalogue rows.
+        out : numpy.ndarray, optional
+            float32 C-contiguous ``(n, C, H, W)`` to fill instead of a new array (e.g. a view of a pinned
+            host buffer); rows without pixels are zeroed, the others copied straight from the chunk files.
+            Safe to call from several threads at once.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``out``, or a new array.
+        """
         rows = np.asarray(rows, dtype=np.int64)
-        out = np.zeros((len(rows), *self.shape), np.float32)
-        have = np.flatnonzero(_HAS_PIXELS[self.code[rows]] & (self.slot[rows] >= 0))
+        shape = (len(rows), *self.shape)
+        if out is None:
+            out = np.zeros(shape, np.float32)
+            zeroed = True
+        else:
+            if not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.shape != shape:
+                got = f"{out.dtype} {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
+                raise ValueError(f"out must be a float32 array of shape {shape}, got {got}")
+            zeroed = False
+        ok = _HAS_PIXELS[self.code[rows]] & (self.slot[rows] >= 0)
+        if not zeroed and not ok.all():
+            out[~ok] = 0.0
+        have = np.flatnonzero(ok)
         chunks = self.chunk[rows[have]]
         for c in np.unique(chunks):
             sel = have[chunks == c]

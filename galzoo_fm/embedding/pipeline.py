@@ -21,16 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from astropy.table import Table
 
 from .._checks import positive_int
 from ..fetch import fetch_catalog
+from ..inference import autocast_dtype
 from ..storeindex import StoreIndex
 from .assemble import assemble
 from .partial import PartialRun
 from .plan import EmbedPlan, make_plan
 from .ranks import Ranks, rank_blocks
-from .runner import embed_blocks
+from .runner import PLACEMENTS, embed_blocks
 
 __all__ = ["EmbedSummary", "embed_catalog", "run_embedding"]
 
@@ -106,6 +108,16 @@ def _run_info(plan: EmbedPlan, batch_size: int, block_rows: int) -> dict[str, An
     }
 
 
+def _check_model_options(precision: Any, compile: Any, preprocess_on: Any) -> None:
+    """Fail before any download on a bad ``precision``, ``compile`` or ``preprocess_on``."""
+    autocast_dtype(precision, torch.device("cpu"))
+    if not isinstance(compile, bool):
+        raise TypeError(f"compile must be True or False, got {compile!r}")
+    if preprocess_on is not None and preprocess_on not in PLACEMENTS:
+        raise ValueError(f"preprocess_on must be one of {', '.join(map(repr, PLACEMENTS))} or None; "
+                         f"got {preprocess_on!r}")
+
+
 def run_embedding(
     catalog: str | Path | Table,
     *,
@@ -129,6 +141,9 @@ def run_embedding(
     backbone: str = "resnet18",
     image_size: int = 64,
     seed: int = 0,
+    precision: str = "auto",
+    compile: bool = False,
+    preprocess_on: str | None = None,
 ) -> EmbedSummary:
     """Embed every row of a catalogue; see :func:`embed_catalog` for the parameters.
 
@@ -140,6 +155,7 @@ def run_embedding(
     workers = positive_int(workers, "workers")
     if anomaly_k is not None:
         positive_int(anomaly_k, "anomaly k")
+    _check_model_options(precision, compile, preprocess_on)
     ranks = Ranks.from_env()
     if ranks.world > 1 and out is None and store is None:
         raise ValueError("a distributed run (WORLD_SIZE > 1) needs out= (--out) on a file system all ranks share")
@@ -149,8 +165,9 @@ def run_embedding(
                          out=out, store=store, workdir=Path(scratch) if scratch else None, keep_cols=keep_cols,
                          columns=columns, backbone=backbone, image_size=image_size, seed=seed)
         try:
+            model_options = {"precision": precision, "compile": compile, "preprocess_on": preprocess_on}
             return _run(plan, ranks, batch_size, block_rows, device, workers, anomaly_k, progress, overwrite,
-                        keep_partial or scratch is not None)
+                        keep_partial or scratch is not None, model_options)
         finally:
             if plan.owns_survey:
                 plan.survey.close()
@@ -161,7 +178,8 @@ def run_embedding(
 
 
 def _run(plan: EmbedPlan, ranks: Ranks, batch_size: int, block_rows: int, device: Any, workers: int,
-         anomaly_k: int | None, progress: bool, overwrite: bool, keep_partial: bool) -> EmbedSummary:
+         anomaly_k: int | None, progress: bool, overwrite: bool, keep_partial: bool,
+         model_options: dict[str, Any]) -> EmbedSummary:
     if plan.out is not None and plan.out.exists() and not overwrite:
         raise FileExistsError(f"{plan.out} exists; pass overwrite=True (--overwrite) to embed again")
     partial = PartialRun(plan.partial, _run_info(plan, batch_size, block_rows))
@@ -189,14 +207,8 @@ def _run(plan: EmbedPlan, ranks: Ranks, batch_size: int, block_rows: int, device
         todo.append(b)
     summary.blocks_skipped = len(mine) - len(todo)
     dev = ranks.device(device)
-    encoder = plan.encoder
-
-    def embed(images):
-        return encoder.embed(images, batch_size=partial.batch_size, device=dev)
-
-    stats = embed_blocks(todo, rows, partial, plan.preprocessor, embed, encoder.num_features,
-                         bands=rows.bands, pixscale=rows.pixscale,
-                         workers=workers, progress=show)
+    stats = embed_blocks(todo, rows, partial, plan.preprocessor, plan.encoder, bands=rows.bands,
+                         pixscale=rows.pixscale, device=dev, workers=workers, progress=show, **model_options)
     summary.embedded, summary.blocks_done = stats["embedded"], len(todo)
     summary.seconds["embed"] = time.perf_counter() - t0
     ranks.barrier()
@@ -261,7 +273,8 @@ def embed_catalog(
     device : str, optional
         ``cuda``, ``cpu``, ...; default CUDA when available (each ``torchrun`` rank its own GPU).
     workers : int
-        Concurrent downloads, and preprocessing threads.
+        Concurrent downloads, and store reader threads (which also preprocess when the preprocessing runs
+        on the host).
     keep_cols : sequence of str
         Input columns to copy to the output.
     anomaly_k : int, optional
@@ -272,7 +285,11 @@ def embed_catalog(
         ``{"id": ..., "ra": ..., "dec": ...}`` column names, overriding the automatic choice.
     **options
         ``block_rows`` (rows per committed block, default ``max(16 × batch_size, 4096)``), ``overwrite``,
-        ``keep_partial``, ``backbone``, ``image_size``, ``seed`` (for the random model).
+        ``keep_partial``, ``backbone``, ``image_size``, ``seed`` (for the random model); ``precision``
+        (the model's autocast, ``"auto"``: bf16 on CUDA, float32 on the CPU), ``compile`` (``torch.compile``
+        the model's forward, default ``False``), ``preprocess_on`` (``"device"``: on the model's device in
+        the main thread, the default on a GPU; ``"threads"``: on CPU tensors in the reader threads, the
+        default on a CPU and with photutils steps; see :mod:`galzoo_fm.embedding.runner`).
 
     Returns
     -------

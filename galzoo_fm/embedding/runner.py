@@ -1,31 +1,61 @@
 """Phase 2 of an embedding run: cutouts from the store → preprocessing → model, one block at a time.
 
-A background thread reads the store (catalogue order, so reads are sequential slab copies) and
-preprocesses it with a small thread pool, one *piece* of a block at a time (``max(4, workers)`` model
-batches), staying a few pieces ahead, while the main thread runs the model on each piece as it arrives
-(:meth:`galzoo_fm.Encoder.embed`: bf16 autocast, channels-last and pinned double buffering on CUDA) and
-commits each finished block atomically. Pieces keep memory bounded (raw cutouts of one piece, at most
-``_AHEAD`` preprocessed pieces) and start the model after one piece instead of one whole block.
+Where each step runs
+--------------------
+* **Read** — a pool of reader threads copies the raw float32 cutouts of each batch from the store's
+  memory-mapped chunk files (:meth:`~galzoo_fm.storeindex.StoreIndex.take`, sequential slab copies), a few
+  batches ahead of the model, in catalogue order. On CUDA they copy straight into *pinned* host buffers
+  (a small ring: a buffer is refilled once its previous copy has finished) and issue the copy to the
+  device on a side CUDA stream with ``non_blocking=True``, so the copy of batch ``i + 1`` overlaps the
+  forward of batch ``i``.
+* **Preprocess** — the same :class:`~galzoo_fm.preprocess.Preprocessor` everywhere, placed by
+  :func:`preprocess_placement`:
+
+  - ``"device"`` (the default on a GPU): the main thread runs it on the raw batch tensor on the model's
+    device (tensor in, tensor out, float32, outside the autocast region), right before the forward;
+  - ``"threads"`` (the default on a CPU, and whenever the preprocessing uses a photutils step —
+    ``background="background2d"``, ``neighbours``, ``recentre`` — which works on the host): the reader
+    threads run it on CPU tensors (torch ops release the GIL, so it overlaps the model in the main
+    thread); on a GPU the model-ready batch then goes through the pinned buffers to the device.
+* **Model** — the main thread (:class:`~galzoo_fm.inference.InferenceModel`: eval, channels-last, bf16
+  autocast on CUDA, optionally ``torch.compile``).
+* **Results** — vectors and flags stay on the device until a block is complete; then one
+  ``non_blocking`` copy per block to pinned host memory, and a committer thread waits for that copy and
+  commits the block atomically (:meth:`~galzoo_fm.embedding.partial.PartialRun.commit`). The main thread
+  never waits for the device: on CUDA, batches queue up behind each other.
+
+Memory stays bounded by a few batches in flight (raw cutouts, the device queue) and two blocks of
+vectors, whatever the catalogue size.
 """
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import torch
+from torch import nn
 
+from ..inference import InferenceModel
 from ..preprocess import Preprocessor
 from ..storeindex import StoreIndex
 from .partial import PartialRun
 
-__all__ = ["BlockHeader", "Piece", "embed_blocks"]
+__all__ = ["PLACEMENTS", "BlockHeader", "Piece", "embed_blocks", "preprocess_placement"]
 
-_AHEAD = 4  # preprocessed pieces queued ahead of the model
+#: Where the preprocessing may run (see the module docstring).
+PLACEMENTS = ("device", "threads")
+_AHEAD = 4  # batches queued for the model
+_MAX_READERS = 4  # reader threads when they only copy (device placement): enough for the store's bandwidth
+_COMMITS_AHEAD = 2  # finished blocks waiting for the committer
 
 
 @dataclass
@@ -40,18 +70,110 @@ class BlockHeader:
 
 @dataclass
 class Piece:
-    """Preprocessed images of the block rows ``offsets[first:first + len(images)]``."""
+    """One batch: the block rows ``offsets[first:first + len(images)]``.
+
+    ``images`` are raw cutouts still to be preprocessed (``flags`` is ``None``) or model-ready images
+    with their ``flags``; on the model's device or the host. ``ready`` is the CUDA event of the copy to
+    the device (``None`` when there was none).
+    """
 
     first: int
-    images: np.ndarray
-    flags: np.ndarray
+    images: torch.Tensor
+    flags: torch.Tensor | None
+    ready: Any = None
 
 
-def _preprocess(pre: Preprocessor, pool: ThreadPoolExecutor, pixels: np.ndarray, bands: list[str],
-                pixscale: float | None, batch: int) -> tuple[np.ndarray, np.ndarray]:
-    parts = [pixels[i:i + batch] for i in range(0, len(pixels), batch)]
-    results = list(pool.map(lambda x: pre(x, bands=bands, pixel_scale=pixscale), parts))
-    return (np.concatenate([r.images for r in results]), np.concatenate([r.flags for r in results]))
+def uses_host_steps(pre: Preprocessor) -> bool:
+    """Whether ``pre`` has a photutils step (``background2d``, ``neighbours``, ``recentre``) run on the host."""
+    s = pre.settings
+    return s["background"] == "background2d" or s["neighbours"] != "none" or s["recentre"] != "none"
+
+
+def preprocess_placement(pre: Preprocessor, device: torch.device, placement: str | None = None) -> str:
+    """Where the preprocessing of an embedding run goes: ``"device"`` or ``"threads"``.
+
+    Parameters
+    ----------
+    pre : Preprocessor
+        The preprocessing.
+    device : torch.device
+        The model's device.
+    placement : {"device", "threads"}, optional
+        Asked for explicitly; ``None`` chooses: ``"threads"`` on a CPU (measured faster there, see
+        :doc:`/performance`) or when ``pre`` has a photutils step, else ``"device"``.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``placement``, or ``"device"`` on a GPU with a photutils step.
+    """
+    if placement is None:
+        return "threads" if device.type == "cpu" or uses_host_steps(pre) else "device"
+    if placement not in PLACEMENTS:
+        raise ValueError(f"preprocess_on must be one of {', '.join(map(repr, PLACEMENTS))} or None; "
+                         f"got {placement!r}")
+    if placement == "device" and device.type != "cpu" and uses_host_steps(pre):
+        raise ValueError("preprocess_on='device' is not possible with background='background2d', neighbours or "
+                         "recentre (photutils steps run on the host); use 'threads'")
+    return placement
+
+
+class _Uploader:
+    """Pinned host buffers and a side stream: the reader threads' copies to the device.
+
+    A buffer is handed out once the copy that last read it has finished (waited for in the reader thread
+    that takes it, never in the main thread); with one buffer more than the readers, none ever waits for
+    another reader.
+    """
+
+    def __init__(self, device: torch.device, n_buffers: int):
+        self.device = device
+        self.stream = torch.cuda.Stream(device)
+        self.free: queue.Queue = queue.Queue()
+        for _ in range(n_buffers):
+            self.free.put((None, None))
+
+    def buffer(self, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        buf, event = self.free.get()
+        if event is not None:
+            event.synchronize()
+        numel = math.prod(shape)
+        if buf is None or buf.numel() < numel:
+            buf = torch.empty(numel, dtype=torch.float32, pin_memory=True)
+        return buf[:numel].view(shape), buf
+
+    def upload(self, view: torch.Tensor, buf: torch.Tensor) -> tuple[torch.Tensor, torch.cuda.Event]:
+        with torch.cuda.stream(self.stream):
+            x = view.to(self.device, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record(self.stream)
+        self.free.put((buf, event))
+        return x, event
+
+
+def _reader(rows: StoreIndex, placement: str, pre: Preprocessor, bands: list[str], pixscale: float | None,
+            uploader: _Uploader | None) -> Callable[[int, np.ndarray], Piece]:
+    """The task of a reader thread: one batch of catalogue rows -> a :class:`Piece`."""
+
+    def read(first: int, idx: np.ndarray) -> Piece:
+        if placement == "device":
+            if uploader is None:
+                return Piece(first, torch.from_numpy(rows.take(idx)), None)
+            view, buf = uploader.buffer((len(idx), *rows.shape))
+            rows.take(idx, out=view.numpy())
+            x, event = uploader.upload(view, buf)
+            return Piece(first, x, None, event)
+        with torch.inference_mode():
+            result = pre(torch.from_numpy(rows.take(idx)), bands=bands, pixel_scale=pixscale)
+        images, flags = result.images, result.flags
+        if uploader is None:
+            return Piece(first, images, flags)
+        view, buf = uploader.buffer(tuple(images.shape))
+        view.copy_(images)
+        x, event = uploader.upload(view, buf)
+        return Piece(first, x, flags, event)
+
+    return read
 
 
 def _put(out: queue.Queue, item: object, stop: threading.Event) -> None:
@@ -63,34 +185,114 @@ def _put(out: queue.Queue, item: object, stop: threading.Event) -> None:
             continue
 
 
-def _producer(blocks: list[int], rows: StoreIndex, partial: PartialRun, pre: Preprocessor, bands: list[str],
-              pixscale: float | None, workers: int, out: queue.Queue, stop: threading.Event) -> None:
+def _producer(blocks: list[int], rows: StoreIndex, partial: PartialRun, read: Callable[[int, np.ndarray], Piece],
+              workers: int, out: queue.Queue, stop: threading.Event) -> None:
+    """Block headers and batches, in order, with at most ``workers`` batches being read ahead."""
     batch = partial.batch_size
-    piece = max(4, workers) * batch
+    pending: deque = deque()
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="galzoo-embed-read")
+
+    def drain(keep: int) -> None:
+        while len(pending) > keep:
+            item = pending.popleft()
+            _put(out, item.result() if isinstance(item, Future) else item, stop)
+
     try:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="galzoo-preprocess") as pool:
-            for b in blocks:
-                start, end = partial.rows_of(b, rows.n_rows)
-                status, reason = rows.status(start, end)
-                offsets = rows.offsets(start, end)
-                _put(out, BlockHeader(b, status, reason, offsets), stop)
-                for first in range(0, len(offsets), piece):
-                    if stop.is_set():
-                        return
-                    pixels = rows.take(start + offsets[first:first + piece])
-                    images, flags = _preprocess(pre, pool, pixels, bands, pixscale, batch)
-                    del pixels
-                    _put(out, Piece(first, images, flags), stop)
+        for b in blocks:
+            start, end = partial.rows_of(b, rows.n_rows)
+            status, reason = rows.status(start, end)
+            offsets = rows.offsets(start, end)
+            pending.append(BlockHeader(b, status, reason, offsets))
+            for first in range(0, len(offsets), batch):
+                if stop.is_set():
+                    return
+                pending.append(pool.submit(read, first, start + offsets[first:first + batch]))
+                drain(workers)
+        drain(0)
     except BaseException as exc:  # handed to the consumer, which re-raises it
         _put(out, exc, stop)
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         _put(out, None, stop)
 
 
-def embed_blocks(blocks: Iterable[int], rows: StoreIndex, partial: PartialRun, pre: Preprocessor,
-                 embed: Callable[[np.ndarray], np.ndarray], num_features: int, *, bands: list[str],
-                 pixscale: float | None, workers: int = 2, progress: bool = False, desc: str = "embed"
-                 ) -> dict[str, float]:
+class _Committer:
+    """A thread that waits for each finished block's copy to the host and commits it."""
+
+    def __init__(self, partial: PartialRun, num_features: int, stats: dict[str, float], bar: Any):
+        self.partial, self.num_features, self.stats, self.bar = partial, num_features, stats, bar
+        self.q: queue.Queue = queue.Queue(maxsize=_COMMITS_AHEAD)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="galzoo-embed-commit", daemon=True)
+        self.thread.start()
+
+    def put(self, item: tuple) -> None:
+        while self.thread.is_alive():
+            try:
+                self.q.put(item, timeout=0.2)
+                break
+            except queue.Full:
+                continue
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        while True:
+            item = self.q.get()
+            if item is None:
+                return
+            if self.error is not None:
+                continue
+            try:
+                self._commit(*item)
+            except BaseException as exc:
+                self.error = exc
+
+    def _commit(self, head: BlockHeader, vecs: torch.Tensor | None, flags: torch.Tensor | None, ready: Any) -> None:
+        if ready is not None:
+            ready.synchronize()  # this block's copy to the host (in this thread, not the main one)
+        n = len(head.status)
+        vectors = np.full((n, self.num_features), np.nan, np.float32)
+        row_flags = np.zeros(n, np.int32)
+        if vecs is not None:
+            vectors[head.offsets] = vecs.numpy()
+            row_flags[head.offsets] = flags.numpy()
+        self.partial.commit(head.block, vectors, head.status, head.reason, row_flags)
+        self.stats["rows"] += n
+        self.stats["embedded"] += len(head.offsets)
+        self.stats["without_vector"] += n - len(head.offsets)
+        self.bar.update(n)
+        self.bar.set_postfix_str(f"no vector {self.stats['without_vector']}", refresh=False)
+
+    def close(self) -> None:
+        """Commit what was handed over, then stop; re-raise a commit's error."""
+        while self.thread.is_alive():
+            try:
+                self.q.put(None, timeout=0.2)
+                break
+            except queue.Full:
+                continue
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+def _to_host(parts: list[torch.Tensor]) -> tuple[torch.Tensor, Any]:
+    """``torch.cat(parts)`` on the host: a non-blocking copy into pinned memory from CUDA, with its event."""
+    x = torch.cat(parts)
+    if x.device.type != "cuda":
+        return x, None
+    host = torch.empty(x.shape, dtype=x.dtype, pin_memory=True)
+    host.copy_(x, non_blocking=True)
+    event = torch.cuda.Event()
+    event.record()
+    return host, event
+
+
+def embed_blocks(blocks: Iterable[int], rows: StoreIndex, partial: PartialRun, pre: Preprocessor, model: nn.Module,
+                 *, bands: list[str], pixscale: float | None, device: str | torch.device | None = None,
+                 precision: str = "auto", compile: bool = False, workers: int = 2,
+                 preprocess_on: str | None = None, progress: bool = False, desc: str = "embed") -> dict[str, float]:
     """Compute and commit ``blocks``.
 
     Parameters
@@ -103,21 +305,30 @@ def embed_blocks(blocks: Iterable[int], rows: StoreIndex, partial: PartialRun, p
         Where blocks are committed (fixes block and batch size).
     pre : Preprocessor
         Preprocessing of the cutouts.
-    embed : callable
-        ``images (n, C, S, S) -> (n, D)`` float32 (e.g. a bound :meth:`~galzoo_fm.Encoder.embed`).
-    num_features : int
-        ``D``.
+    model : torch.nn.Module
+        With ``image_size`` and ``num_features`` (an :class:`~galzoo_fm.Encoder`); moved to ``device``.
     bands, pixscale
         The store's band names and pixel scale, passed to ``pre``.
+    device : str or torch.device, optional
+        The model's device (default CUDA when available).
+    precision : {"auto", "fp32", "bf16", "fp16"}
+        Autocast precision of the model (the preprocessing always runs in float32).
+    compile : bool
+        ``torch.compile`` the model's forward.
     workers : int
-        Preprocessing threads.
+        Reader threads; with ``"threads"`` placement they also preprocess. With ``"device"`` placement at
+        most 4 are used (they only copy).
+    preprocess_on : {"device", "threads"}, optional
+        Where the preprocessing runs (default: :func:`preprocess_placement`'s choice).
     progress : bool
         Show a tqdm bar (objects/s, rows without a vector so far).
 
     Returns
     -------
     dict
-        ``rows``, ``embedded``, ``without_vector``, ``seconds``, ``model_seconds`` of this call.
+        ``rows``, ``embedded``, ``without_vector``, ``seconds``, ``model_seconds`` (main-thread time spent
+        launching the preprocessing on the device and the model; on CUDA not the device's time) of this
+        call.
     """
     from tqdm.auto import tqdm
 
@@ -126,51 +337,71 @@ def embed_blocks(blocks: Iterable[int], rows: StoreIndex, partial: PartialRun, p
     stats = {"rows": 0, "embedded": 0, "without_vector": 0, "seconds": 0.0, "model_seconds": 0.0}
     if not blocks:
         return stats
+    runner = InferenceModel(model, device, precision=precision, compile=compile, batch_size=partial.batch_size)
+    dev = runner.device
+    placement = preprocess_placement(pre, dev, preprocess_on)
+    readers = max(1, workers) if placement == "threads" else max(1, min(workers, _MAX_READERS))
+    uploader = _Uploader(dev, readers + 1) if dev.type == "cuda" else None
+    read = _reader(rows, placement, pre, bands, pixscale, uploader)
     q: queue.Queue = queue.Queue(maxsize=_AHEAD)
     stop = threading.Event()
     thread = threading.Thread(target=_producer, name="galzoo-embed-reader", daemon=True,
-                              args=(blocks, rows, partial, pre, bands, pixscale, max(1, workers), q, stop))
+                              args=(blocks, rows, partial, read, readers, q, stop))
     bar = tqdm(total=int(total), unit="obj", desc=desc, disable=not progress, smoothing=0.05, dynamic_ncols=True)
     t0 = time.perf_counter()
+    committer = _Committer(partial, runner.num_features, stats, bar)
     thread.start()
     head: BlockHeader | None = None
-    vectors = flags = None
+    vectors: list[torch.Tensor] = []
+    flags: list[torch.Tensor] = []
     filled = 0
+    stream = torch.cuda.current_stream(dev) if dev.type == "cuda" else None
 
-    def commit() -> None:
-        n = len(head.status)
-        partial.commit(head.block, vectors, head.status, head.reason, flags)
-        stats["rows"] += n
-        stats["embedded"] += len(head.offsets)
-        stats["without_vector"] += n - len(head.offsets)
-        bar.update(n)
-        bar.set_postfix_str(f"no vector {stats['without_vector']}", refresh=False)
+    def finish_block() -> None:
+        if filled != len(head.offsets):
+            raise RuntimeError(f"block {head.block}: {filled} of {len(head.offsets)} images arrived")
+        if not vectors:
+            committer.put((head, None, None, None))
+            return
+        host_vectors, ready = _to_host(vectors)
+        host_flags, flags_ready = _to_host(flags)
+        committer.put((head, host_vectors, host_flags, ready if ready is not None else flags_ready))
 
     try:
-        while True:
-            item = q.get()
-            if isinstance(item, BaseException):
-                raise item
-            if isinstance(item, Piece):
-                t1 = time.perf_counter()
-                at = head.offsets[item.first:item.first + len(item.images)]
-                vectors[at] = embed(item.images)
-                flags[at] = item.flags
-                filled += len(item.images)
-                stats["model_seconds"] += time.perf_counter() - t1
-                continue
-            if head is not None:  # the previous block is complete
-                if filled != len(head.offsets):
-                    raise RuntimeError(f"block {head.block}: {filled} of {len(head.offsets)} images arrived")
-                commit()
-            if item is None:
-                break
-            head, filled = item, 0
-            vectors = np.full((len(head.status), num_features), np.nan, np.float32)
-            flags = np.zeros(len(head.status), np.int32)
+        with torch.inference_mode():
+            while True:
+                item = q.get()
+                if isinstance(item, BaseException):
+                    raise item
+                if isinstance(item, Piece):
+                    t1 = time.perf_counter()
+                    x = item.images
+                    if item.ready is not None:
+                        stream.wait_event(item.ready)
+                        x.record_stream(stream)  # allocated on the copy stream, read on this one
+                    if item.flags is None:
+                        result = pre(x, bands=bands, pixel_scale=pixscale)
+                        x, piece_flags = result.images, result.flags
+                    else:
+                        piece_flags = item.flags
+                    vectors.append(runner(x))
+                    flags.append(piece_flags)
+                    filled += len(x)
+                    stats["model_seconds"] += time.perf_counter() - t1
+                    continue
+                if head is not None:  # the previous block is complete
+                    finish_block()
+                if item is None:
+                    break
+                head, filled = item, 0
+                vectors, flags = [], []
     finally:
         stop.set()
-        bar.close()
-        thread.join(timeout=5)
+        try:
+            committer.close()
+        finally:
+            bar.close()
+            runner.close()
+            thread.join(timeout=5)
     stats["seconds"] = time.perf_counter() - t0
     return stats
