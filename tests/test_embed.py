@@ -234,3 +234,73 @@ def test_failed_rows_keep_progress_and_a_rerun_recomputes_only_their_block(serve
     assert second.counts == {"ok": 6} and second.blocks_skipped == 2 and second.blocks_done == 1
     table = read_embeddings(tmp_path / "e.fits")
     assert np.isfinite(np.asarray(table["embedding"])).all() and not (tmp_path / "e.fits.partial").exists()
+
+
+@pytest.fixture(scope="module")
+def bad_store(tmp_path_factory):
+    from _embed_helpers import bad_input_store
+
+    return bad_input_store(tmp_path_factory.mktemp("bad") / "store")
+
+
+def test_runner_device_path_equals_encoder_embed_of_the_preprocessed_cutouts(bad_store, tmp_path):
+    """The tensor path (raw batches preprocessed where the model runs, forced here on the CPU) and the reader
+    threads' path give the vectors of ``Encoder.embed(pre(raw).images)``, the preprocessing's flags, and no
+    vector only for rows without pixels; NaN, infinite, all-zero, all-NaN and constant-band cutouts included."""
+    from _embed_helpers import embed_store
+
+    from galzoo_fm.preprocess import BAD_FLAGS, PreprocessFlag
+
+    encoder = tiny_encoder(image_size=32, pixel_scale=0.262 * 1.25)
+    on_device = embed_store(bad_store, encoder, tmp_path / "device", preprocess_on="device")
+    threads = embed_store(bad_store, encoder, tmp_path / "threads", preprocess_on="threads", workers=3)
+    rows = on_device["rows"]
+    have = rows.offsets(0, rows.n_rows)
+    raw = rows.take(have)
+    assert np.isnan(raw).any() and np.isinf(raw).any()
+    expected = encoder.preprocessor(raw, bands=rows.bands, pixel_scale=rows.pixscale)
+    vectors = encoder.embed(expected.images, batch_size=4, device="cpu")
+    for got in (on_device, threads):
+        assert got["status"].tolist() == ["ok"] * 12 + ["partial", "off_footprint", "failed", "ok", "ok", "ok"]
+        assert got["reason"][12:15].tolist() == ["edge", "no data", "timeout"]
+        np.testing.assert_allclose(got["vectors"][have], vectors, rtol=1e-4, atol=1e-5)
+        assert np.isfinite(got["vectors"][have]).all() and np.isnan(got["vectors"][[13, 14]]).all()
+        np.testing.assert_array_equal(got["flags"][have], expected.flags)
+        assert got["flags"][[13, 14]].tolist() == [0, 0]
+        assert got["stats"]["embedded"] == 16 and got["stats"]["without_vector"] == 2
+    np.testing.assert_array_equal(on_device["vectors"], threads["vectors"])
+    np.testing.assert_array_equal(on_device["flags"], threads["flags"])
+    flags = on_device["flags"]
+    assert flags[:9].tolist() == [0] * 9 and flags[9] == flags[10] == PreprocessFlag.NONFINITE
+    assert flags[11] == PreprocessFlag.EMPTY and flags[12] == PreprocessFlag.CONSTANT
+    assert flags[15] & PreprocessFlag.NONFINITE and flags[15] & PreprocessFlag.MOSTLY_MASKED
+    assert (flags[11:13] & int(BAD_FLAGS)).all()
+
+
+def test_runner_rejects_bad_model_options_before_any_download(field, tmp_path):
+    catalog, mosaic = field
+    for kwargs, error, message in [
+        (dict(preprocess_on="gpu"), ValueError, r"preprocess_on must be one of 'device', 'threads' or None"),
+        (dict(precision="fp8"), ValueError, "precision must be one of"),
+        (dict(compile="yes"), TypeError, "compile must be True or False"),
+    ]:
+        with pytest.raises(error, match=message):
+            embed_catalog(catalog, **local(mosaic), out=tmp_path / "e.fits", image_size=32, **kwargs)
+    assert not (tmp_path / "e.fits.cutouts").exists()
+
+
+def test_preprocess_placement_keeps_photutils_steps_on_the_host():
+    import torch
+
+    from galzoo_fm.embedding.runner import preprocess_placement
+    from galzoo_fm.preprocess import Preprocessor
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")  # a device object needs no GPU
+    cheap = Preprocessor(["g", "r", "z"], survey="legacy")
+    assert preprocess_placement(cheap, cuda) == "device" and preprocess_placement(cheap, cpu) == "threads"
+    assert preprocess_placement(cheap, cpu, "device") == "device"
+    for host in (dict(background="background2d"), dict(neighbours="noise"), dict(recentre="com")):
+        pre = Preprocessor(["g", "r", "z"], survey="legacy", **host)
+        assert preprocess_placement(pre, cuda) == "threads"
+        with pytest.raises(ValueError, match="photutils steps run on the host"):
+            preprocess_placement(pre, cuda, "device")
