@@ -68,14 +68,20 @@ def schemas(name: str | None) -> None:
 @click.option("--device", help="cuda, cpu, cuda:1, ...; default: CUDA when available.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the random encoder.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-def embed_images_command(images, out, model, backbone, batch_size, device, seed, overwrite) -> None:
+@click.option("--preprocess/--no-preprocess", default=None,
+              help="Run the model's recorded preprocessing on the images (default: when it records one).")
+@click.option("--bands", help="Band names of the image channels, e.g. g,r,z (default: the cube's BANDn keywords).")
+@click.option("--pixel-scale", type=float, help="Arcsec per image pixel (default: the cube's PIXSCALE keyword).")
+def embed_images_command(images, out, model, backbone, batch_size, device, seed, overwrite, preprocess, bands,
+                         pixel_scale) -> None:
     """Embed an image set IMAGES (.npy or FITS cube N x C x H x W); the bundled demo set by default."""
     from .imagesets import embed_images
 
     try:
         result = embed_images(
             images, model=model, backbone=backbone, out=out, batch_size=batch_size, device=device,
-            seed=seed, overwrite=overwrite, progress=sys.stderr.isatty(),
+            seed=seed, overwrite=overwrite, progress=sys.stderr.isatty(), preprocess=preprocess, bands=bands,
+            pixel_scale=pixel_scale,
         )
     except (ValueError, TypeError, FileExistsError) as exc:
         raise click.ClickException(str(exc)) from exc

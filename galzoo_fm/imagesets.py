@@ -36,6 +36,7 @@ class ImageSet:
     objects: Table
     bands: list[str] | None
     source: str
+    pixel_scale: float | None = None
 
 
 def _demo_path() -> Path:
@@ -56,7 +57,9 @@ def _read_fits(path: Path) -> ImageSet:
         c = images.shape[1]
         bands = [str(header[f"BAND{i}"]) for i in range(c)] if all(f"BAND{i}" in header for i in range(c)) else None
         objects = Table(hdul["OBJECTS"].data) if "OBJECTS" in hdul else Table()
-    return ImageSet(images, objects, bands, str(path))
+        scale = header.get("PIXSCALE")
+        scale = float(scale) if isinstance(scale, int | float) and not isinstance(scale, bool) and scale > 0 else None
+    return ImageSet(images, objects, bands, str(path), scale)
 
 
 def read_image_set(path: str | Path | None = None) -> ImageSet:
@@ -110,6 +113,9 @@ def embed_images(
     seed: int = 0,
     overwrite: bool = False,
     progress: bool = False,
+    preprocess: bool | None = None,
+    bands: list[str] | str | None = None,
+    pixel_scale: float | None = None,
 ) -> EmbedResult:
     """Embed every image of an image set and (optionally) write the table.
 
@@ -131,12 +137,24 @@ def embed_images(
         Seed of the random encoder.
     overwrite : bool
         Replace an existing output file.
+    preprocess : bool, optional
+        Run the encoder's recorded preprocessing on the images (raw survey fluxes), on the model's device:
+        ``None`` (default) when the encoder records one, ``True`` (it must), ``False`` (the images are
+        model-ready). The same pipeline, with the same settings, as training and ``galzoo-fm embed``.
+    bands : list of str or str, optional
+        Names of the image channels; default the FITS cube's ``BAND0``, ``BAND1``, ... keywords, else the
+        rule of :func:`galzoo_fm.training.evaluate.input_preprocessing`.
+    pixel_scale : float, optional
+        Arcsec per pixel of the images; default the cube's ``PIXSCALE`` keyword, else the recorded
+        ``input_pixel_scale``.
 
     Returns
     -------
     EmbedResult
         The table: the image set's ``id``/``ra``/``dec`` columns (those present), an ``(N, D)`` float32
-        ``embedding`` column, and provenance in ``meta``.
+        ``embedding`` column, ``flags`` (:class:`~galzoo_fm.preprocess.PreprocessFlag` bits, as ``embed``
+        writes them; :data:`~galzoo_fm.preprocess.BAD_FLAGS` mark images without usable signal) when
+        preprocessed, and provenance in ``meta``.
     """
     from . import __version__
     from .encoder import Encoder
@@ -153,12 +171,25 @@ def embed_images(
     else:
         encoder = Encoder.from_pretrained(model)
         description = str(model)
+    from .datasets import ArrayDataset
+    from .training.evaluate import input_preprocessing
+
+    plan = input_preprocessing(encoder, ArrayDataset(iset.images), preprocess=preprocess,
+                               bands=bands if bands is not None else iset.bands,
+                               pixel_scale=pixel_scale if pixel_scale is not None else iset.pixel_scale)
     t0 = time.perf_counter()
-    vectors = encoder.embed(iset.images, batch_size=batch_size, device=device, progress=progress)
+    flags = None
+    if plan is None:
+        vectors = encoder.embed(iset.images, batch_size=batch_size, device=device, progress=progress)
+    else:
+        vectors, flags = encoder.embed(iset.images, batch_size=batch_size, device=device, progress=progress,
+                                       preprocess=True, bands=plan[1], pixel_scale=plan[2], return_flags=True)
     seconds = time.perf_counter() - t0
     keep = [col for col in _KEEP_COLS if col in iset.objects.colnames]
     table = Table({col: iset.objects[col] for col in keep})
     table["embedding"] = vectors
+    if flags is not None:
+        table["flags"] = flags.astype(np.int32)
     meta: dict[str, Any] = {
         "GZFMVER": __version__,
         "MODEL": description,
@@ -167,6 +198,7 @@ def embed_images(
         "NFEAT": encoder.num_features,
         "IMAGES": Path(iset.source).name,
         "BANDS": ",".join(encoder.bands or iset.bands or []),
+        "PREPROC": "checkpoint" if plan is not None else "none",
         "DATE": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     table.meta.update(meta)

@@ -100,3 +100,24 @@ def test_embed_images_refuses_to_overwrite(tmp_path):
     assert out.read_text() == "precious"
     assert run("embed-images", "-o", str(out), "--overwrite").exit_code == 0
     assert len(Table.read(out)) == 24
+
+
+def test_embed_images_runs_the_recorded_preprocessing(tmp_path):
+    """An encoder with recorded preprocessing gets the raw FITS cube preprocessed (bands and pixel scale from
+    the cube's header), exactly as the documented two-step Python path does."""
+    from galzoo_fm.preprocess import Preprocessor
+
+    iset = read_image_set()
+    pre = Preprocessor(["g", "r", "z"], survey="legacy", image_size=32, pixel_scale=0.4)
+    enc = galzoo_fm.Encoder("example_smallcnn", in_chans=3, image_size=32, seed=2, preprocessing=pre)
+    enc.save_pretrained(tmp_path / "model")
+    out = tmp_path / "emb.fits"
+    result = run("embed-images", "--model", str(tmp_path / "model"), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    table = Table.read(out)
+    by_hand = enc.embed(pre(iset.images, bands=iset.bands, pixel_scale=0.262).images)
+    np.testing.assert_allclose(np.asarray(table["embedding"]), by_hand, rtol=1e-5, atol=1e-6)
+    assert table.meta["PREPROC"] == "checkpoint" and (np.asarray(table["flags"]) == 0).all()
+    raw = run("embed-images", "--model", str(tmp_path / "model"), "--no-preprocess", "-o", str(out), "--overwrite")
+    assert raw.exit_code == 0, raw.output
+    assert "flags" not in Table.read(out).colnames
