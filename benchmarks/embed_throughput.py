@@ -3,19 +3,23 @@
 Throughput (one run, same model, same input size): a synthetic survey fills a local cutout store once;
 then, interleaved and repeated (median reported):
 
-- *raw*: the backbone's forward on preprocessed tensors already on the device (eval, inference mode,
-  channels-last, the autocast ``embed`` uses), batch by batch;
-- *preprocess*: :class:`~galzoo_fm.preprocess.Preprocessor` alone on the cutouts (one thread);
+- *model only*: the model's forward (:class:`~galzoo_fm.inference.InferenceModel`: eval, inference mode,
+  channels-last, the autocast the embedding uses, ``torch.compile`` with ``--compile``) on preprocessed
+  batches already on the device;
+- *preprocess per core*: :class:`~galzoo_fm.preprocess.Preprocessor` on CPU tensors, one torch thread;
+- *preprocess on the device*: the same on raw batches already on the model's device (CUDA when
+  available; on a CPU: the default threads);
 - *end to end*: :func:`galzoo_fm.embedding.run_embedding` from the store — read, preprocess, model, commit
-  the blocks, write the output table — with the fetch phase finding every row already done.
+  the blocks, write the output table — with the fetch phase finding every row already done, for each
+  ``--preprocess-on`` placement asked for (``auto``: the runner's choice).
 
-On a CPU the model and the preprocessing share the cores, so the best the pipeline can do is the serial
-bound ``1 / (1/raw + 1/preprocess)``; the script prints the ratio to the raw rate and to that bound::
+The script prints ``end to end / model only`` (goal on a CPU with the default threads: >= 0.90; on a GPU:
+>= 0.85) and, on a CPU where the model and the preprocessing share the cores, also the ratio to the serial
+bound ``1 / (1/model + 1/preprocess)``::
 
-    python benchmarks/embed_throughput.py --backbone resnet18 --image-size 64 --rows 4096 --threads 1 --workers 1
-
-(``--threads 1`` on a CPU shared with other jobs: two OpenMP threads competing with other processes can run
-the forward several times slower.)
+    python benchmarks/embed_throughput.py --model resnet18 --image-size 64 --rows 2048
+    python benchmarks/embed_throughput.py --model convnext_nano --image-size 224 --batch-size 256 \\
+        --rows 16384 --workers 4 --device cuda --compile
 
 Memory (``--memory-rows 100000,1000000``): each catalogue size runs in a fresh subprocess (fetch from the
 synthetic survey, embed, write Parquet) with tiny cutouts and model, and reports its peak resident memory
@@ -25,7 +29,6 @@ synthetic survey, embed, write Parquet) with tiny cutouts and model, and reports
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import statistics
 import subprocess
@@ -41,7 +44,7 @@ from astropy.table import Table
 from galzoo_fm import Encoder
 from galzoo_fm.embedding import run_embedding
 from galzoo_fm.fetch import fetch_catalog
-from galzoo_fm.inference import autocast_dtype, resolve_device
+from galzoo_fm.inference import InferenceModel, resolve_device
 from galzoo_fm.preprocess import Preprocessor
 from galzoo_fm.surveys.base import Cutout, Status, Survey
 
@@ -74,54 +77,91 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def raw_rate(encoder: Encoder, images: np.ndarray, batch: int, device: torch.device) -> float:
-    amp = autocast_dtype("auto", device)
-    xs = [torch.from_numpy(images[i:i + batch]).to(device).contiguous(memory_format=torch.channels_last)
-          for i in range(0, len(images), batch)]
-    encoder.to(device, memory_format=torch.channels_last).eval()
-    ctx = torch.autocast(device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
-    _sync(device)
+def model_rate(runner: InferenceModel, batches: list[torch.Tensor]) -> float:
+    """Images/s of the forward alone on ``batches`` already on the device."""
+    _sync(runner.device)
     t0 = time.perf_counter()
-    with torch.inference_mode(), ctx:
-        for x in xs:
-            encoder(x)
-    _sync(device)
-    return len(images) / (time.perf_counter() - t0)
+    with torch.inference_mode():
+        for x in batches:
+            runner(x)
+    _sync(runner.device)
+    return sum(len(x) for x in batches) / (time.perf_counter() - t0)
 
 
-def throughput(args: argparse.Namespace) -> dict[str, float]:
+def preprocess_rate(pre: Preprocessor, batches: list[torch.Tensor], threads: int | None = None) -> float:
+    """Images/s of ``pre`` on ``batches`` (tensors on some device), with ``threads`` torch threads if given."""
+    saved = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        dev = batches[0].device
+        _sync(dev)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            for x in batches:
+                pre(x, bands=["g", "r", "z"], pixel_scale=0.262)
+        _sync(dev)
+        return sum(len(x) for x in batches) / (time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(saved)
+
+
+def throughput(args: argparse.Namespace) -> dict:
     device = resolve_device(args.device)
     size = args.image_size
     pre = Preprocessor(["g", "r", "z"], image_size=size, pixel_scale=0.262, survey="legacy")
-    encoder = Encoder(args.backbone, in_chans=3, image_size=size, preprocessing=pre, bands=["g", "r", "z"], seed=0)
+    encoder = Encoder(args.model, in_chans=3, image_size=size, preprocessing=pre, bands=["g", "r", "z"], seed=0)
     survey = SyntheticSurvey(size)
     cat = _catalog(args.rows)
-    work = Path(tempfile.mkdtemp(prefix="galzoo-embed-bench-"))
-    fetch_catalog(cat, survey, size=size, out=work / "store")
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="galzoo-embed-bench-"))
+    work = work / f"{args.rows}x{size}" if args.work else work
+    fetch_catalog(cat, survey, size=size, out=work / "store")  # resumes: an existing --work store is reused
     from galzoo_fm.store import CutoutStore
 
+    b = args.batch_size
     cutouts = CutoutStore(work / "store").read(slice(None))
-    images = pre(cutouts, bands=["g", "r", "z"], pixel_scale=0.262).images
-    encoder.embed(images[: args.batch_size], batch_size=args.batch_size, device=device)  # warm-up
-    raws, pres, e2es = [], [], []
+    host = [torch.from_numpy(cutouts[i:i + b]) for i in range(0, len(cutouts), b)]
+    per_core = host[: max(1, args.preprocess_batches)]
+    on_device = [x.to(device) for x in host[: max(1, args.preprocess_batches * (8 if device.type == "cuda" else 1))]]
+    images = [pre(x, bands=["g", "r", "z"], pixel_scale=0.262).images for x in on_device]
+    batches = (images * (-(-len(host) // len(images))))[: len(host)]  # as many batches as the catalogue
+    runner = InferenceModel(encoder, device, compile=args.compile, batch_size=b)
+    placements = args.preprocess_on.split(",")
+    t0 = time.perf_counter()
+    model_rate(runner, batches[:2])  # warm-up (compiles with --compile), moves the model
+    preprocess_rate(pre, on_device[:1])
+    for placement in placements:  # warm-up of each path
+        run_embedding(cat[: 4 * b], model=encoder, survey=survey, out=work / "warm.parquet",
+                      batch_size=b, device=device, workers=args.workers, overwrite=True, compile=args.compile,
+                      preprocess_on=None if placement == "auto" else placement)
+    warm_s = time.perf_counter() - t0
+    models, cores, devs, e2es = [], [], [], {p: [] for p in placements}
     for _ in range(args.repeats):
-        raws.append(raw_rate(encoder, images, args.batch_size, device))
-        t0 = time.perf_counter()
-        for i in range(0, len(cutouts), args.batch_size):
-            pre(cutouts[i:i + args.batch_size], bands=["g", "r", "z"], pixel_scale=0.262)
-        pres.append(len(cutouts) / (time.perf_counter() - t0))
-        t0 = time.perf_counter()
-        run_embedding(cat, model=encoder, survey=survey, store=work / "store", out=work / "out.parquet",
-                      batch_size=args.batch_size, device=device, workers=args.workers, overwrite=True,
-                      block_rows=args.block_rows)
-        e2es.append(len(cat) / (time.perf_counter() - t0))
-    raw, prep, e2e = statistics.median(raws), statistics.median(pres), statistics.median(e2es)
-    bound = 1 / (1 / raw + 1 / prep) if device.type == "cpu" else min(raw, prep * args.workers)
-    return {"device": str(device), "backbone": args.backbone, "image_size": size, "rows": args.rows,
-            "batch_size": args.batch_size, "torch_threads": torch.get_num_threads(), "workers": args.workers,
-            "block_rows": args.block_rows,
-            "raw_per_s": raw, "preprocess_per_s": prep, "end_to_end_per_s": e2e,
-            "ratio_to_raw": e2e / raw, "bound_per_s": bound, "ratio_to_bound": e2e / bound}
+        models.append(model_rate(runner, batches))
+        cores.append(preprocess_rate(pre, per_core, threads=1))
+        devs.append(preprocess_rate(pre, on_device))
+        for placement in placements:
+            t0 = time.perf_counter()
+            run_embedding(cat, model=encoder, survey=survey, store=work / "store", out=work / "out.parquet",
+                          batch_size=b, device=device, workers=args.workers, overwrite=True,
+                          block_rows=args.block_rows, compile=args.compile,
+                          preprocess_on=None if placement == "auto" else placement)
+            e2es[placement].append(len(cat) / (time.perf_counter() - t0))
+    runner.close()
+    model, core, dev_rate = statistics.median(models), statistics.median(cores), statistics.median(devs)
+    out = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+           "model": args.model, "image_size": size, "rows": args.rows, "batch_size": b,
+           "compile": args.compile, "torch_threads": torch.get_num_threads(), "workers": args.workers,
+           "block_rows": args.block_rows, "warm_up_s": round(warm_s, 1),
+           "model_only_per_s": model, "preprocess_per_core_per_s": core,
+           f"preprocess_on_{device.type}_per_s": dev_rate}
+    for placement, rates in e2es.items():
+        e2e = statistics.median(rates)
+        out[f"end_to_end[{placement}]_per_s"] = e2e
+        out[f"end_to_end[{placement}]/model_only"] = e2e / model
+        if device.type == "cpu":
+            out[f"end_to_end[{placement}]/serial_bound"] = e2e * (1 / model + 1 / dev_rate)
+    return out
 
 
 def memory_child(rows: int, backbone: str) -> None:
@@ -147,12 +187,19 @@ def memory_child(rows: int, backbone: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--backbone", default="resnet18")
+    p.add_argument("--model", "--backbone", dest="model", default="resnet18", help="backbone name")
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--rows", type=int, default=2048)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=int, default=4, help="reader threads (the run's --workers)")
+    p.add_argument("--preprocess-on", default="auto",
+                   help="comma-separated placements to time end to end: auto, device, threads")
+    p.add_argument("--preprocess-batches", type=int, default=4, help="batches per preprocessing pass")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (both passes)")
+    p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--work", help="folder for the cutout store, kept and reused by later runs of the same "
+                                  "--rows and --image-size (default: a new temporary folder)")
     p.add_argument("--block-rows", type=int, default=None, help="rows per committed block (default: the pipeline's)")
     p.add_argument("--device", default=None)
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice)")
@@ -171,7 +218,10 @@ def main(argv: list[str] | None = None) -> None:
                                   args.memory_backbone], capture_output=True, text=True, check=True)
             print(out.stdout.strip().splitlines()[-1])
         return
-    print(json.dumps(throughput(args), indent=1))
+    results = throughput(args)
+    print(json.dumps(results, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
 
 
 if __name__ == "__main__":

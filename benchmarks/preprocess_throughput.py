@@ -1,15 +1,19 @@
 """Preprocessing throughput per CPU core, and augmentation cost against a training step, in one run.
 
-1. Preprocessing (NumPy/astropy/photutils on the CPU, one thread: galaxies per second per core) for
-   the cheap pipeline (clean, sigma-clipped background, band mapping, resample, arcsinh stretch) and with
-   the photutils steps (``Background2D``; segmentation + deblending + neighbour in-painting + recentring).
+1. Preprocessing on the CPU, one thread (galaxies per second per core), at each of ``--sizes`` (cutouts
+   of that side, model images of that side): the torch pipeline (:class:`~galzoo_fm.preprocess.Preprocessor`
+   on CPU tensors, the implementation every path runs) against the NumPy/astropy reference
+   (:func:`galzoo_fm.preprocess.reference.reference_preprocess`) for the cheap pipeline (clean, sigma-clipped
+   background, band mapping, resample, arcsinh stretch); then, at the first size, the pipelines with the
+   photutils steps (``Background2D``; segmentation + deblending + neighbour in-painting + recentring).
+   On CUDA, the torch pipeline on the device too.
 2. On the training device (CUDA when available): two augmented views per galaxy
    (:class:`~galzoo_fm.augment.MultiViewAugment`) against one training step of the backbone on those two
    views (forward + backward + SGD update; bf16 autocast and channels-last on CUDA). The ratio
    ``augmentation time / training-step time`` is the fraction of a step spent augmenting (goal on a GPU:
    under 0.15). Passes are interleaved and medians reported::
 
-    python benchmarks/preprocess_throughput.py --batch-size 256 --image-size 64
+    python benchmarks/preprocess_throughput.py --batch-size 256 --image-size 64 --sizes 64,224
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from galzoo_fm.augment import MultiViewAugment
 from galzoo_fm.imagesets import read_image_set
 from galzoo_fm.inference import resolve_device
 from galzoo_fm.preprocess import Preprocessor
+from galzoo_fm.preprocess.reference import reference_preprocess
 
 
 def _sync(device: torch.device) -> None:
@@ -33,26 +38,37 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def cutouts(n: int, seed: int = 0) -> tuple[np.ndarray, list[str]]:
-    """``n`` demo galaxies (tiled, fresh noise) with a sky offset, a neighbour star and a few NaN pixels."""
+def cutouts(n: int, seed: int = 0, size: int = 64) -> tuple[np.ndarray, list[str]]:
+    """``n`` demo galaxies (tiled, fresh noise; resampled to ``size`` pixels a side) with a sky offset, a
+    neighbour star and a few NaN pixels."""
     demo = read_image_set()
     rng = np.random.default_rng(seed)
     x = np.resize(demo.images, (n, *demo.images.shape[1:])).astype(np.float32)
+    if size != x.shape[-1]:
+        x = torch.nn.functional.interpolate(torch.from_numpy(x), size=(size, size), mode="bilinear").numpy()
     x += rng.normal(0, 0.004, x.shape).astype(np.float32) + 0.01
-    yy, xx = np.mgrid[:64, :64]
+    yy, xx = np.mgrid[:size, :size] * (64 / size)
     x += (0.8 * np.exp(-((yy - 14) ** 2 + (xx - 49) ** 2) / (2 * 1.7**2)))[None, None].astype(np.float32)
     x[:, 0, 5, 7:9] = np.nan
     return x, demo.bands
 
 
-def preprocess_rate(pre: Preprocessor, x: np.ndarray, batch: int, repeats: int) -> float:
+def preprocess_rate(pre, x, batch: int, repeats: int) -> float:
+    """Galaxies/s of ``pre(x[i:i + batch])`` over ``x`` (median of the repeats; CUDA synchronised)."""
     rates = []
     for _ in range(repeats):
+        _sync_any(x)
         t0 = time.perf_counter()
         for i in range(0, len(x), batch):
             pre(x[i : i + batch])
+        _sync_any(x)
         rates.append(len(x) / (time.perf_counter() - t0))
     return statistics.median(rates)
+
+
+def _sync_any(x) -> None:
+    if isinstance(x, torch.Tensor) and x.device.type == "cuda":
+        torch.cuda.synchronize(x.device)
 
 
 def device_rates(args, device: torch.device) -> dict[str, float]:
@@ -102,41 +118,60 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     p.add_argument("--n", type=int, default=256, help="galaxies per preprocessing pass")
     p.add_argument("--preprocess-batch", type=int, default=64)
     p.add_argument("--backbone", default="resnet18")
-    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--image-size", type=int, default=64, help="augmentation / training-step image side")
+    p.add_argument("--sizes", default="64,224", help="comma-separated cutout sides for the preprocessing")
     p.add_argument("--batch-size", type=int, default=256, help="galaxies per training step (two views each)")
     p.add_argument("--steps", type=int, default=3, help="steps per timed pass")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--device", default=None)
+    p.add_argument("--no-augment", action="store_true", help="skip part 2 (augmentation vs training step)")
     args = p.parse_args(argv)
 
     results: dict[str, float] = {}
-    x, bands = cutouts(args.n)
-    common = dict(survey="legacy", input_bands=bands, image_size=args.image_size, pixel_scale=0.262)
+    sizes = [int(v) for v in args.sizes.split(",")]
     try:
         import skimage  # noqa: F401
 
         deblend = True
     except ImportError:
         deblend = False
-    pipelines = {
-        "cheap": Preprocessor(["g", "r", "z"], **common),
-        "background2d": Preprocessor(["g", "r", "z"], background="background2d", **common),
-        f"neighbours+recentre (deblend={deblend})": Preprocessor(
-            ["g", "r", "z"], neighbours="noise", recentre="com", deblend=deblend, **common),
-    }
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        print(f"preprocessing, one CPU thread, {args.n} galaxies 3x64x64 -> 3x{args.image_size}^2:")
-        for name, pre in pipelines.items():
-            n = args.n if name == "cheap" else min(args.n, 64)
-            rate = preprocess_rate(pre, x[:n], args.preprocess_batch, args.repeats)
-            results[f"preprocess[{name}]_galaxies_per_s_per_core"] = rate
-            print(f"  {name:45s} {rate:9.1f} galaxies/s/core")
-    finally:
-        torch.set_num_threads(threads)
-
     device = resolve_device(args.device)
+    threads = torch.get_num_threads()
+    for k, size in enumerate(sizes):
+        n = max(args.preprocess_batch, args.n * (64 * 64) // (size * size))  # about the same pixels per size
+        x, bands = cutouts(n, size=size)
+        common = dict(survey="legacy", input_bands=bands, image_size=size, pixel_scale=0.262)
+        cheap = Preprocessor(["g", "r", "z"], **common)
+        pipelines = {"cheap, torch": cheap,
+                     "cheap, NumPy reference": lambda images, pre=cheap: reference_preprocess(pre, images)}
+        if k == 0:
+            pipelines["background2d"] = Preprocessor(["g", "r", "z"], background="background2d", **common)
+            pipelines[f"neighbours+recentre (deblend={deblend})"] = Preprocessor(
+                ["g", "r", "z"], neighbours="noise", recentre="com", deblend=deblend, **common)
+        torch.set_num_threads(1)
+        try:
+            print(f"preprocessing, one CPU thread, {n} galaxies 3x{size}x{size} -> 3x{size}^2:")
+            for name, pre in pipelines.items():
+                m = n if name.startswith("cheap") else min(n, 64)
+                rate = preprocess_rate(pre, x[:m], args.preprocess_batch, args.repeats)
+                results[f"preprocess[{name}, {size}px]_galaxies_per_s_per_core"] = rate
+                print(f"  {name:45s} {rate:9.1f} galaxies/s/core")
+            torch_rate = results[f"preprocess[cheap, torch, {size}px]_galaxies_per_s_per_core"]
+            ref_rate = results[f"preprocess[cheap, NumPy reference, {size}px]_galaxies_per_s_per_core"]
+            results[f"preprocess[{size}px]_torch_over_reference"] = torch_rate / ref_rate
+            print(f"  {'torch / NumPy reference':45s} {torch_rate / ref_rate:9.2f}")
+        finally:
+            torch.set_num_threads(threads)
+        if device.type == "cuda":
+            xd = torch.from_numpy(x).to(device)
+            b = max(args.preprocess_batch, 256)
+            preprocess_rate(cheap, xd[:b], b, 1)  # warm-up
+            rate = preprocess_rate(cheap, xd, b, args.repeats)
+            results[f"preprocess[cheap, torch, {size}px]_galaxies_per_s_on_cuda"] = rate
+            print(f"  {'cheap, torch, on ' + torch.cuda.get_device_name(device):45s} {rate:9.1f} galaxies/s")
+
+    if args.no_augment:
+        return results
     dev = device_rates(args, device)
     results.update(dev)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {threads} threads"
