@@ -40,10 +40,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import independent_sim as sim  # noqa: E402
+import independent_sim as sim
 
-from galzoo_fm import Encoder  # noqa: E402
-from galzoo_fm.training import low_label_curve  # noqa: E402
+from galzoo_fm import Encoder
+from galzoo_fm.training import low_label_curve
 
 #: Required margin (encoder − PCA-50 accuracy) per task, at every number of labels.
 REQUIRED_MARGIN = {"morphology": 0.05, "ring": 0.05, "bar": 0.0}
@@ -118,11 +118,11 @@ def probe_all(features: dict[str, np.ndarray], labels: dict[str, np.ndarray], tr
     for task in TASKS:
         y = labels[task]
         tr, te = train[y[train] >= 0], test[y[test] >= 0]
-        out[task] = {"n_pool": int(len(tr)), "n_test": int(len(te)),
+        out[task] = {"n_pool": len(tr), "n_test": len(te),
                      "majority": float(np.max(np.bincount(y[te])) / len(te)), "features": {}}
         for name, x in features.items():
             table = low_label_curve(x[tr], y[tr], x[te], y[te], sizes=sizes, repeats=repeats, seed=seed)
-            accs = dict(zip((int(v) for v in table["n_labels"]), table.meta["accuracies"]))
+            accs = dict(zip((int(v) for v in table["n_labels"]), table.meta["accuracies"], strict=True))
             out[task]["features"][name] = {str(s): accs.get(s) for s in sizes}
     return out
 
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     raw, labels, _ = sim.simulate(args.n, seed=args.seed, size=args.size)
     timings["simulate"] = time.perf_counter() - t0
     perm = np.random.default_rng(np.random.SeedSequence([args.seed, 7003])).permutation(args.n)
-    n_test = int(round(args.test_fraction * args.n))
+    n_test = round(args.test_fraction * args.n)
     test, train = np.sort(perm[:n_test]), np.sort(perm[n_test:])
 
     t0 = time.perf_counter()
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json is not None:
         report = {
             "model": str(args.model), "weights_sha256": enc.weights_sha256, "n": args.n, "seed": args.seed,
-            "n_train_pool": int(len(train)), "n_test": int(len(test)), "sizes": sizes, "repeats": args.repeats,
+            "n_train_pool": len(train), "n_test": len(test), "sizes": sizes, "repeats": args.repeats,
             "pca_components": args.pca, "size": args.size, "pixel_scale": sim.PIXEL_SCALE,
             "morphologies": list(sim.MORPHOLOGIES), "n_flagged": int(np.count_nonzero(flags)),
             "results": results, "margins": marg, "pass": passed, "timings_s": timings,

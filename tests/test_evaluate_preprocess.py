@@ -169,7 +169,7 @@ def documented_path(encoder, raw_images, bands, pixel_scale, labels, seed=0, tes
 def test_evaluate_raw_cutouts_equals_the_documented_path(labelled, tmp_path, source):
     encoder = Encoder.from_pretrained(labelled / "encoder")
     data = labelled / ("images.npy" if source == "npy" else "store")
-    dataset, info = open_dataset(data, catalog=labelled / "cat.ecsv", label_columns="morph")
+    dataset, _ = open_dataset(data, catalog=labelled / "cat.ecsv", label_columns="morph")
     raw_images = dataset[np.arange(len(dataset))]["images"].numpy()
     # a .npy: 4 channels = the recorded input bands (legacy g, r, i, z) at the recorded 0.262"/pixel;
     # a store: its own bands and pixel scale

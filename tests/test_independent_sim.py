@@ -31,7 +31,7 @@ def _index(params: dict[str, np.ndarray], mask: np.ndarray) -> int:
 
 
 def test_images_shape_finite_and_in_nanomaggies():
-    images, labels, params = sim.simulate(40, seed=5, size=32, pixel_scale=0.524)
+    images, _, params = sim.simulate(40, seed=5, size=32, pixel_scale=0.524)
     assert images.shape == (40, 3, 32, 32) and images.dtype == np.float32
     assert np.all(np.isfinite(images))
     clean = sim.render_images(_quiet(params), size=32, pixel_scale=0.524, seed=5, noise=False)

@@ -116,7 +116,7 @@ def test_clean_batch_paths_agree():
     many = few.copy()
     many[:5, 0, 0, 0] = np.nan
     for y in (few, many):
-        filled, bad, flags = clean_batch(torch.from_numpy(y))
+        filled, bad, _ = clean_batch(torch.from_numpy(y))
         assert bad is not None and not torch.isnan(filled).any()
         np.testing.assert_array_equal(bad.numpy(), ~np.isfinite(y))
     np.testing.assert_array_equal(clean_batch(torch.from_numpy(few))[2][:6].numpy(), fast.numpy())

@@ -1,6 +1,6 @@
 """Training runs the inference preprocessing: a model trains on exactly the tensors `embed` gives it.
 
-A view is ``pre.finish(r, augment(r.images, noise_level=r.noise))`` with ``r = pre.flux(raw)``; with
+A view is ``pre.finish(r, augment(r.images))`` with ``r = pre.flux(raw)``; with
 augmentation off it is ``pre(raw).images``. The store is made offline with the ``synthetic`` survey.
 """
 
@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import galzoo_fm
+from galzoo_fm.augment import estimate_noise
 from galzoo_fm.embedding import embed_catalog
 from galzoo_fm.training import finetune, load_finetuned, prepare_pretraining
 from galzoo_fm.training.views import PreprocessViews
@@ -124,13 +125,13 @@ def test_augmented_views_are_augmentations_of_the_fluxes(sky, tmp_path):
     inference = job.views_fn.pre(raw).images
     for v in views:
         torch.testing.assert_close(v, inference.flip(-1), atol=1e-6, rtol=0)
-    # the added noise is in units of the sky noise the pipeline measured (per image, per band)
+    # the added noise is in units of the fluxes' robust noise (per output pixel, per image and band)
     flat = {**PREPROCESS, "stretch": "none"}
     noisy = {**ONLY_HFLIP, "hflip": 0.0, "noise": [1.0, 1.0]}
     job = prepare_pretraining(pretrain_config(store, tmp_path, preprocess=flat, augment=noisy))
     r = job.views_fn.flux(raw)
     (view,) = job.views_fn(raw, 1, torch.Generator().manual_seed(0))
-    ratio = (view - r.images).std(dim=(2, 3)) / r.noise
+    ratio = (view - r.images).std(dim=(2, 3)) / estimate_noise(r.images)
     torch.testing.assert_close(ratio, torch.ones_like(ratio), atol=0.1, rtol=0)
 
 

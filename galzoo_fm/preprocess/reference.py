@@ -8,8 +8,6 @@ torch pipeline to it (sky level, flags, resampling, stretch).
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from .bands import band_mapping

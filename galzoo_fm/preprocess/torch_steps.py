@@ -20,7 +20,8 @@ import torch
 
 from .flags import PreprocessFlag
 
-__all__ = ["any_band", "asinh_", "clean_batch", "count_true", "clipped_stats_torch", "count_equal", "isfinite", "resample_shared", "sky_batch"]
+__all__ = ["any_band", "asinh_", "clean_batch", "clipped_stats_torch", "count_equal", "count_true", "isfinite",
+           "resample_shared", "sky_batch", "sort_rows"]
 
 
 def _host_checks(x: torch.Tensor) -> bool:

@@ -333,7 +333,7 @@ def prepare_pretraining(config: str | Path | dict[str, Any], *, views_fn: ViewsF
             f"loss.name = {loss_cfg['name']!r} needs vote counts, but data.catalog {data_cfg['catalog']!r} has no "
             f"votes for the galaxies of data.path: none of schema {schema.name!r}'s label columns (e.g. "
             f"{schema.label_cols[0]!r}) holds a vote ({where})")
-    vf, pre, encoder = build_model_input(cfg, dataset, info)
+    vf, _, encoder = build_model_input(cfg, dataset, info)
     try:
         with torch.random.fork_rng(devices=[]):  # heads initialised from train.seed: runs are reproducible
             torch.manual_seed(cfg["train"]["seed"])

@@ -67,8 +67,10 @@ class PreprocessViews:
     """Training views through the inference preprocessing: ``finish(augment(flux(raw)))``, on the batch's device.
 
     For a raw batch ``x`` (survey flux units, the dataset's bands and pixel scale), ``r = pre.flux(x)`` gives
-    the model-sized, background-subtracted fluxes and their measured sky noise ``r.noise`` ``(N, C_model)``;
-    each view is ``pre.finish(r, images=augment(r.images, noise_level=r.noise)).images`` (stretch, clip).
+    the model-sized, background-subtracted fluxes; each view is ``pre.finish(r, images=augment(r.images)).images``
+    (stretch, clip). The augmentation's noise unit is the robust noise of those fluxes
+    (:func:`~galzoo_fm.augment.estimate_noise`, per *output* pixel: the sky noise ``r.noise`` is per input pixel
+    and, for a galaxy filling the cutout, inflated by its light).
     Without augmentation every view is ``pre(x).images``, exactly what
     :func:`~galzoo_fm.embedding.embed_catalog` gives the model.
 
@@ -120,5 +122,5 @@ class PreprocessViews:
         r = self.flux(images)
         if self.augment is None:
             return [self.pre.finish(r).images] * n_views
-        fluxes = self.augment(r.images, n_views, generator, noise_level=r.noise)
+        fluxes = self.augment(r.images, n_views, generator)
         return [self.pre.finish(r, images=f).images for f in fluxes]
