@@ -30,6 +30,7 @@ vectors, whatever the catalogue size.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import queue
 import threading
@@ -181,11 +182,14 @@ def _reader(rows: StoreIndex, placement: str, pre: Preprocessor, bands: list[str
     return read
 
 
-def _one_thread() -> None:
+def _reader_thread_setup(device: torch.device) -> None:
     """A reader thread's torch ops run on that thread alone (the setting is per thread with OpenMP): the
     model keeps the default threads, and small preprocessing kernels do not spin up thread teams that
-    compete with the model's."""
+    compete with the model's. On CUDA the thread's current device is the model's (pinned allocations and
+    events then make no context on another rank's GPU)."""
     torch.set_num_threads(1)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
 
 
 def _put(out: queue.Queue, item: object, stop: threading.Event) -> None:
@@ -198,11 +202,12 @@ def _put(out: queue.Queue, item: object, stop: threading.Event) -> None:
 
 
 def _producer(blocks: list[int], rows: StoreIndex, partial: PartialRun, read: Callable[[int, np.ndarray], Piece],
-              workers: int, out: queue.Queue, stop: threading.Event) -> None:
+              workers: int, out: queue.Queue, stop: threading.Event, device: torch.device) -> None:
     """Block headers and batches, in order, with at most ``workers`` batches being read ahead."""
     batch = partial.batch_size
     pending: deque = deque()
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="galzoo-embed-read", initializer=_one_thread)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="galzoo-embed-read",
+                              initializer=_reader_thread_setup, initargs=(device,))
 
     def drain(keep: int) -> None:
         while len(pending) > keep:
@@ -364,7 +369,7 @@ def embed_blocks(blocks: Iterable[int], rows: StoreIndex, partial: PartialRun, p
     q: queue.Queue = queue.Queue(maxsize=_AHEAD)
     stop = threading.Event()
     thread = threading.Thread(target=_producer, name="galzoo-embed-reader", daemon=True,
-                              args=(blocks, rows, partial, read, readers, q, stop))
+                              args=(blocks, rows, partial, read, readers, q, stop, dev))
     bar = tqdm(total=int(total), unit="obj", desc=desc, disable=not progress, smoothing=0.05, dynamic_ncols=True)
     t0 = time.perf_counter()
     committer = _Committer(partial, runner.num_features, stats, bar)
@@ -386,7 +391,7 @@ def embed_blocks(blocks: Iterable[int], rows: StoreIndex, partial: PartialRun, p
         committer.put((head, host_vectors, host_flags, ready if ready is not None else flags_ready))
 
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.cuda.device(dev) if stream is not None else contextlib.nullcontext():
             while True:
                 item = q.get()
                 if isinstance(item, BaseException):
