@@ -48,7 +48,8 @@ def bad_input_store(folder: Path, size: int = 40, n_good: int = 9, seed: int = 0
     constant = galaxy()
     constant[1] = 0.25
     cutouts = ([Cutout(Status.OK, galaxy()) for _ in range(n_good)]
-               + [Cutout(Status.OK, nan), Cutout(Status.OK, inf), Cutout(Status.OK, np.zeros((3, size, size), np.float32)),
+               + [Cutout(Status.OK, nan), Cutout(Status.OK, inf),
+                  Cutout(Status.OK, np.zeros((3, size, size), np.float32)),
                   Cutout(Status.PARTIAL, constant, reason="edge"), Cutout(Status.OFF_FOOTPRINT, reason="no data"),
                   Cutout.failed("timeout"), Cutout(Status.OK, np.full((3, size, size), np.nan, np.float32)),
                   Cutout(Status.OK, galaxy()), Cutout(Status.OK, galaxy())])

@@ -239,7 +239,7 @@ class Preprocessor:
         s = {**_DEFAULTS, **settings}
         s["bands"] = check_band_names(bands, "bands")
         self._settings = self._resolve(s)
-        self._beta: dict[str, torch.Tensor] = {}
+        self._consts: dict[Any, Any] = {}  # small constant tensors per device (softening, band mapping)
 
     # ------------------------------------------------------------ settings
     @staticmethod
@@ -490,7 +490,11 @@ class Preprocessor:
         if any(b not in in_bands for b in s["bands"]):  # filled by the missing_band rule
             flags |= int(PreprocessFlag.MISSING_BAND)
         out, mask_out, truncated = self._geometry(x, bad_any, shifts, scale)
-        flags |= truncated.to(dev).int() * int(PreprocessFlag.TRUNCATED)
+        if isinstance(truncated, bool):  # the same for the whole batch (no per-image shift): no copy to the device
+            if truncated:
+                flags |= int(PreprocessFlag.TRUNCATED)
+        else:  # per-image shifts come from the photutils steps, on the host anyway
+            flags |= truncated.to(dev).int() * int(PreprocessFlag.TRUNCATED)
         shifts = torch.zeros((n, 2), dtype=torch.float64) if shifts is None else shifts
         result = PreprocessResult(out, flags, mask_out, level, noise, shifts)
         return result.numpy() if is_numpy else result
@@ -535,15 +539,17 @@ class Preprocessor:
         return (torch.from_numpy(np.ascontiguousarray(xn, np.float32)).to(dev), torch.from_numpy(bad_np).to(dev),
                 torch.from_numpy(shifts), torch.from_numpy(more).to(dev))
 
-    @staticmethod
-    def _model_channels(x, noise, level, index, used):
+    def _model_channels(self, x, noise, level, index, used):
         """The model's channels from the used input channels (zero for a band filled with zeros)."""
         pos = {c: k for k, c in enumerate(used)}
         src = [pos.get(int(c), -1) for c in index]
         if src == list(range(x.shape[1])):  # model bands = the used inputs, in order
             return x, noise, level
-        take = torch.tensor([max(j, 0) for j in src], device=x.device)
-        keep = torch.tensor([j >= 0 for j in src], device=x.device, dtype=x.dtype)
+        key = (str(x.device), tuple(src))  # built once per device and mapping: no host copy per batch
+        if key not in self._consts:
+            self._consts[key] = (torch.tensor([max(j, 0) for j in src], device=x.device),
+                               torch.tensor([j >= 0 for j in src], device=x.device, dtype=x.dtype))
+        take, keep = self._consts[key]
         return (x[:, take] * keep[None, :, None, None], noise[:, take] * keep, level[:, take] * keep)
 
     def _sources(self, x, noise, bad_any):
@@ -577,7 +583,7 @@ class Preprocessor:
         size = s["image_size"]
         dev = model.device
         step = self._step(h, w, scale)
-        no_trunc = torch.zeros(n, dtype=torch.bool)
+        no_trunc = False
         if n == 0:
             return (torch.zeros((0, c, size, size), device=dev), torch.zeros((0, 1, size, size), device=dev),
                     no_trunc)
@@ -589,7 +595,7 @@ class Preprocessor:
             out, truncated = resample_shared(model, size, step, s["interpolation"])
             mask = (torch.zeros((n, 1, size, size), device=dev) if bad_any is None
                     else resample_shared(bad_any[:, None].float(), size, step, s["interpolation"])[0])
-            return out, mask, torch.full((n,), truncated, dtype=torch.bool)
+            return out, mask, bool(truncated)
         bad_f = torch.zeros((n, 1, h, w), device=dev) if bad_any is None else bad_any[:, None].float()
         out, truncated = resample_images(torch.cat([model, bad_f], 1), size, step, shifts.numpy(),
                                          s["interpolation"])
@@ -618,9 +624,9 @@ class Preprocessor:
             soft = noise
         elif isinstance(images, torch.Tensor):  # the per-band softening once per device: no copy per batch
             key = str(images.device)
-            if key not in self._beta:
-                self._beta[key] = torch.tensor(soft, dtype=torch.float32, device=images.device)
-            soft = self._beta[key]
+            if key not in self._consts:
+                self._consts[key] = torch.tensor(soft, dtype=torch.float32, device=images.device)
+            soft = self._consts[key]
         return asinh_stretch(images, soft, s["dynamic_range"], None if s["clip"] is None else tuple(s["clip"]))
 
 
