@@ -88,5 +88,11 @@ class CutoutStoreDataset(BatchDataset):
         """Band names of the store's channels."""
         return list(self.store.bands)
 
+    @property
+    def pixel_scale(self) -> float | None:
+        """Arcsec per pixel of the cutouts (the manifest's ``pixscale``), or ``None`` when the store has none."""
+        value = getattr(self.store, "manifest", {}).get("pixscale")
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else None
+
     def read_images(self, positions: np.ndarray) -> np.ndarray:
         return self.store.read(self.positions[positions])

@@ -192,13 +192,18 @@ def _reader_thread_setup(device: torch.device) -> None:
         torch.cuda.set_device(device)
 
 
-def _put(out: queue.Queue, item: object, stop: threading.Event) -> None:
-    while not stop.is_set():
+def _put_while(out: queue.Queue, item: object, alive: Callable[[], bool]) -> None:
+    """Put ``item`` into a bounded queue, retrying while ``alive()`` (gives up once it is false)."""
+    while alive():
         try:
             out.put(item, timeout=0.2)
             return
         except queue.Full:
             continue
+
+
+def _put(out: queue.Queue, item: object, stop: threading.Event) -> None:
+    _put_while(out, item, lambda: not stop.is_set())
 
 
 def _producer(blocks: list[int], rows: StoreIndex, partial: PartialRun, read: Callable[[int, np.ndarray], Piece],
@@ -244,12 +249,7 @@ class _Committer:
         self.thread.start()
 
     def put(self, item: tuple) -> None:
-        while self.thread.is_alive():
-            try:
-                self.q.put(item, timeout=0.2)
-                break
-            except queue.Full:
-                continue
+        _put_while(self.q, item, self.thread.is_alive)
         if self.error is not None:
             raise self.error
 
@@ -283,12 +283,7 @@ class _Committer:
 
     def close(self) -> None:
         """Commit what was handed over, then stop; re-raise a commit's error."""
-        while self.thread.is_alive():
-            try:
-                self.q.put(None, timeout=0.2)
-                break
-            except queue.Full:
-                continue
+        _put_while(self.q, None, self.thread.is_alive)
         self.thread.join()
         if self.error is not None:
             raise self.error

@@ -450,9 +450,9 @@ class Preprocessor:
         """Steps 1-6 (bands, clean, background, neighbours, recentre, geometry): model-sized,
         background-subtracted fluxes, before the stretch.
 
-        Training augments these fluxes (noise in units of :attr:`PreprocessResult.noise`, flux factors) and
-        then calls :meth:`finish`; with augmentation off the tensor a model trains on is exactly the one
-        :meth:`__call__` gives at inference. Parameters as :meth:`__call__`; ``images`` of the result holds
+        Training augments these fluxes (geometry, blur, flux factors, noise) and then calls :meth:`finish`;
+        with augmentation off the tensor a model trains on is exactly the one :meth:`__call__` gives at
+        inference. Parameters as :meth:`__call__`; ``images`` of the result holds
         ``(N, C_model, S, S)`` fluxes.
         """
         s = self._settings
@@ -460,11 +460,13 @@ class Preprocessor:
         dev = x.device
         index = band_mapping(s["bands"], in_bands, s["missing_band"])
         used = sorted(set(index[index >= 0].tolist()))
-        if used != list(range(x.shape[1])):
-            x = x[:, used]
+        take = None if used == list(range(x.shape[1])) else self._device_index(dev, used)
+        if take is not None:
+            x = x[:, take]
         if mask is not None:
             mask = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask, device=dev)
-            mask = mask.to(torch.bool).expand(images.shape)[:, used]
+            mask = mask.to(torch.bool).expand(images.shape)
+            mask = mask if take is None else mask[:, take]
         x, bad, flags = clean_batch(x, mask, saturation=s["saturation"], plateau_pixels=s["plateau_pixels"],
                                     max_masked_fraction=s["max_masked_fraction"])
         n, _, h, w = x.shape
@@ -539,17 +541,25 @@ class Preprocessor:
         return (torch.from_numpy(np.ascontiguousarray(xn, np.float32)).to(dev), torch.from_numpy(bad_np).to(dev),
                 torch.from_numpy(shifts), torch.from_numpy(more).to(dev))
 
+    def _device_index(self, device: torch.device, positions: list[int]) -> torch.Tensor:
+        """A channel index tensor on ``device``, built once: indexing a CUDA tensor with a Python list would
+        copy the list to the device on every batch."""
+        key = (str(device), "index", tuple(positions))
+        if key not in self._consts:
+            self._consts[key] = torch.tensor(positions, device=device)
+        return self._consts[key]
+
     def _model_channels(self, x, noise, level, index, used):
         """The model's channels from the used input channels (zero for a band filled with zeros)."""
         pos = {c: k for k, c in enumerate(used)}
         src = [pos.get(int(c), -1) for c in index]
         if src == list(range(x.shape[1])):  # model bands = the used inputs, in order
             return x, noise, level
-        key = (str(x.device), tuple(src))  # built once per device and mapping: no host copy per batch
+        take = self._device_index(x.device, [max(j, 0) for j in src])
+        key = (str(x.device), "keep", tuple(src))
         if key not in self._consts:
-            self._consts[key] = (torch.tensor([max(j, 0) for j in src], device=x.device),
-                               torch.tensor([j >= 0 for j in src], device=x.device, dtype=x.dtype))
-        take, keep = self._consts[key]
+            self._consts[key] = torch.tensor([j >= 0 for j in src], device=x.device, dtype=x.dtype)
+        keep = self._consts[key]
         return (x[:, take] * keep[None, :, None, None], noise[:, take] * keep, level[:, take] * keep)
 
     def _sources(self, x, noise, bad_any):

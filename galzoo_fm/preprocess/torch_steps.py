@@ -115,10 +115,12 @@ def clean_batch(
         if len(rows) == 0:
             return x, None, _value_flags(x, None, flags, saturation, plateau_pixels)
         if 2 * len(rows) < n:  # a few images with bad pixels: masks for those only
+            sub = x[rows]
+            sub_bad = ~isfinite(sub)
             bad = torch.zeros(x.shape, dtype=torch.bool)
-            bad[rows] = ~isfinite(x[rows])
+            bad[rows] = sub_bad
             filled = x.clone()
-            filled[rows] = x[rows].masked_fill(bad[rows], 0.0)
+            filled[rows] = sub.masked_fill_(sub_bad, 0.0)
         else:
             bad = ~isfinite(x)
             filled = x.masked_fill(bad, 0.0)
@@ -128,8 +130,9 @@ def clean_batch(
             bad |= mask.to(device=x.device, dtype=torch.bool).expand_as(x)
         filled = x.masked_fill(bad, 0.0)
     count = count_true(bad)
-    flags |= (count.sum(1) > 0).int() * int(PreprocessFlag.NONFINITE)
-    fraction = count.sum(1) / max(1, bad[0].numel())
+    total = count.sum(1)
+    flags |= (total > 0).int() * int(PreprocessFlag.NONFINITE)
+    fraction = total / max(1, bad[0].numel())
     flags |= (fraction > max_masked_fraction).int() * int(PreprocessFlag.MOSTLY_MASKED)
     return filled, bad, _value_flags(filled, bad, flags, saturation, plateau_pixels, count > 0)
 

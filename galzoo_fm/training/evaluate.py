@@ -112,10 +112,7 @@ def input_preprocessing(encoder: nn.Module, dataset: Any, *, preprocess: bool | 
                     f"{model_bands} nor the {len(input_bands or [])} input_bands {input_bands} of its "
                     "preprocessing: name the channels with bands= (galzoo-fm evaluate --bands g,r,i,z)")
     if pixel_scale is None:
-        store = getattr(root, "store", None)
-        recorded_scale = getattr(store, "manifest", {}).get("pixscale") if store is not None else None
-        if isinstance(recorded_scale, int | float) and not isinstance(recorded_scale, bool) and recorded_scale > 0:
-            pixel_scale = float(recorded_scale)
+        pixel_scale = getattr(root, "pixel_scale", None)
     return encoder.raw_input(n_channels, bands=bands, pixel_scale=pixel_scale)
 
 

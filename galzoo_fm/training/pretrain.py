@@ -75,12 +75,7 @@ def data_geometry(dataset: Any, info: dict[str, Any]) -> tuple[list[str] | None,
     neither: ``(None, None)``.
     """
     bands = info.get("bands")
-    store = getattr(dataset, "store", None)
-    scale = None
-    if store is not None:
-        value = getattr(store, "manifest", {}).get("pixscale")
-        scale = float(value) if isinstance(value, int | float) and not isinstance(value, bool) and value > 0 else None
-    return (None if bands is None else [str(b) for b in bands]), scale
+    return (None if bands is None else [str(b) for b in bands]), getattr(dataset, "pixel_scale", None)
 
 
 def _table_settings(table: dict[str, Any] | None, recorded: dict[str, Any] | None, data_bands: list[str] | None,
