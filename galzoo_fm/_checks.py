@@ -5,7 +5,28 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-__all__ = ["positive_int"]
+__all__ = ["OutputExistsError", "positive_int"]
+
+
+class OutputExistsError(FileExistsError):
+    """An output that exists and would be replaced; the API says ``overwrite=True``, the CLI ``--overwrite``.
+
+    Parameters
+    ----------
+    path : str or path
+        The existing output (file or folder; several joined by " or ").
+    action : str
+        What the overwrite would do, e.g. ``"replace it"`` or ``"embed again"``.
+    """
+
+    def __init__(self, path: Any, action: str = "replace it"):
+        self.path = str(path)
+        self.action = action
+        super().__init__(f"{self.path} exists; pass overwrite=True to {action}")
+
+    def cli_message(self) -> str:
+        """The same message for the command line (``--overwrite``)."""
+        return f"{self.path} exists; pass --overwrite to {self.action}"
 
 
 def positive_int(value: Any, what: str) -> int:
