@@ -185,7 +185,7 @@ def pretrain_command(config: str) -> None:
         result = pretrain(config)
     except (ValueError, TypeError, NonFiniteLossError) as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"trained {result.step} steps; encoder: {result.checkpoint / 'encoder' if result.checkpoint else None}")
+    click.echo(result.summary())
 
 
 @cli.command("finetune")
@@ -199,7 +199,7 @@ def finetune_command(config: str) -> None:
         result = finetune(config)
     except (ValueError, TypeError, NonFiniteLossError) as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"best validation loss {result.best_val_loss} at step {result.best_step}; model: {result.model_dir}")
+    click.echo(result.summary())
 
 
 @cli.command("evaluate")

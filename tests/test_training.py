@@ -6,6 +6,7 @@ import csv
 import itertools
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -330,3 +331,100 @@ def test_gradient_clipping_bounds_the_update(tmp_path):
     moved = torch.sqrt(sum(((p.detach() - b) ** 2).sum() for p, b in zip(obj.optimizer_parameters(), before,
                                                                            strict=True)))
     assert 0 < float(moved) <= 1e-3 * (1 + 1e-5)
+
+
+def test_progress_bar_reads_the_loss_without_a_requires_grad_warning(data, tmp_path):
+    """The bar's loss is read from the detached metrics at log steps: no 'Converting a tensor with
+    requires_grad=True to a scalar' UserWarning (once per logged step before)."""
+    cfg = config(data, tmp_path, "byol", steps=3)
+    cfg["logging"]["progress"] = True  # the warning came from the bar's postfix
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pretrain(cfg, views_fn=flip_views)
+    ours = [str(w.message) for w in caught if "requires_grad" in str(w.message) or "galzoo_fm" in w.filename]
+    assert ours == []
+
+
+class NoLossMetric(NaNAfter):
+    """An objective whose metrics do not include ``loss``: the trainer reads the loss tensor itself."""
+
+    def compute(self, views, votes):
+        loss = self.head(self.encoder(views[0])).square().mean()
+        return LossOutput(loss, {"scale": loss.detach() * 2})
+
+
+def test_loss_is_logged_when_the_objective_reports_no_loss_metric(tmp_path):
+    from galzoo_fm.datasets import ArrayDataset
+
+    ds = ArrayDataset(np.random.default_rng(0).normal(size=(8, 3, 8, 8)).astype("float32"))
+    settings = TrainSettings(steps=2, batch_size=4, log_every=1, progress=True, tensorboard=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = Trainer(NoLossMetric(TinyEncoder(), bad_step=10**9), ds, settings, tmp_path).fit()
+    assert not [w for w in caught if "requires_grad" in str(w.message)]
+    assert result.metrics["loss"] == pytest.approx(result.metrics["scale"] / 2, rel=1e-6)
+    rows = _csv_rows(tmp_path / "metrics.csv")
+    assert [r["step"] for r in rows] == ["1", "2"] and all(r["loss"] not in ("", "nan") for r in rows)
+
+
+def _csv_rows(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_rerunning_a_finished_pretrain_says_it_is_complete_and_trains_nothing(data, tmp_path):
+    first = pretrain(config(data, tmp_path, "dirichlet", steps=3), views_fn=flip_views)
+    assert not first.already_complete
+    csv_before = (tmp_path / "metrics.csv").read_text()
+    state = (first.checkpoint / "state.safetensors").read_bytes()
+    calls = {"n": 0}
+
+    def counting(images, n_views, generator):
+        calls["n"] += 1
+        return flip_views(images, n_views, generator)
+
+    again = pretrain(config(data, tmp_path, "dirichlet", steps=3), views_fn=counting)
+    assert again.already_complete and again.step == 3 and calls["n"] == 0
+    assert again.checkpoint == first.checkpoint and again.resumed_from == first.checkpoint
+    assert again.metrics == pytest.approx(first.metrics)  # the finished run's last metrics, from its checkpoint
+    assert (tmp_path / "metrics.csv").read_text() == csv_before
+    assert (first.checkpoint / "state.safetensors").read_bytes() == state
+    longer = pretrain(config(data, tmp_path, "dirichlet", steps=4), views_fn=counting)  # raised steps: trains on
+    assert not longer.already_complete and longer.step == 4 and calls["n"] == 1
+
+
+def test_metrics_csv_has_no_empty_cells_and_validation_has_its_own_file(tmp_path):
+    """Training rows (every ``log_every`` steps) and validation rows (every ``eval_every`` steps) are two
+    tables with fixed columns: ``metrics.csv`` and ``validation.csv``; a value that was not measured is
+    ``nan``, never an empty cell."""
+    from galzoo_fm.datasets import ArrayDataset
+
+    class Sometimes(NaNAfter):  # reports "extra" only from its third call on: the header widens
+        def compute(self, views, votes):
+            self.calls += 1
+            loss = self.head(self.encoder(views[0])).square().mean()
+            extra = {"extra": loss.detach()} if self.calls >= 3 else {}
+            return LossOutput(loss, {"loss": loss.detach(), **extra})
+
+    ds = ArrayDataset(np.random.default_rng(0).normal(size=(8, 3, 8, 8)).astype("float32"))
+    settings = TrainSettings(steps=6, batch_size=4, log_every=1, eval_every=2, checkpoint_every=3, progress=False,
+                             tensorboard=False)
+    validate = lambda model: {"val_loss": 1.0, "val_accuracy": 0.5}  # noqa: E731
+    Trainer(Sometimes(TinyEncoder(), bad_step=10**9), ds, settings, tmp_path, validate_fn=validate).fit()
+    train = _csv_rows(tmp_path / "metrics.csv")
+    val = _csv_rows(tmp_path / "validation.csv")
+    assert [r["step"] for r in train] == [str(i) for i in range(1, 7)]
+    assert [r["step"] for r in val] == ["2", "4", "6"]
+    assert set(val[0]) == {"step", "val_loss", "val_accuracy"}
+    assert not any("val_loss" in r for r in train)
+    for row in train + val:
+        assert all(v != "" and v is not None for v in row.values()), row
+    assert [r["extra"] for r in train[:2]] == ["nan", "nan"] and train[2]["extra"] != "nan"
+    # a resume from step 3 drops the later rows of both tables, then writes them again
+    (tmp_path / "checkpoints" / "latest.json").write_text('{"step": 3, "path": "step-0000003"}\n')
+    import shutil
+
+    shutil.rmtree(tmp_path / "checkpoints" / "step-0000006")
+    Trainer(Sometimes(TinyEncoder(), bad_step=10**9), ds, settings, tmp_path, validate_fn=validate).fit()
+    assert [r["step"] for r in _csv_rows(tmp_path / "metrics.csv")] == [str(i) for i in range(1, 7)]
+    assert [r["step"] for r in _csv_rows(tmp_path / "validation.csv")] == ["2", "4", "6"]

@@ -10,7 +10,7 @@ statistics).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -178,12 +178,35 @@ class FinetuneModel(nn.Module):
 
 @dataclass
 class FinetuneResult:
-    """What :func:`finetune` returns."""
+    """What :func:`finetune` returns.
+
+    ``best_metrics`` holds the validation metrics of the kept (lowest ``val_loss``) model: ``val_loss``,
+    and ``val_accuracy`` for a classifier or ``val_mae`` (mean absolute error) for a regressor.
+    """
 
     model_dir: Path
     best_val_loss: float | None
     best_step: int | None
     train: TrainResult
+    best_metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def already_complete(self) -> bool:
+        """The run folder held a finished run: nothing was trained, the model was exported again."""
+        return self.train.already_complete
+
+    def summary(self) -> str:
+        """One line: the best validation metrics and their step, and where the model is."""
+        done = (f"{self.train.out} is already complete ({self.train.step} steps); nothing to train. "
+                if self.already_complete else "")
+        if self.best_step is None:
+            return f"{done}no validation was run; model: {self.model_dir}"
+        metrics = self.best_metrics or {"val_loss": self.best_val_loss}
+        shown = ", ".join(f"{_METRIC_NAMES.get(k, k)} {v:.4g}" for k, v in metrics.items())
+        return f"{done}best validation at step {self.best_step}: {shown}; model: {self.model_dir}"
+
+
+_METRIC_NAMES = {"val_loss": "loss", "val_accuracy": "accuracy", "val_mae": "mean absolute error"}
 
 
 def _labelled_positions(dataset: Any, kind: str) -> np.ndarray:
@@ -195,10 +218,11 @@ def _labelled_positions(dataset: Any, kind: str) -> np.ndarray:
 
 
 def _validator(val: Any, target_key: str, batch_size: int, views: Any = None):
-    """Validation loss (and accuracy) on ``val``. With preprocessing (``views``, a
-    :class:`~galzoo_fm.training.views.PreprocessViews`) the model gets the whole pipeline without augmentation,
-    ``pre(raw).images`` (what embedding and :meth:`FinetuneModel.predict` give it), so early stopping measures
-    the model as it will be used."""
+    """Validation loss and the model's other metrics (``val_accuracy``, ``val_mae``) on ``val``.
+
+    With preprocessing (``views``, a :class:`~galzoo_fm.training.views.PreprocessViews`) the model gets the
+    whole pipeline without augmentation, ``pre(raw).images`` (what embedding and :meth:`FinetuneModel.predict`
+    give it), so early stopping measures the model as it will be used."""
     from .views import PreprocessViews
 
     pre_views = None
@@ -207,7 +231,8 @@ def _validator(val: Any, target_key: str, batch_size: int, views: Any = None):
 
     def validate(model: FinetuneModel) -> dict[str, float]:
         dev = next(model.parameters()).device
-        total, n, correct = 0.0, 0, 0.0
+        sums: dict[str, float] = {}
+        n = 0
         for start in range(0, len(val), batch_size):
             batch = val[np.arange(start, min(start + batch_size, len(val)))]
             images, targets = batch["images"].to(dev), batch[target_key].to(dev)
@@ -215,13 +240,10 @@ def _validator(val: Any, target_key: str, batch_size: int, views: Any = None):
                 images = pre_views(images, 1, None)[0]
             out = model([images], targets)
             m = len(images)
-            total += float(out.loss) * m
-            correct += float(out.metrics.get("accuracy", 0.0)) * m
+            for name, value in {**out.to_floats(), "loss": float(out.loss.detach())}.items():
+                sums[f"val_{name}"] = sums.get(f"val_{name}", 0.0) + value * m
             n += m
-        result = {"val_loss": total / max(n, 1)}
-        if model.kind == "classifier":
-            result["val_accuracy"] = correct / max(n, 1)
-        return result
+        return {"val_loss": sums.pop("val_loss") / max(n, 1), **{k: v / max(n, 1) for k, v in sums.items()}}
 
     return validate
 
@@ -231,7 +253,8 @@ def finetune(config: str | Path | dict[str, Any]) -> FinetuneResult:
 
     The best model on the validation split (lowest validation loss) is written to ``<train.out>/model``:
     ``encoder/`` (:meth:`~galzoo_fm.Encoder.save_pretrained`), ``head.safetensors`` and ``task.json``;
-    reload it with :func:`load_finetuned`.
+    reload it with :func:`load_finetuned`. Run again on a finished run folder, nothing is trained
+    (``result.already_complete``) and the best model is exported again.
     """
     from .. import get_schema
     from ..datasets import BatchSubset, open_dataset
@@ -284,6 +307,7 @@ def finetune(config: str | Path | dict[str, Any]) -> FinetuneResult:
     result = trainer.fit()
     best = result.best_checkpoint
     meta = json.loads((best / "state.json").read_text()) if best else {}
+    early = meta.get("early_stopping") or {}
     if best is not None:
         from .state import load_state
 
@@ -291,9 +315,11 @@ def finetune(config: str | Path | dict[str, Any]) -> FinetuneResult:
     task_doc = {"format": "galzoo_fm.finetuned", "kind": kind, "n_outputs": n_out, "head": task["head"],
                 "hidden": task["hidden"], "classes": info["classes"], "label_columns": task["label_columns"],
                 "schema": task["schema"], "best_step": meta.get("step"),
-                "best_val_loss": (meta.get("early_stopping") or {}).get("best")}
+                "best_val_loss": early.get("best"),
+                "best_val_metrics": early.get("best_metrics") or {}}
     model_dir = save_finetuned(model, out / "model", task_doc)
-    return FinetuneResult(model_dir, task_doc["best_val_loss"], task_doc["best_step"], result)
+    return FinetuneResult(model_dir, task_doc["best_val_loss"], task_doc["best_step"], result,
+                          dict(task_doc["best_val_metrics"]))
 
 
 def save_finetuned(model: FinetuneModel, folder: Path, task_doc: dict[str, Any]) -> Path:

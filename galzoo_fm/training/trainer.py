@@ -116,7 +116,12 @@ class TrainSettings:
 
 @dataclass
 class TrainResult:
-    """What :meth:`Trainer.fit` returns."""
+    """What :meth:`Trainer.fit` returns.
+
+    ``already_complete`` is ``True`` when the run folder's latest checkpoint had already reached
+    ``settings.steps`` (or had stopped early): nothing was trained, ``metrics`` are that checkpoint's last
+    logged metrics and ``checkpoint`` is that checkpoint.
+    """
 
     step: int
     out: Path
@@ -126,6 +131,15 @@ class TrainResult:
     images_per_second: float = float("nan")
     stopped_early: bool = False
     resumed_from: Path | None = None
+    already_complete: bool = False
+
+    def summary(self) -> str:
+        """One line for the command line: steps trained (or that the run was already complete) and the encoder."""
+        encoder = self.checkpoint / "encoder" if self.checkpoint else None
+        if self.already_complete:
+            return f"{self.out} is already complete ({self.step} steps); nothing to train. encoder: {encoder}"
+        early = " (stopped early)" if self.stopped_early else ""
+        return f"trained {self.step} steps{early}; encoder: {encoder}"
 
 
 def _autocast(device: torch.device, precision: str):
@@ -235,10 +249,16 @@ class Trainer:
         generator = torch.Generator().manual_seed(s.seed * 7919 + info.rank + 1)
         step, epoch, batches_done, early = 0, 0, 0, {"best": None, "best_step": None, "bad": 0}
         folder = self._resume_folder()
+        ckpt_root = self.out / "checkpoints"
         if folder is not None:
             meta, rng = load_state(folder, objective=raw, optimizer=optimizer, scheduler=scheduler)
             step, epoch, batches_done = meta["step"], meta["epoch"], meta["batches_done"]
             early = meta.get("early_stopping", early)
+            stopped_before = bool(self.validate_fn is not None and s.patience and early.get("bad", 0) >= s.patience)
+            if step >= s.steps or stopped_before:  # a finished run: nothing to train, the logs stay as they are
+                best = ckpt_root / "best" if (ckpt_root / "best").is_dir() else None
+                return TrainResult(step, self.out, folder, best, dict(meta.get("metrics") or {}),
+                                   stopped_early=stopped_before, resumed_from=folder, already_complete=True)
             if len(rng) == info.world_size:
                 restore_rng(*rng[info.rank], {"views": generator})
             else:
@@ -258,7 +278,7 @@ class Trainer:
         logger = MetricsLogger(self.out, tensorboard=s.tensorboard, resume_step=step if folder else None,
                                enabled=info.is_main)
         progress = self._progress(info, step)
-        ckpt_root = self.out / "checkpoints"
+        postfix: dict[str, str] = {}  # the bar's latest training and validation numbers
         last_ckpt: Path | None = folder
         best_ckpt = ckpt_root / "best" if (ckpt_root / "best").is_dir() and folder else None
         params = [p for g in optimizer.param_groups for p in g["params"]]
@@ -328,17 +348,25 @@ class Trainer:
                     check_finite()
                     elapsed = time.perf_counter() - t_log
                     rate = n_log / elapsed if elapsed > 0 else float("nan")
-                    metrics = {**out.to_floats(), "lr": scheduler.get_last_lr()[0], "epoch": float(epoch),
-                               "images_per_s": rate}
+                    # one device synchronisation per logged step, none in between (the loss is detached:
+                    # float() of a tensor that requires grad warns)
+                    metrics = out.to_floats()
+                    if "loss" not in metrics:
+                        metrics = {"loss": float(out.loss.detach()), **metrics}
+                    metrics.update(lr=scheduler.get_last_lr()[0], epoch=float(epoch), images_per_s=rate)
                     logger.log(step, metrics)
                     if progress is not None:
-                        progress.set_postfix(loss=f"{metrics.get('loss', float(out.loss)):.4g}", img_s=f"{rate:.0f}")
+                        postfix.update(loss=f"{metrics['loss']:.4g}", img_s=f"{rate:.0f}")
+                        progress.set_postfix(postfix, refresh=False)
                     t_log, n_log = time.perf_counter(), 0
                 if progress is not None:
                     progress.update(1)
                 if self.validate_fn is not None and s.eval_every and (step % s.eval_every == 0 or final):
                     check_finite()
-                    stopped, best_ckpt = self._validate(raw, step, early, logger, save, best_ckpt)
+                    stopped, best_ckpt, values = self._validate(raw, step, early, logger, save, best_ckpt)
+                    if progress is not None:
+                        postfix.update({k: f"{v:.4g}" for k, v in values.items()})
+                        progress.set_postfix(postfix)
                 if (s.checkpoint_every and step % s.checkpoint_every == 0) or final or stopped:
                     check_finite()
                     last_ckpt = save()
@@ -349,21 +377,22 @@ class Trainer:
         return TrainResult(step, self.out, last_ckpt, best_ckpt, metrics, rate, stopped, folder)
 
     def _validate(self, raw: nn.Module, step: int, early: dict, logger: MetricsLogger, save: Callable,
-                  best_ckpt: Path | None) -> tuple[bool, Path | None]:
+                  best_ckpt: Path | None) -> tuple[bool, Path | None, dict[str, float]]:
         raw.eval()
         with torch.no_grad():
             values = self.validate_fn(raw)
         raw.train()
         if "val_loss" not in values:
             raise ValueError(f"validate_fn must return a dict with 'val_loss', got keys {sorted(values)}")
-        logger.log(step, {f"{k}": float(v) for k, v in values.items()})
-        value = float(values["val_loss"])
+        values = {str(k): float(v) for k, v in values.items()}
+        logger.log(step, values, table="validation")
+        value = values["val_loss"]
         if early["best"] is None or (math.isfinite(value) and value < early["best"]):
-            early.update(best=value, best_step=step, bad=0)
+            early.update(best=value, best_step=step, bad=0, best_metrics=values)
             best_ckpt = save("best")
         else:
             early["bad"] += 1
-        return bool(self.settings.patience and early["bad"] >= self.settings.patience), best_ckpt
+        return bool(self.settings.patience and early["bad"] >= self.settings.patience), best_ckpt, values
 
     def _progress(self, info: DistInfo, step: int):
         show = self.settings.progress
