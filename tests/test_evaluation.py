@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib import resources
 
 import numpy as np
 import pytest
@@ -153,7 +154,84 @@ def test_finetune_regressor_dirichlet_and_early_stopping(labelled, tmp_path):
     cfg["optim"]["lr"] = 0.0  # nothing improves: early stopping after `patience` validations
     res = finetune(cfg)
     assert res.train.stopped_early and res.train.step == 12 and res.best_step == 4
+    assert set(reg.best_metrics) == {"val_loss", "val_mae"} and reg.best_metrics["val_loss"] == reg.best_val_loss
+    # the same command again: the early-stopped run is complete, it does not train on towards train.steps
+    again = finetune(cfg)
+    assert again.already_complete and again.train.step == 12 and again.best_step == 4
+    assert "already complete (12 steps)" in again.summary()
     model, doc = load_finetuned(res.model_dir)
     assert doc["kind"] == "dirichlet" and model.predict(torch.zeros(2, 3, 16, 16)).shape == (2, 34)
     with pytest.raises(ValueError, match=r"task\.kind = 'classifier' needs task\.label_columns"):
         finetune(ft_config(labelled, tmp_path / "bad", "classifier"))
+
+
+def test_finetune_reports_validation_metrics_and_a_rerun_is_complete(labelled, tmp_path, capsys):
+    cfg = ft_config(labelled, tmp_path, "classifier", label_columns="morph", freeze_encoder=True)
+    cfg["train"].update(steps=8, eval_every=4, patience=0)
+    cfg["logging"]["progress"] = True
+    result = finetune(cfg)
+    bar = capsys.readouterr().err
+    assert "val_accuracy=" in bar and "val_loss=" in bar  # the selection metric, in the progress output
+    assert set(result.best_metrics) == {"val_loss", "val_accuracy"}
+    assert 0.0 <= result.best_metrics["val_accuracy"] <= 1.0
+    line = result.summary()
+    assert f"best validation at step {result.best_step}: loss " in line and "accuracy" in line
+    doc = json.loads((result.model_dir / "task.json").read_text())
+    assert doc["best_val_metrics"] == result.best_metrics
+    with open(tmp_path / "validation.csv") as fh:
+        rows = fh.read().splitlines()
+    assert rows[0] == "step,val_loss,val_accuracy" and [r.split(",")[0] for r in rows[1:]] == ["4", "8"]
+    log = (tmp_path / "validation.csv").read_text(), (tmp_path / "metrics.csv").read_text()
+    again = finetune(cfg)
+    assert again.already_complete and again.train.step == 8 and again.best_metrics == result.best_metrics
+    assert again.summary().startswith(f"{tmp_path} is already complete (8 steps); nothing to train.")
+    assert ((tmp_path / "validation.csv").read_text(), (tmp_path / "metrics.csv").read_text()) == log
+
+
+def test_predict_takes_numpy_raw_cutouts_and_runs_the_saved_preprocessing(tmp_path):
+    """predict on a NumPy array = predict on the preprocessed tensor (the Encoder.embed pipeline)."""
+    from galzoo_fm.training.finetune import FinetuneModel
+
+    encoder = galzoo_fm.Encoder.from_pretrained(resources.files("galzoo_fm") / "data" / "demo_encoder")
+    model = FinetuneModel(encoder, "classifier", 3).eval()
+    raw = np.random.default_rng(0).normal(0.0, 0.01, size=(3, 3, 64, 64)).astype("float32")
+    raw[:, :, 28:36, 28:36] += 0.5
+    probs = model.predict(raw)
+    assert isinstance(probs, torch.Tensor) and probs.shape == (3, 3) and not probs.requires_grad
+    ready = torch.from_numpy(encoder.preprocessor(raw).images)
+    torch.testing.assert_close(probs, model.predict(ready, preprocess=False))
+    assert not torch.allclose(probs, model.predict(torch.from_numpy(raw), preprocess=False))  # it did preprocess
+    with pytest.raises(TypeError, match="real numeric dtype, got bool"):
+        model.predict(raw > 0)
+    with pytest.raises(TypeError, match="torch.Tensor or numpy.ndarray"):
+        model.predict(raw.tolist())
+    with pytest.raises(ValueError, match=r"expects 3 channels .* images have 4"):
+        model.predict(np.zeros((2, 4, 64, 64), "float32"), preprocess=False)
+
+
+def _docs_block(page, after):
+    """The indented literal block that follows the paragraph ending in ``after`` in docs/<page>."""
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs" / page).read_text()
+    lines = text[text.index(after) + len(after):].splitlines()[1:]
+    block = []
+    for line in lines:
+        if line and not line.startswith(" "):
+            break
+        block.append(line[4:])
+    return "\n".join(block).strip() + "\n"
+
+
+def test_evaluation_docs_predict_example_runs(labelled, tmp_path, capsys):
+    cfg = ft_config(labelled, tmp_path / "ft", "classifier", label_columns="morph", freeze_encoder=True)
+    cfg["train"].update(steps=4, eval_every=4)
+    result = finetune(cfg)
+    code = _docs_block("evaluation.rst", "``preprocess=False`` for images you preprocessed yourself)::")
+    assert 'load_finetuned("runs/finetune/model")' in code and 'np.load("cutouts.npy")' in code
+    code = code.replace("runs/finetune/model", str(result.model_dir)).replace("cutouts.npy",
+                                                                              str(labelled / "images.npy"))
+    namespace = {}
+    exec(compile(code, "docs/evaluation.rst", "exec"), namespace)  # the documented example
+    assert namespace["probabilities"].shape == (96, 2)
+    assert "['compact', 'extended']" in capsys.readouterr().out

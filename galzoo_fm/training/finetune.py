@@ -113,13 +113,15 @@ class FinetuneModel(nn.Module):
         Parameters
         ----------
         images : torch.Tensor or numpy.ndarray
-            ``(N, C, H, W)``: raw cutouts in the survey's flux units, as the training data (with
+            ``(N, C, H, W)`` real numbers: raw cutouts in the survey's flux units, as the training data (with
             ``preprocess=True`` and recorded preprocessing), else model-ready ``(N, in_chans, S, S)`` images.
-            A tensor is processed on its own device; the model should be there too.
+            A tensor is processed on its own device (the model should be there too); a NumPy array is
+            copied to the model's device as float32.
         preprocess : bool
             Run the encoder's recorded preprocessing (:attr:`~galzoo_fm.Encoder.preprocessor`, the pipeline
-            the model was trained with: ``pre(images).images``) first; ignored when the encoder recorded none.
-            ``False``: ``images`` are already preprocessed.
+            the model was trained with, as :meth:`Encoder.embed(raw, preprocess=True)
+            <galzoo_fm.Encoder.embed>` runs it: ``pre(images).images``) first; ignored when the encoder
+            recorded none. ``False``: ``images`` are already preprocessed.
         bands : list of str, optional
             Band names of the ``C`` input channels; default the recorded ``input_bands`` (the training data's).
         pixel_scale : float, optional
@@ -128,22 +130,42 @@ class FinetuneModel(nn.Module):
         Returns
         -------
         torch.Tensor
-            ``(N, n_outputs)`` float32: class probabilities (rows sum to 1), values, or concentrations.
+            ``(N, n_outputs)`` float32, without gradient: class probabilities (rows sum to 1), values, or
+            concentrations.
+
+        Raises
+        ------
+        TypeError
+            ``images`` is not a tensor or array of real numbers.
+        ValueError
+            Not of shape ``(N, C, H, W)``; a channel count that matches neither the input bands (with
+            preprocessing) nor the encoder's ``in_chans`` (without).
         """
+        from ..inference import validate_images
+
         pre = self.encoder.preprocessor if preprocess and getattr(self.encoder, "preprocessing", None) else None
-        if pre is not None:
-            images = pre(images, bands=bands, pixel_scale=pixel_scale).images
         if isinstance(images, np.ndarray):
-            images = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
-        if not isinstance(images, Tensor):
+            if images.dtype.kind not in "fiu":
+                raise TypeError(f"images must have a real numeric dtype, got {images.dtype}")
+            device = next(self.parameters()).device
+            host = np.ascontiguousarray(images, dtype=np.float32)
+            host = host if host.flags.writeable else host.copy()  # e.g. a read-only memory map
+            images = torch.from_numpy(host).to(device)
+        elif not isinstance(images, Tensor):
             raise TypeError(f"images must be a torch.Tensor or numpy.ndarray (N, C, H, W), got "
                             f"{type(images).__name__}")
-        out = self.outputs(images).float()
-        if self.kind == "classifier":
-            return out.softmax(1)
-        if self.kind == "dirichlet":
-            return 1.0 + 100.0 * torch.sigmoid(out)
-        return out
+        with torch.no_grad():
+            if pre is not None:
+                images = pre(images, bands=bands, pixel_scale=pixel_scale).images
+            else:
+                validate_images(images, int(getattr(self.encoder, "in_chans", images.shape[1] if images.ndim > 1
+                                                    else 0)))
+            out = self.outputs(images.float()).float()
+            if self.kind == "classifier":
+                return out.softmax(1)
+            if self.kind == "dirichlet":
+                return 1.0 + 100.0 * torch.sigmoid(out)
+            return out
 
     def forward(self, views: list[Tensor], targets: Tensor | None) -> LossOutput:
         if targets is None:
