@@ -57,6 +57,10 @@ def test_pretrain_finetune_evaluate_commands(tmp_path):
     encoder = tmp_path / "run" / "checkpoints" / "step-0000003" / "encoder"
     assert galzoo_fm.Encoder.from_pretrained(encoder).backbone_name == "example_smallcnn"
     assert (tmp_path / "run" / "metrics.csv").read_text().count("\n") == 4
+    res = runner.invoke(cli, ["pretrain", "--config", str(cfg)])  # the same command again: nothing to do
+    assert res.exit_code == 0, res.output
+    assert res.output.startswith(f"{tmp_path / 'run'} is already complete (3 steps); nothing to train.")
+    assert "trained" not in res.output and (tmp_path / "run" / "metrics.csv").read_text().count("\n") == 4
 
     ft = tmp_path / "ft.toml"
     ft.write_text(f'[model]\ninit = "{encoder}"\n[task]\nkind = "classifier"\nlabel_columns = "kind"\n'
@@ -65,6 +69,7 @@ def test_pretrain_finetune_evaluate_commands(tmp_path):
                   '[logging]\nprogress = false\n')
     res = runner.invoke(cli, ["finetune", "--config", str(ft)])
     assert res.exit_code == 0, res.output
+    assert "best validation at step " in res.output and ", accuracy " in res.output  # not only the loss
     assert json.loads((tmp_path / "ft" / "model" / "task.json").read_text())["classes"] == ["0", "1"]
 
     res = runner.invoke(cli, ["evaluate", "--model", str(encoder), "--data", str(tmp_path / "x.npy"),
