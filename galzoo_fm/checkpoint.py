@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .atomic import atomic_write as atomic_write_bytes
+from .atomic import remove_stale_temporaries, temporary_path
 
 __all__ = [
     "CONFIG_NAME",
@@ -55,8 +55,8 @@ def write_checkpoint(folder: str | Path, config: dict[str, Any], state_dict: dic
     folder.mkdir(parents=True, exist_ok=True)
     # safetensors refuses shared or non-contiguous storage: give every tensor its own contiguous copy
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state_dict.items()}
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{WEIGHTS_NAME}.", suffix=".tmp")
-    os.close(fd)
+    remove_stale_temporaries(folder)
+    tmp = temporary_path(folder / WEIGHTS_NAME)
     try:
         save_file(tensors, tmp, metadata={"format": "pt", "producer": FORMAT})
         os.replace(tmp, folder / WEIGHTS_NAME)

@@ -8,7 +8,6 @@ g, r, z at 64 x 64 pixels (see ``examples/make_demo_cutouts.py``).
 
 from __future__ import annotations
 
-import datetime
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -19,7 +18,8 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from .tableio import table_format, write_table
+from ._checks import OutputExistsError
+from .tableio import describe_columns, fits_date, table_format, write_table
 
 __all__ = ["DEMO_IMAGES", "EmbedResult", "ImageSet", "embed_images", "read_image_set"]
 
@@ -162,7 +162,7 @@ def embed_images(
     if out is not None:
         table_format(out)  # fail before any work on a bad extension
         if Path(out).exists() and not overwrite:
-            raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
+            raise OutputExistsError(out)
     iset = read_image_set(images)
     _, c, h, _ = iset.images.shape
     if model is None:
@@ -199,8 +199,9 @@ def embed_images(
         "IMAGES": Path(iset.source).name,
         "BANDS": ",".join(encoder.bands or iset.bands or []),
         "PREPROC": "checkpoint" if plan is not None else "none",
-        "DATE": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "DATE": fits_date(),
     }
     table.meta.update(meta)
+    describe_columns(table)
     path = write_table(table, out, overwrite=overwrite) if out is not None else None
     return EmbedResult(table, path, seconds, description)

@@ -38,7 +38,7 @@ import numpy as np
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from .atomic import atomic_write, fsync_dir
+from .atomic import atomic_write, fsync_dir, remove_stale_temporaries, temporary_path
 from .surveys.base import Cutout, Status
 
 __all__ = ["FORMAT", "CutoutStore", "StoreWriter", "open_store", "wcs_from_row"]
@@ -109,9 +109,13 @@ def ensure_manifest(root: str | Path, manifest: dict[str, Any]) -> dict[str, Any
     _check_folder(root)
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "created": _now(), **manifest}
     path = root / MANIFEST
+    remove_stale_temporaries(root, MANIFEST)
     if not path.exists():
-        tmp = root / f".{MANIFEST}.{os.getpid()}.tmp"
-        atomic_write(tmp, (json.dumps(manifest, indent=2) + "\n").encode())
+        tmp = temporary_path(path)
+        with open(tmp, "wb") as fh:
+            fh.write((json.dumps(manifest, indent=2) + "\n").encode())
+            fh.flush()
+            os.fsync(fh.fileno())
         try:
             os.link(tmp, path)  # fails if another writer created it first
         except FileExistsError:

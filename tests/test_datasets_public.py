@@ -614,7 +614,7 @@ def test_cli_join_writes_the_table_and_reports(tmp_path):
     assert t["smooth-or-featured-gz2_smooth"].tolist() == [9, 0, 0, 0, 0, 0]
     assert json.loads(t.meta["JOINREP"])["gz2"]["matched"] == 1
     res = CliRunner().invoke(cli, args)
-    assert res.exit_code == 1 and "exists; pass overwrite=True (--overwrite)" in res.output
+    assert res.exit_code == 1 and "exists; pass --overwrite to replace it" in res.output
     res = CliRunner().invoke(cli, [*args[:4], "decals_dr5", "--out", str(tmp_path / "x.fits")])
     assert res.exit_code == 1 and "--votes takes SCHEMA=FILE, got 'decals_dr5'" in res.output
 

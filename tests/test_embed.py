@@ -47,8 +47,14 @@ def test_cli_embeds_every_row_with_a_status(field, tmp_path):
     assert meta["CUTSIZE"] == 32 and len(meta["MODELSHA"]) == 64 and meta["GZFMVER"] and meta["DATE"]
     assert (tmp_path / meta["STORE"] / "store.json").is_file()
     assert not (tmp_path / "emb.fits.partial").exists()  # removed once the output is written
-    res = run("embed", catalog, "--survey", "local", "--survey-opt", f"path={mosaic}", "--out", out)
-    assert res.exit_code == 1 and "exists; pass overwrite=True (--overwrite)" in res.output
+    before = out.stat().st_mtime_ns
+    res = run("embed", catalog, "--survey", "local", "--survey-opt", f"path={mosaic}", "--out", out,
+              "--image-size", 32, "--batch-size", 8, "--keep-cols", "mag_r")  # the same command again
+    assert res.exit_code == 0 and "already complete" in res.output and "ok 16" in res.output, res.output
+    assert out.stat().st_mtime_ns == before
+    res = run("embed", catalog, "--survey", "local", "--survey-opt", f"path={mosaic}", "--out", out)  # another
+    assert res.exit_code == 1 and "exists; pass --overwrite to embed again" in res.output, res.output
+    assert "overwrite=True" not in res.output
 
 
 @pytest.mark.parametrize(("batch_size", "block_rows", "workers"), [(5, 7, 2), (2, 18, 1), (1, 13, 3)])

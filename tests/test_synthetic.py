@@ -224,4 +224,4 @@ def test_simulate_command_writes_the_library_s_files(tmp_path):
                                SimulationConfig(seed=3, size=32))
     np.testing.assert_array_equal(images, expected)
     res = runner.invoke(cli, ["simulate", str(tmp_path / "sim"), "--n", "6", "--size", "32"])
-    assert res.exit_code == 1 and "exists; pass overwrite=True" in res.output
+    assert res.exit_code == 1 and "exists; pass --overwrite to replace them" in res.output

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..tableio import write_table
 from .synthetic import SimulationConfig, simulate_catalog, simulate_images, write_synthetic
 
 __all__ = ["METHODS", "encoder_features", "finetune_accuracy", "make_pretraining_data", "make_ring_task",
@@ -221,7 +222,7 @@ def finetune_accuracy(encoder: Any, train_x: np.ndarray, train_y: np.ndarray, te
     finally:
         encoder.preprocessing = recorded
     np.save(folder / "images.npy", _model_ready(pre, train_x))
-    Table({"label": np.asarray(train_y).astype(int)}).write(folder / "labels.fits", overwrite=True)
+    write_table(Table({"label": np.asarray(train_y).astype(int)}), folder / "labels.fits", overwrite=True)
     n_fit = len(train_x) - max(1, round(0.2 * len(train_x)))
     config = {
         "model": {"init": str(folder / "init")},

@@ -36,6 +36,8 @@ from typing import Any
 import numpy as np
 from astropy.table import Table
 
+from .._checks import OutputExistsError
+from ..tableio import write_table
 from .simrender import BAND_COLOURS, render_galaxy
 from .simtruth import draw_truth
 from .votesim import DEFAULT_CAMPAIGNS, Campaign, simulate_votes
@@ -332,11 +334,11 @@ def write_synthetic(out: str | Path, n: int, seed: int | None = None, *, config:
     out = Path(out)
     paths = out / "images.npy", out / "catalog.fits"
     if not overwrite and any(p.exists() for p in paths):
-        raise FileExistsError(f"{paths[0]} or {paths[1]} exists; pass overwrite=True (--overwrite) to replace them")
+        raise OutputExistsError(f"{paths[0]} or {paths[1]}", "replace them")
     cfg = _config(config, seed)
     cat = simulate_catalog(n, config=cfg)
     images = simulate_images(cat, cfg, workers=workers, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     np.save(paths[0], images)
-    cat.write(paths[1], overwrite=True)
+    write_table(cat, paths[1], overwrite=True)
     return paths

@@ -17,37 +17,41 @@ from typing import Any
 import numpy as np
 from astropy.table import Table, vstack
 
+from ..tableio import describe_columns, fits_date
 from .partial import PartialRun
 from .plan import EmbedPlan
 from .writers import StreamingWriter
 
 __all__ = ["assemble", "provenance"]
 
+def provenance(plan: EmbedPlan, store_ref: str, anomaly_k: int | None,
+               counts: dict[str, int] | None = None) -> dict[str, Any]:
+    """Output metadata: short upper-case keys (valid FITS keywords), plain values, ``PREPROC`` as JSON.
 
-def provenance(plan: EmbedPlan, store_ref: str, anomaly_k: int | None) -> dict[str, Any]:
-    """Output metadata: short upper-case keys (valid FITS keywords), plain values, ``PREPROC`` as JSON."""
-    import datetime
-
+    ``MODELPIX`` (the model's pixel scale, arcsec/pixel) and ``PIXSCALE`` (the survey's) are left out when
+    unknown; ``RUNHASH`` fingerprints the run (:attr:`EmbedPlan.fingerprint`) so that rerunning the same
+    command can tell its own finished output; ``COUNTS`` is the rows per status as JSON.
+    """
     from .. import __version__
 
     enc, sv, pre = plan.encoder, plan.survey, plan.preprocessor
     settings = pre.to_dict()
     meta = {
         "GZFMVER": __version__,
-        "DATE": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "DATE": fits_date(),
         "MODEL": plan.model_name,
         "MODELSHA": plan.model_hash,
         "BACKBONE": enc.backbone_name,
         "NFEAT": enc.num_features,
         "IMGSIZE": enc.image_size,
         "BANDS": ",".join(pre.bands),
-        "MODELPIX": settings.get("pixel_scale") or 0.0,
+        "MODELPIX": settings.get("pixel_scale"),
         "PRESRC": plan.preprocessing_source,
         "PREPROC": json.dumps(settings, sort_keys=True),
         "SURVEY": sv.name,
         "LAYER": sv.layer or "",
         "SVBANDS": ",".join(sv.bands),
-        "PIXSCALE": float(sv.pixscale) if sv.pixscale is not None else 0.0,
+        "PIXSCALE": float(sv.pixscale) if sv.pixscale is not None else None,
         "CUTSIZE": plan.size,
         "STORE": store_ref,
         "CATALOG": plan.catalog.source,
@@ -58,13 +62,20 @@ def provenance(plan: EmbedPlan, store_ref: str, anomaly_k: int | None) -> dict[s
     }
     if anomaly_k:
         meta["ANOMALYK"] = int(anomaly_k)
-    return meta
+    if plan.fingerprint:
+        meta["RUNHASH"] = plan.fingerprint
+    if counts is not None:
+        meta["COUNTS"] = json.dumps(dict(sorted(counts.items())))
+    return {k: v for k, v in meta.items() if v is not None}
 
 
 def _column(plan: EmbedPlan, name: str, start: int, stop: int) -> np.ndarray:
     col = plan.catalog.table[name][start:stop]
     data = col.filled() if hasattr(col, "filled") and getattr(col, "mask", None) is not None else col
-    return np.asarray(data)
+    data = np.asarray(data)
+    if data.dtype.kind == "S":  # FITS text columns read as bytes: text in every output format
+        data = np.char.decode(data, "utf-8", "replace")
+    return data
 
 
 def _group_table(plan: EmbedPlan, partial: PartialRun, blocks: range, widths: dict[str, int],
@@ -86,8 +97,7 @@ def _group_table(plan: EmbedPlan, partial: PartialRun, blocks: range, widths: di
     out["flags"] = np.concatenate([r["flags"] for r in parts]).astype(np.int32)
     if scores is not None:
         out["anomaly_score"] = scores[start:stop]
-    out["ra"].unit = out["dec"].unit = "deg"
-    return out
+    return describe_columns(out)
 
 
 def _groups(partial: PartialRun, n_blocks: int, num_features: int) -> list[range]:
@@ -134,7 +144,7 @@ def assemble(plan: EmbedPlan, partial: PartialRun, *, anomaly_k: int | None = No
                              f"only {usable} have a vector")
         scores = SimilarityIndex(vectors, device=device).anomaly_scores(int(anomaly_k))
         del vectors
-    meta = provenance(plan, store_ref, anomaly_k)
+    meta = provenance(plan, store_ref, anomaly_k, dict(counts))
     groups = _groups(partial, n_blocks, plan.encoder.num_features)
     if plan.out is None:
         tables = [_group_table(plan, partial, g, widths, scores, meta) for g in groups]

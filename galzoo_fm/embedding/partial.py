@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_write, fsync_dir
+from ..atomic import atomic_write, fsync_dir, remove_stale_temporaries, temporary_path
 
 __all__ = ["PartialRun"]
 
@@ -72,6 +72,7 @@ class PartialRun:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ValueError(f"cannot create the progress folder {str(self.folder)!r}: {exc.strerror}") from None
+        remove_stale_temporaries(self.folder)  # what a killed run (any rank on this host) left half-written
         self.info = self._ensure(info)
         self.block_rows = int(self.info["block_rows"])
         self.batch_size = int(self.info["batch_size"])
@@ -79,8 +80,11 @@ class PartialRun:
     def _ensure(self, info: dict[str, Any]) -> dict[str, Any]:
         path = self.folder / RUN_FILE
         if not path.exists():
-            tmp = self.folder / f".{RUN_FILE}.{os.getpid()}.tmp"
-            atomic_write(tmp, (json.dumps(info, indent=2, sort_keys=True) + "\n").encode())
+            tmp = temporary_path(path)
+            with open(tmp, "wb") as fh:
+                fh.write((json.dumps(info, indent=2, sort_keys=True) + "\n").encode())
+                fh.flush()
+                os.fsync(fh.fileno())
             try:
                 os.link(tmp, path)  # exclusive: several ranks may race here
             except FileExistsError:

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -24,10 +26,11 @@ from typing import Any
 import torch
 from astropy.table import Table
 
-from .._checks import positive_int
+from .._checks import OutputExistsError, positive_int
 from ..fetch import fetch_catalog
 from ..inference import autocast_dtype
 from ..storeindex import StoreIndex
+from ..tableio import read_table_meta
 from .assemble import assemble
 from .partial import PartialRun
 from .plan import EmbedPlan, make_plan
@@ -75,8 +78,14 @@ class EmbedSummary:
     table: Table | None = None
     rank: int = 0
     world: int = 1
+    already_complete: bool = False
 
     def __str__(self) -> str:
+        if self.already_complete:
+            per = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
+            hint = (f" ({self.counts['failed']} failed rows: run again with --overwrite to retry only them)"
+                    if self.counts.get("failed") else "")
+            return f"{self.out} is already complete: {self.rows} rows with {self.model}: {per}{hint}"
         rate = self.embedded / self.seconds["embed"] if self.seconds.get("embed") else 0.0
         per = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
         times = ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items())
@@ -177,12 +186,49 @@ def run_embedding(
             shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _fingerprint(info: dict[str, Any], plan: EmbedPlan, anomaly_k: int | None,
+                 model_options: dict[str, Any]) -> str:
+    """Hash of what decides the output's content: the run info, anomaly k, kept columns, precision, format."""
+    same = {k: v for k, v in info.items() if k not in ("batch_size", "block_rows")}  # adopted on resume
+    doc = {**same, "anomaly_k": anomaly_k, "keep_cols": list(plan.keep_cols),
+           "precision": model_options.get("precision"),
+           "format": plan.out.suffix.lower() if plan.out is not None else None}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _finished_output(plan: EmbedPlan, keep_partial: bool) -> dict[str, int] | None:
+    """The rows per status of ``plan.out`` if it is this run's finished output (same ``RUNHASH``), else ``None``.
+
+    Then the partial-progress folder a kill just after the output's rename left is removed (unless kept on
+    purpose: ``keep_partial``, or failed rows that a rerun with ``--overwrite`` retries).
+    """
+    try:
+        meta = read_table_meta(plan.out)
+    except Exception:  # unreadable: not ours to judge; the caller refuses to overwrite it
+        return None
+    if meta.get("RUNHASH") != plan.fingerprint:
+        return None
+    try:
+        counts = {str(k): int(v) for k, v in json.loads(meta.get("COUNTS") or "{}").items()}
+    except (TypeError, ValueError):
+        counts = {}
+    if not keep_partial and not counts.get("failed"):
+        shutil.rmtree(plan.partial, ignore_errors=True)
+    return counts
+
+
 def _run(plan: EmbedPlan, ranks: Ranks, batch_size: int, block_rows: int, device: Any, workers: int,
          anomaly_k: int | None, progress: bool, overwrite: bool, keep_partial: bool,
          model_options: dict[str, Any]) -> EmbedSummary:
+    info = _run_info(plan, batch_size, block_rows)
+    plan.fingerprint = _fingerprint(info, plan, anomaly_k, model_options)
     if plan.out is not None and plan.out.exists() and not overwrite:
-        raise FileExistsError(f"{plan.out} exists; pass overwrite=True (--overwrite) to embed again")
-    partial = PartialRun(plan.partial, _run_info(plan, batch_size, block_rows))
+        counts = _finished_output(plan, keep_partial)
+        if counts is None:
+            raise OutputExistsError(plan.out, "embed again")
+        return EmbedSummary(plan.out, plan.store, len(plan.catalog), plan.model_name, counts=counts,
+                            rank=ranks.rank, world=ranks.world, already_complete=True)
+    partial = PartialRun(plan.partial, info)
     ranks.start()
     summary = EmbedSummary(plan.out, plan.store, len(plan.catalog), plan.model_name, rank=ranks.rank,
                            world=ranks.world)

@@ -60,6 +60,9 @@ class EmbedPlan:
     owns_survey : bool
         The survey was built from a name here (and is closed after the run); ``False`` for a survey object
         passed in by the caller.
+    fingerprint : str
+        Hash of everything that decides the output's content (set by the run; written as ``RUNHASH``), so
+        that rerunning the same command recognises its finished output.
     """
 
     catalog: Catalog
@@ -75,6 +78,7 @@ class EmbedPlan:
     partial: Path
     keep_cols: list[str] = field(default_factory=list)
     owns_survey: bool = True
+    fingerprint: str = ""
 
     @property
     def bands(self) -> list[str]:
@@ -185,6 +189,27 @@ def _check_bands(pre: Preprocessor, survey: Survey) -> None:
     band_mapping(pre.bands, list(survey.bands), rule)
 
 
+def _check_scale(pre: Preprocessor, survey: Survey, model: str) -> None:
+    """Warn when the model records no pixel scale and so cannot be checked against the survey's.
+
+    Such a model sees the cutout's own pixels (no resampling): if it was trained at another scale, every
+    galaxy looks larger or smaller to it than in training. The input scale recorded with the preprocessing
+    (the training data's), when there is one, is compared with the survey's.
+    """
+    settings = pre.to_dict()
+    if settings["pixel_scale"] is not None or survey.pixscale is None:
+        return
+    trained = settings.get("input_pixel_scale")
+    if trained is None:
+        warnings.warn(f"model {model} records no pixel scale, so its cutouts are not resampled and cannot be "
+                      f"checked against the survey's {survey.pixscale:g} arcsec/pixel; if it was trained at "
+                      "another scale, record pixel_scale in its preprocessing", stacklevel=3)
+    elif abs(trained / survey.pixscale - 1) > 0.01:
+        warnings.warn(f"model {model} records no output pixel scale and was set up for input at {trained:g} "
+                      f"arcsec/pixel, but survey {survey.name!r} serves {survey.pixscale:g} arcsec/pixel: the "
+                      "cutouts are not resampled, so galaxies appear at another size than in training", stacklevel=3)
+
+
 def cutout_size(pre: Preprocessor, survey: Survey, size: int | None) -> int:
     """Cutout side in survey pixels: ``size`` if given, else the preprocessing's field of view."""
     if size is None:
@@ -248,6 +273,7 @@ def make_plan(catalog: Any, *, model: Any = None, survey: str | Survey = "legacy
             pre, source = default_preprocessor(encoder, sv), "survey default"
         check_for_encoder(pre, encoder.in_chans, encoder.image_size)
         _check_bands(pre, sv)
+        _check_scale(pre, sv, name)
         if own and "bands" not in options and set(sv.bands) > set(pre.bands):
             sv = _narrow(survey, options, sv, pre, store_path)
         cut = cutout_size(pre, sv, size)

@@ -11,22 +11,29 @@ only one block is ever in memory:
   astropy metadata of the first block.
 - HDF5: the dataset of the first block, re-created with the total length via ``h5py``, filled slice by slice.
 - ECSV: the header of the first block, then each block's data lines.
+- VOTable: the XML of the first block (``BINARY2``, metadata as ``PARAM``) up to its ``STREAM`` element, then
+  the base64 of each block's binary rows (carrying the bytes that do not fill a 3-byte group to the next
+  block), then the closing elements.
 
-Everything goes to a temporary file beside the output, renamed over it by :meth:`StreamingWriter.close`.
+FITS headers carry ``TCOMMn``/``TUCDn`` and ``LONGSTRN`` (:func:`galzoo_fm.tableio.fits_header_fixups`).
+Everything goes to a temporary file beside the output (created with the umask, named so that a later run
+recognises it as debris: :mod:`galzoo_fm.atomic`), renamed over it by :meth:`StreamingWriter.close`; opening a
+writer removes the temporary files a killed writer of the same output left.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from astropy.table import MaskedColumn, Table
 
-from ..tableio import table_format
+from ..atomic import fsync_dir, remove_stale_temporaries, temporary_path
+from ..tableio import fits_table_hdu, table_format, votable_of
 
 __all__ = ["StreamingWriter"]
 
@@ -61,7 +68,7 @@ class StreamingWriter:
     Parameters
     ----------
     path : str or path
-        Output file (``.fits``, ``.parquet``, ``.h5``/``.hdf5``, ``.ecsv``).
+        Output file (``.fits``, ``.parquet``, ``.h5``/``.hdf5``, ``.ecsv``, ``.vot``/``.xml``).
     n_rows : int
         Total rows that will be written.
 
@@ -83,9 +90,8 @@ class StreamingWriter:
         self.n_rows = int(n_rows)
         self.written = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.stem}.", suffix=self.path.suffix)
-        os.close(fd)
-        self.tmp = Path(tmp)
+        remove_stale_temporaries(self.path.parent, self.path.name)
+        self.tmp = temporary_path(self.path, self.path.suffix)
         self._state: Any = None
         self._scratch = self.tmp.with_name(self.tmp.name + ".block" + self.path.suffix)
 
@@ -94,14 +100,16 @@ class StreamingWriter:
         from astropy.io import fits
 
         buf = io.BytesIO()
-        fits.table_to_hdu(block).writeto(buf)
+        hdu = fits_table_hdu(block)
+        fixed = hdu.header.copy()
+        hdu.writeto(buf)
         raw = buf.getvalue()
         hdul = fits.HDUList.fromstring(raw)
         header = hdul[1].header
         start = len(fits.PrimaryHDU().header.tostring()) + len(header.tostring())
         nbytes = header["NAXIS1"] * header["NAXIS2"]
         if self._state is None:
-            full = header.copy()
+            full = fixed  # the column descriptions in order (astropy's writer re-sorts the table keywords)
             full["NAXIS2"] = self.n_rows
             fh = open(self.tmp, "wb")
             fh.write(fits.PrimaryHDU().header.tostring().encode("ascii"))
@@ -168,12 +176,41 @@ class StreamingWriter:
         body = [ln for ln in lines if not ln.startswith("#")][1:]  # drop the header and the column-name line
         self._state.writelines(body)
 
+    _STREAM_OPEN, _STREAM_CLOSE = b'<STREAM encoding="base64">', b"</STREAM>"
+
+    def _votable(self, block: Table) -> None:
+        buf = io.BytesIO()
+        votable_of(block).to_xml(buf)
+        xml = buf.getvalue()
+        start = xml.index(self._STREAM_OPEN) + len(self._STREAM_OPEN)
+        stop = xml.index(self._STREAM_CLOSE, start)
+        rows = base64.b64decode(xml[start:stop])
+        if self._state is None:
+            fh = open(self.tmp, "wb")
+            fh.write(xml[:start] + b"\n")
+            self._state = {"fh": fh, "carry": b"", "tail": xml[stop:], "head": xml[:xml.index(b"<DATA>")]}
+        elif xml[:xml.index(b"<DATA>")] != self._state["head"]:
+            raise ValueError("the block's VOTable fields differ from the table's: column types changed between "
+                             "blocks")
+        data = self._state["carry"] + rows
+        whole = len(data) - len(data) % 3
+        self._state["fh"].write(base64.encodebytes(data[:whole]))
+        self._state["carry"] = data[whole:]
+
+    def _votable_close(self) -> None:
+        state = self._state
+        if state["carry"]:
+            state["fh"].write(base64.encodebytes(state["carry"]))
+        state["fh"].write(state["tail"])
+        state["fh"].close()
+
     # ------------------------------------------------------------------ API
     def write(self, block: Table) -> None:
         """Append ``block`` (same columns and types as every other block)."""
         if self.written + len(block) > self.n_rows:
             raise ValueError(f"{self.written + len(block)} rows written, more than the announced {self.n_rows}")
-        {"fits": self._fits, "parquet": self._parquet, "hdf5": self._hdf5, "ascii.ecsv": self._ecsv}[self.format](block)
+        {"fits": self._fits, "parquet": self._parquet, "hdf5": self._hdf5, "ascii.ecsv": self._ecsv,
+         "votable": self._votable}[self.format](block)
         self.written += len(block)
 
     def close(self) -> Path:
@@ -183,12 +220,17 @@ class StreamingWriter:
                 raise ValueError(f"only {self.written} of {self.n_rows} rows were written")
             if self.format == "fits":
                 self._fits_close()
+            elif self.format == "votable":
+                self._votable_close()
             elif self.format == "hdf5":
                 self._state["fh"].close()
             elif self._state is not None:
                 self._state.close()
             self._state = None
+            with open(self.tmp, "rb+") as fh:  # on disk before the rename makes it the output
+                os.fsync(fh.fileno())
             os.replace(self.tmp, self.path)
+            fsync_dir(self.path.parent)
         finally:
             self.abort()
         return self.path

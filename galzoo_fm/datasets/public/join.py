@@ -19,6 +19,8 @@ import numpy as np
 from astropy import units as u
 from astropy.table import Table
 
+from ..._checks import OutputExistsError
+
 __all__ = ["JoinWarning", "join_campaigns", "join_files", "parse_votes"]
 
 
@@ -269,7 +271,7 @@ def join_files(images: str | os.PathLike, votes: Mapping[str, str | os.PathLike]
 
     out = Path(out)
     if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass overwrite=True (--overwrite) to replace it")
+        raise OutputExistsError(out)
     tables = {name: read_table(path) for name, path in votes.items()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", JoinWarning)  # the report below says it

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 from astropy.table import Table
 
-from ...atomic import atomic_write, fsync_dir
+from ...atomic import atomic_write
 from .base import Release, ReleaseFormatError, require_columns
 from .download import DiskFullError, release_dir
 from .download import download as fetch_files
@@ -122,15 +122,11 @@ def _fingerprint(release: Release, table: Table) -> str:
 
 
 def _write_catalog(table: Table, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    from ...tableio import write_table
+
     try:
-        table.write(tmp, format="fits", overwrite=True)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
+        write_table(table, path, overwrite=True)  # atomic, fsynced, fitsverify-clean
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         if exc.errno == errno.ENOSPC:
             raise DiskFullError(errno.ENOSPC, f"disk full while writing {path}; free some space and run again"
                                 ) from exc
