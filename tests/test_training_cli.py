@@ -119,3 +119,36 @@ def test_trained_models_carry_their_preprocessing_and_bands(tmp_path):
     other = galzoo_fm.Encoder.from_pretrained(tmp_path / "other" / "model" / "encoder")
     assert same.preprocessor.to_dict() == encoder.preprocessor.to_dict()  # no [preprocess]: the init's
     assert other.preprocessor.to_dict()["dynamic_range"] == 100.0 and other.bands == ["g", "r", "z"]
+
+
+def test_example_finetune_config_runs_on_the_demo_encoder_and_simulated_data(tmp_path, monkeypatch):
+    """examples/finetune_demo.toml is valid, its comments' commands make the data it names, and it finetunes
+    the shipped demo encoder offline (a few steps on a few simulated galaxies here)."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from galzoo_fm.datasets.synthetic import SimulationConfig, write_synthetic
+    from galzoo_fm.training import FINETUNE_SPEC, finetune, load_config, load_finetuned
+
+    root = Path(__file__).resolve().parents[1]
+    path = root / "examples" / "finetune_demo.toml"
+    cfg = load_config(path, FINETUNE_SPEC)  # every key known, every value of the right type
+    assert (root / cfg["model"]["init"] / "config.json").is_file()  # the shipped demo encoder
+    text = path.read_text()
+    made = re.search(r"galzoo-fm simulate (\S+) --n \d+ --seed (\d+)", text)
+    assert made, "the comments say how to simulate the data"
+    assert (cfg["data"]["path"], cfg["data"]["catalog"]) == (f"{made[1]}/images.npy", f"{made[1]}/catalog.fits")
+    assert f"galzoo-fm finetune --config examples/{path.name}" in text
+
+    write_synthetic(tmp_path / made[1], 24, config=SimulationConfig(seed=int(made[2]), size=64), workers=1)
+    doc = tomllib.loads(text)
+    doc["data"].update(path=str(tmp_path / cfg["data"]["path"]), catalog=str(tmp_path / cfg["data"]["catalog"]))
+    doc["train"].update(out=str(tmp_path / "run"), steps=2, batch_size=8, eval_every=2)
+    doc["logging"]["progress"] = False
+    monkeypatch.chdir(root)  # model.init is relative to the repository root, as in the comments
+    result = finetune(doc)
+    model, task = load_finetuned(result.model_dir)
+    assert task["kind"] == "classifier" and set(task["classes"]) <= {"elliptical", "disc", "star", "artifact"}
+    assert model.encoder.preprocessing == galzoo_fm.Encoder.from_pretrained(root / cfg["model"]["init"]).preprocessing
+    assert set(result.best_metrics) == {"val_loss", "val_accuracy"}
