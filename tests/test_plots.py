@@ -64,7 +64,9 @@ def test_map_with_thumbnails(demo, tmp_path):
     fig = plot_map(emb, demo.images, n_thumbnails=5, colour=np.arange(24.0), colour_label="score")
     boxes = [a for a in fig.axes[0].artists if isinstance(a, AnnotationBbox)]
     assert len(boxes) == 5
-    assert fig.axes[0].get_xlabel() == "PCA 1" and fig.axes[0].get_title() == "24 galaxies"
+    assert fig.axes[0].get_xlabel() == "PCA 1"
+    assert fig.axes[0].get_title() == ("Embedding map of 24 galaxies (PCA)\n"
+                                       "thumbnails: channels blue to red; north up, east left")
     save_figure(fig, tmp_path / "map.png")
     with pytest.raises(ValueError, match="images has 3 cutouts but there are 24 embeddings"):
         plot_map(emb, demo.images[:3])

@@ -2,7 +2,9 @@
 
 Pictures come from the cutout store the run left beside the table (its path is in the table's ``STORE``
 metadata, relative to the table's folder), drawn from the raw fluxes with
-:func:`galzoo_fm.plots.galaxy_rgb`.
+:func:`galzoo_fm.preprocess.make_rgb`: colours from the store's band names (reddest band red, whatever
+the store's channel order), each cutout turned north-up, east-left by its stored WCS
+(:func:`galzoo_fm.plots.orient_north_up`) and a scale bar from the store's pixel scale.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 from astropy.table import Table
 
 from ..search import SimilarityIndex, nearest_row
-from ..tableio import table_format
+from ..tableio import read_table, table_format
 
 __all__ = ["anomaly_table", "find_similar", "map_figure", "neighbours_figure", "read_embeddings", "store_path"]
 
@@ -30,8 +32,7 @@ def read_embeddings(path: str | Path) -> Table:
     if not path.is_file():
         raise ValueError(f"embeddings file {str(path)!r} does not exist")
     try:
-        kwargs = {"hdf5": {"path": "table"}, "fits": {"mask_invalid": False}}.get(fmt, {})
-        table = Table.read(path, format=fmt, **kwargs)
+        table = read_table(path, **({"mask_invalid": False} if fmt == "fits" else {}))
     except Exception as exc:
         raise ValueError(f"cannot read embeddings {str(path)!r}: {type(exc).__name__}: {exc}") from exc
     table.convert_bytestring_to_unicode()
@@ -92,13 +93,20 @@ def anomaly_table(table: Table, k: int = 10, *, device: Any = None, backend: str
 
 
 class _Cutouts:
-    """Cutouts by output row, read from the store on demand (for thumbnails of huge catalogues)."""
+    """Cutouts by output row, read from the store on demand (for thumbnails of huge catalogues).
+
+    Each cutout is turned north-up, east-left (drawn with ``origin="lower"``) by the CD matrix the store
+    recorded for it; :attr:`bands` and :attr:`pixel_scale` come from the store's manifest.
+    """
 
     def __init__(self, table: Table, store: Path):
         from ..storeindex import StoreIndex
 
         self.index = StoreIndex(store, len(table))
         self.shape = (len(table), *self.index.shape)
+        self.bands = list(self.index.bands)
+        self.pixel_scale = float(self.index.pixscale) if self.index.pixscale else None
+        self.max_rotation = 0.0  # degrees from north-up left by the flips (a rotated WCS)
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -106,26 +114,70 @@ class _Cutouts:
     def __getitem__(self, row: int) -> np.ndarray:
         return self.take([int(row)])[0]
 
+    def cd(self, rows: Any) -> np.ndarray:
+        """``(n, 2, 2)`` CD matrices (degrees per pixel) recorded for ``rows``; NaN where none is."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.full((len(rows), 2, 2), np.nan)
+        chunks = self.index.chunk[rows]
+        for c in np.unique(chunks[chunks >= 0]):
+            # the .rows.npz beside the chunk's pixel file holds one record per (row, slot), with its WCS
+            with np.load(self.index._files[int(c)][: -len(".npy")] + ".rows.npz", allow_pickle=False) as z:
+                if "cd" not in z.files:
+                    continue
+                rec_row, rec_slot, cd = z["row"], z["slot"], z["cd"]
+            for k in np.flatnonzero(chunks == c):
+                hit = np.flatnonzero((rec_row == rows[k]) & (rec_slot == self.index.slot[rows[k]]))
+                if len(hit):
+                    out[k] = cd[hit[-1]]
+        return out
+
     def take(self, rows: Any) -> np.ndarray:
-        return self.index.take(np.asarray(rows, dtype=np.int64))
+        from ..plots import orient_north_up
+
+        rows = np.asarray(rows, dtype=np.int64)
+        images = self.index.take(rows)
+        out = np.empty_like(images)
+        for k, cd in enumerate(self.cd(rows)):
+            oriented, residual = orient_north_up(images[k], cd)
+            if oriented.shape != out.shape[1:]:  # a non-square cutout stored transposed: keep it as stored
+                oriented, residual = images[k], 0.0
+            out[k] = oriented
+            self.max_rotation = max(self.max_rotation, residual)
+        return out
+
+    def warn_rotation(self) -> None:
+        if self.max_rotation > 1.0:
+            import warnings
+
+            warnings.warn(f"some cutouts' WCS is rotated by up to {self.max_rotation:.0f} deg from north-up; "
+                          "they are drawn in the nearest north-up, east-left flip, not resampled", UserWarning,
+                          stacklevel=3)
 
 
 def neighbours_figure(path: str | Path, *, id: Any = None, ra: float | None = None, dec: float | None = None,
                       k: int = 8, store: str | Path | None = None, device: Any = None, ncols: int = 5):
-    """The query galaxy and its ``k`` nearest neighbours as RGB cutouts (a matplotlib figure)."""
+    """The query galaxy and its ``k`` nearest neighbours as RGB cutouts (a matplotlib figure).
+
+    Colours, orientation and scale bar come from the store, see the module notes.
+    """
     from ..plots import plot_neighbours
 
     table = read_embeddings(path)
     row, near = find_similar(table, id=id, ra=ra, dec=dec, k=k, device=device)
     cutouts = _Cutouts(table, store_path(table, path, store))
     images = cutouts.take([row, *near["row"]])
+    cutouts.warn_rotation()
     return plot_neighbours(images[0], images[1:], query_label=str(table["id"][row]),
-                           labels=[str(v) for v in near["id"]], similarities=near["similarity"], ncols=ncols)
+                           labels=[str(v) for v in near["id"]], similarities=near["similarity"], ncols=ncols,
+                           bands=cutouts.bands, pixel_scale=cutouts.pixel_scale)
 
 
 def map_figure(path: str | Path, *, method: str = "pca", n_thumbnails: int = 30, colour: str | None = None,
                store: str | Path | None = None, seed: int = 0, thumbnail_zoom: float = 0.6):
-    """A 2-D map (PCA, or UMAP when installed and asked for) of the embeddings with thumbnails."""
+    """A 2-D map (PCA, or UMAP when installed and asked for) of the embeddings with thumbnails.
+
+    Thumbnail colours, orientation and scale bar come from the store, see the module notes.
+    """
     from ..plots import plot_map
 
     table = read_embeddings(path)
@@ -135,5 +187,10 @@ def map_figure(path: str | Path, *, method: str = "pca", n_thumbnails: int = 30,
             raise ValueError(f"colour column {colour!r} not in {path}; columns: {', '.join(table.colnames)}")
         values = np.asarray(table[colour], dtype=float)
     images = _Cutouts(table, store_path(table, path, store)) if n_thumbnails > 0 else None
-    return plot_map(np.asarray(table["embedding"]), images, method=method, n_thumbnails=n_thumbnails,
-                    colour=values, colour_label=colour, seed=seed, thumbnail_zoom=thumbnail_zoom)
+    fig = plot_map(np.asarray(table["embedding"]), images, method=method, n_thumbnails=n_thumbnails,
+                   colour=values, colour_label=colour, seed=seed, thumbnail_zoom=thumbnail_zoom,
+                   bands=images.bands if images is not None else None,
+                   pixel_scale=images.pixel_scale if images is not None else None)
+    if images is not None:
+        images.warn_rotation()
+    return fig

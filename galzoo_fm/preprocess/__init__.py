@@ -5,7 +5,15 @@ The main entry point is :class:`Preprocessor`, a configurable pipeline whose set
 also available as functions operating on batches ``(N, C, H, W)``.
 """
 
-from .bands import BAND_WAVELENGTHS, MISSING_BAND_RULES, SURVEY_DEFAULTS, band_mapping, survey_defaults
+from .bands import (
+    BAND_WAVELENGTHS,
+    FILTER_WAVELENGTHS,
+    MISSING_BAND_RULES,
+    SURVEY_DEFAULTS,
+    band_mapping,
+    band_wavelength,
+    survey_defaults,
+)
 from .flags import BAD_FLAGS, PreprocessFlag, describe_flags
 from .geometry import resample_images
 from .pipeline import Preprocessor, PreprocessResult
@@ -16,6 +24,7 @@ from .steps import asinh_stretch, clean_images, clipped_stats, estimate_backgrou
 __all__ = [
     "BAD_FLAGS",
     "BAND_WAVELENGTHS",
+    "FILTER_WAVELENGTHS",
     "MISSING_BAND_RULES",
     "SURVEY_DEFAULTS",
     "PreprocessFlag",
@@ -23,6 +32,7 @@ __all__ = [
     "Preprocessor",
     "asinh_stretch",
     "band_mapping",
+    "band_wavelength",
     "clean_images",
     "clipped_stats",
     "describe_flags",

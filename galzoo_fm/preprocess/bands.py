@@ -7,18 +7,33 @@ All fluxes are in **nanomaggies** (AB zero point 22.5, the Legacy Surveys and SD
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["BAND_WAVELENGTHS", "MISSING_BAND_RULES", "SURVEY_DEFAULTS", "band_mapping", "survey_defaults"]
+__all__ = ["BAND_WAVELENGTHS", "FILTER_WAVELENGTHS", "MISSING_BAND_RULES", "SURVEY_DEFAULTS", "band_mapping",
+           "band_wavelength", "survey_defaults"]
 
 #: Approximate effective wavelengths in nm; used only to order bands (``missing_band="nearest"``, RGB planes).
 BAND_WAVELENGTHS: dict[str, float] = {
     "u": 355.0, "g": 475.0, "r": 620.0, "i": 760.0, "z": 900.0, "y": 970.0,
     "VIS": 715.0, "Y": 1080.0, "J": 1370.0, "H": 1770.0,
 }
+
+#: Pivot wavelengths in nm of other filters, matched case-insensitively by :func:`band_wavelength` (used to
+#: order the planes of colour pictures): HST ACS/WFC and WFC3 (UVIS and IR), JWST NIRCam wide filters,
+#: K/Ks, WISE W1-W4 and GALEX. ``F410M`` is left out: HST's is at 410 nm, JWST's at 4.1 µm.
+FILTER_WAVELENGTHS: dict[str, float] = {
+    "F225W": 237.0, "F275W": 271.0, "F336W": 335.0, "F390W": 392.0, "F435W": 433.0, "F438W": 433.0,
+    "F475W": 475.0, "F555W": 534.0, "F606W": 590.0, "F625W": 629.0, "F775W": 767.0, "F814W": 805.0,
+    "F850LP": 905.0, "F098M": 986.0, "F105W": 1055.0, "F110W": 1153.0, "F125W": 1249.0, "F140W": 1392.0,
+    "F160W": 1537.0, "F070W": 704.0, "F090W": 902.0, "F115W": 1154.0, "F150W": 1501.0, "F200W": 1990.0,
+    "F277W": 2786.0, "F356W": 3563.0, "F444W": 4421.0, "K": 2190.0, "KS": 2150.0, "W1": 3400.0,
+    "W2": 4600.0, "W3": 12000.0, "W4": 22000.0, "FUV": 153.0, "NUV": 231.0,
+}
+_FILTERS_UPPER = {k.upper(): v for k, v in FILTER_WAVELENGTHS.items()}
 
 #: Per-survey defaults. ``softening`` is the arcsinh softening per band in nanomaggies per pixel.
 #: Legacy Surveys and SDSS: ``1 / (Q * scale)`` with the per-band ``scale`` and ``Q = 20`` of the Legacy
@@ -81,6 +96,39 @@ def check_band_names(bands: Any, what: str) -> list[str]:
     if dupes:
         raise ValueError(f"{what} names band(s) {', '.join(dupes)} more than once: {out}")
     return out
+
+
+def band_wavelength(band: str) -> float | None:
+    """Effective wavelength in nm of a band name, or ``None`` when it is not known.
+
+    The rules, in order: the exact name in :data:`BAND_WAVELENGTHS` (``"g"``, ``"Y"``: case matters, PS1
+    ``y`` is not UKIRT ``Y``); the name in :data:`FILTER_WAVELENGTHS`, any case (``"F606W"``, ``"f160w"``,
+    ``"Ks"``); the same two for the part after the last ``/``, ``_``, ``-``, ``:`` or space (HiPS ids such
+    as ``"CDS/P/DESI-Legacy-Surveys/DR10/g"``, ``"DECam_r"``, ``"2MASS-J"``, ``"ACS_F814W"``); and SkyView's
+    ``"SDSSg"`` style (``SDSS`` and one letter).
+
+    Examples
+    --------
+    >>> from galzoo_fm.preprocess import band_wavelength
+    >>> band_wavelength("z"), band_wavelength("f160w"), band_wavelength("CDS/P/PanSTARRS/DR1/g")
+    (900.0, 1537.0, 475.0)
+    >>> band_wavelength("band0") is None
+    True
+    """
+    def lookup(name: str) -> float | None:
+        if name in BAND_WAVELENGTHS:
+            return BAND_WAVELENGTHS[name]
+        return _FILTERS_UPPER.get(name.upper())
+
+    name = str(band).strip()
+    found = lookup(name)
+    if found is None:
+        tail = re.split(r"[/_\-: ]", name)[-1]
+        found = lookup(tail) if tail and tail != name else None
+    if found is None:
+        m = re.fullmatch(r"SDSS([ugriz])", name)
+        found = BAND_WAVELENGTHS[m.group(1)] if m else None
+    return found
 
 
 def _nearest(band: str, available: Sequence[str]) -> str:

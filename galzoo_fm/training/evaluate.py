@@ -369,10 +369,25 @@ def plot_low_label_curve(table: Any, path: str | Path, *, title: str | None = No
         ax.errorbar(n, mean, yerr=std, marker="o", capsize=3, label=name)
         ax.fill_between(n, mean - std, mean + std, alpha=0.2)
     ax.set_xscale("log")
+    # plain tick labels at the label counts ("50", "100", "250"), not log-formatted minor ticks, which
+    # overlap ("3×10²4×10²"); counts closer than ~8 % of the axis to the previous label keep a tick only
+    from matplotlib.ticker import FixedLocator, NullFormatter, NullLocator
+
+    counts = sorted({int(v) for t in tables.values() for v in np.asarray(t["n_labels"]) if v > 0})
+    labelled, last = [], None
+    span = np.log10(max(counts) / min(counts)) if counts else 0.0
+    for v in counts:
+        if last is None or np.log10(v / last) >= 0.08 * span:
+            labelled.append(v)
+            last = v
+    ax.xaxis.set_major_locator(FixedLocator(counts))
+    ax.xaxis.set_major_formatter(lambda v, _pos: f"{v:.0f}" if round(v) in labelled else "")
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("number of labelled galaxies")
     ax.set_ylabel("test accuracy")
     ax.set_title(title or "Low-label curve")
-    ax.grid(alpha=0.3, which="both")
+    ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
     fig.tight_layout()
     path = Path(path)
