@@ -45,3 +45,16 @@ def test_usable_as_an_encoder_backbone(example_entry_point):
     out = encoder.embed(np.ones((3, 4, 32, 32), np.float32))
     assert out.shape == (3, 64)
     assert np.allclose(out, out[0])  # identical images give identical vectors
+
+
+def test_plugin_guide_includes_the_real_example_files():
+    """docs/plugins.rst shows the example plugin by literalinclude of its files, so it cannot drift from them."""
+    import re
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    text = (docs / "plugins.rst").read_text()
+    included = re.findall(r"^\.\. literalinclude:: (\S+)$", text, flags=re.M)
+    assert {Path(p).name for p in included} == {"pyproject.toml", "plugin.py"}
+    assert all((docs / p).is_file() for p in included), included
+    assert "class SmallCNN" not in text and "def register_backbones" not in text  # nothing pasted by hand
