@@ -10,8 +10,77 @@ from . import __version__
 
 __all__ = ["cli", "main"]
 
+# Start-up: nothing heavy is imported here. Each command imports the library modules it calls (torch, timm,
+# astropy.wcs, ... come with them), and plugin commands are added on first look-up of a command, so that
+# `galzoo-fm --help` and `--version` take about as long as importing click and astropy.table.
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+def _interrupted() -> None:
+    click.echo("interrupted", err=True)
+    sys.exit(130)
+
+
+def _cli_error(exc: BaseException) -> click.ClickException:
+    """The one-line command-line error for a library exception.
+
+    Exceptions with a ``cli_message()`` (:class:`~galzoo_fm._checks.OutputExistsError`: "pass --overwrite",
+    :class:`~galzoo_fm.registry.UnknownNameError`: "list them with `galzoo-fm surveys`") are worded for
+    the command line, also when another exception wraps them; the others keep their message.
+    """
+    text = str(exc)
+    seen: set[int] = set()
+    inner: BaseException | None = exc
+    while inner is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        cli_message = getattr(inner, "cli_message", None)
+        if callable(cli_message):
+            if inner is exc:
+                return click.ClickException(cli_message())
+            if str(inner) and str(inner) in text:
+                return click.ClickException(text.replace(str(inner), cli_message()))
+        inner = inner.__cause__ or inner.__context__
+    return click.ClickException(text)
+
+
+class _Group(click.Group):
+    """The top-level group: plugin commands added on first look-up; Ctrl-C is one line and exit status 130;
+    existing outputs are reported with ``--overwrite``."""
+
+    _plugins_added = False
+
+    def _add_plugins(self) -> None:
+        if not self._plugins_added:
+            self._plugins_added = True
+            from .plugins import add_plugin_commands
+
+            add_plugin_commands(self)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_plugins()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._add_plugins()
+        return super().get_command(ctx, cmd_name)
+
+    def make_context(self, *args, **kwargs) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt:
+            _interrupted()
+
+    def invoke(self, ctx: click.Context):
+        from ._checks import OutputExistsError
+
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            _interrupted()
+        except OutputExistsError as exc:  # raised where a command does not catch it itself
+            raise _cli_error(exc) from exc
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="galzoo-fm")
 def cli() -> None:
     """galzoo-fm: galaxy foundation models — cutouts, pretraining and embeddings for catalogues."""
@@ -56,7 +125,7 @@ def schemas(name: str | None) -> None:
     try:
         click.echo(describe(name))
     except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise _cli_error(exc) from exc
 
 
 @cli.command("embed-images")
@@ -84,7 +153,7 @@ def embed_images_command(images, out, model, backbone, batch_size, device, seed,
             pixel_scale=pixel_scale,
         )
     except (ValueError, TypeError, FileExistsError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise _cli_error(exc) from exc
     table = result.table
     n, d = table["embedding"].shape
     rate = n / result.seconds if result.seconds > 0 else float("inf")
@@ -133,7 +202,7 @@ def fetch_command(catalog, survey, size, out, survey_opts, bands, layer, pixscal
             columns={"id": id_col, "ra": ra_col, "dec": dec_col},
         )
     except (ValueError, TypeError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise _cli_error(exc) from exc
     click.echo(str(summary))
     if summary.interrupted:
         sys.exit(130)
@@ -160,7 +229,7 @@ def simulate_command(out, n, seed, size, workers, overwrite, progress) -> None:
         paths = write_synthetic(out, n, config=SimulationConfig(seed=seed, size=size), workers=workers,
                                 overwrite=overwrite, progress=sys.stderr.isatty() if progress is None else progress)
     except (ValueError, TypeError, FileExistsError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise _cli_error(exc) from exc
     click.echo(f"wrote {n} simulated galaxies: {paths[0]} and {paths[1]}")
 
 
@@ -184,7 +253,7 @@ def pretrain_command(config: str) -> None:
     try:
         result = pretrain(config)
     except (ValueError, TypeError, NonFiniteLossError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise _cli_error(exc) from exc
     click.echo(result.summary())
 
 
@@ -198,7 +267,7 @@ def finetune_command(config: str) -> None:
     try:
         result = finetune(config)
     except (ValueError, TypeError, NonFiniteLossError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise _cli_error(exc) from exc
     click.echo(result.summary())
 
 
@@ -238,7 +307,7 @@ def evaluate_command(model, data, catalog, label_col, out, sizes, repeats, k, C,
                           k=k, C=C, test_fraction=test_fraction, seed=seed, batch_size=batch_size, device=device,
                           preprocess=preprocess, bands=bands, pixel_scale=pixel_scale)
     except (ValueError, TypeError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise _cli_error(exc) from exc
     click.echo(f"linear probe accuracy {result.linear_accuracy:.4f}, kNN (k={k}) {result.knn_accuracy:.4f} "
                f"({result.n_train} train / {result.n_test} test)")
     prep = result.preprocessing
@@ -304,7 +373,7 @@ def embed_command(catalog, survey, layer, model, out, survey_opts, batch_size, d
         click.echo("interrupted: finished blocks are kept; run the same command again to resume", err=True)
         sys.exit(130)
     except (ValueError, TypeError, FileExistsError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise _cli_error(exc) from exc
     if summary.rank == 0:
         click.echo(str(summary))
         if model is None:
@@ -332,7 +401,7 @@ def similar_command(embeddings, query_id, ra, dec, k, out, device, backend) -> N
         if out:
             write_table(near, out, overwrite=True)
     except (ValueError, TypeError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise _cli_error(exc) from exc
     click.echo(f"query: row {row}, id {table['id'][row]}")
     near["similarity"].format = ".4f"
     click.echo("\n".join(near.pformat(max_lines=-1, max_width=-1)))
@@ -357,7 +426,7 @@ def anomaly_command(embeddings, k, out, top, device, backend) -> None:
         if out:
             write_table(table, out, overwrite=True)
     except (ValueError, TypeError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise _cli_error(exc) from exc
     score = np.nan_to_num(np.asarray(table["anomaly_score"]), nan=-np.inf)
     for rank, row in enumerate(np.argsort(-score, kind="stable")[:top], 1):
         click.echo(f"{rank:>4d}  {table['id'][row]!s:>20}  {table['anomaly_score'][row]:.4f}")
@@ -388,7 +457,7 @@ def plot_neighbours_command(embeddings, query_id, ra, dec, k, out, store, device
         fig = neighbours_figure(embeddings, id=query_id, ra=ra, dec=dec, k=k, store=store, device=device)
         click.echo(f"wrote {save_figure(fig, out)}")
     except (ValueError, TypeError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise _cli_error(exc) from exc
 
 
 @plot_group.command("map")
@@ -408,7 +477,7 @@ def plot_map_command(embeddings, out, method, thumbnails, colour, store, seed) -
         fig = map_figure(embeddings, method=method, n_thumbnails=thumbnails, colour=colour, store=store, seed=seed)
         click.echo(f"wrote {save_figure(fig, out)}")
     except (ValueError, TypeError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise _cli_error(exc) from exc
 
 
 @cli.group("datasets")
@@ -451,7 +520,7 @@ def datasets_info_command(name, data_dir) -> None:
     try:
         click.echo(describe_dataset(open_release(name), data=data_dir))
     except _dataset_errors() as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise _cli_error(exc) from exc
 
 
 @datasets_group.command("download")
@@ -470,7 +539,7 @@ def datasets_download_command(name, data_dir, mirror, retries, progress) -> None
         release = open_release(name, mirror=mirror)
         folder = download(release, release_dir(release, data_dir), progress=progress, retries=retries)
     except _dataset_errors() as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise _cli_error(exc) from exc
     click.echo(f"{name}: all files verified in {folder}")
 
 
@@ -487,7 +556,7 @@ def datasets_verify_command(name, data_dir, progress) -> None:
         release = open_release(name)
         problems = verify(release, release_dir(release, data_dir), progress=progress)
     except _dataset_errors() as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise _cli_error(exc) from exc
     if problems:
         raise click.ClickException("\n".join(problems))
     click.echo(f"{name}: {len(release.files)} files verified")
@@ -514,7 +583,7 @@ def datasets_prepare_command(name, out, size, data_dir, no_download, limit, work
         summary = prepare(release, out, folder=release_dir(release, data_dir), size=size,
                           download=not no_download, progress=progress, limit=limit, workers=workers)
     except _dataset_errors() as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise _cli_error(exc) from exc
     click.echo(str(summary))
 
 
@@ -539,22 +608,13 @@ def datasets_join_command(images, votes, out, on, tolerance, schema, id_col, ra_
         path, report = join_files(images, parse_votes(votes), out, overwrite=overwrite, on=on, tolerance=tolerance,
                                   schema=schema, id_col=id_col, ra_col=ra_col, dec_col=dec_col)
     except (ValueError, TypeError, OSError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise _cli_error(exc) from exc
     for name, r in report.items():
         click.echo(f"{name}: {r['matched']} of {r['rows']} vote rows matched, {r['unmatched']} unmatched, "
                    f"{r['ambiguous']} ambiguous, {r['lost_to_nearer']} lost to a nearer row")
     click.echo(f"wrote {path}")
 
 
-def _add_plugin_commands(group: click.Group) -> None:
-    from .plugins import add_plugin_commands
-
-    add_plugin_commands(group)
-
-
-_add_plugin_commands(cli)
-
-
 def main() -> None:
-    """Entry point of the ``galzoo-fm`` console script."""
+    """Run the ``galzoo-fm`` command line (the console script is :func:`galzoo_fm.__main__.main`)."""
     cli(prog_name="galzoo-fm")

@@ -101,7 +101,8 @@ class _State:
         self.pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
         self.pm.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
-        self.registries: dict[str, Registry] | None = None
+        #: the registries filled so far, by kind
+        self.registries: dict[str, Registry] = {}
 
 
 _lock = threading.RLock()
@@ -155,32 +156,39 @@ def _load(state: _State) -> None:
             _report(info, "import failed", exc)
 
 
-def _fill(state: _State) -> dict[str, Registry]:
-    registries = {kind: Registry(_SINGULAR[kind], kind) for kind in KINDS}
+def _fill_kind(state: _State, kind: str) -> Registry:
+    """Call every plugin's ``register_<kind>`` hook into a new registry of that kind.
+
+    Kinds are filled one at a time, on first use, so that listing surveys does not call the backbone hooks
+    (the built-in one imports timm, and with it torch).
+    """
+    registry = Registry(_SINGULAR[kind], kind)
+    hook = getattr(state.pm.hook, f"register_{kind}")
+    # call each plugin's implementation on its own, so that we know who registered what and
+    # one plugin's failure does not stop the others
+    for impl in hook.get_hookimpls():  # registration order: built-ins first
+        info = state.infos.get(impl.plugin_name)
+        if info is None or info.error is not None:
+            continue
+        try:
+            impl.function(register=partial(registry.register, plugin=impl.plugin_name))
+        except DuplicateNameError:
+            raise
+        except Exception as exc:
+            registry.unregister_plugin(impl.plugin_name)
+            # a failed plugin is skipped as a whole, whichever kind was filled first
+            for other in state.registries.values():
+                other.unregister_plugin(impl.plugin_name)
+            info.registered = {}
+            _report(info, f"register_{kind} raised", exc)
+            info.error += "\n" + traceback.format_exc(limit=3)
     for info in state.infos.values():
-        info.registered = {}
-    for kind, registry in registries.items():
-        hook = getattr(state.pm.hook, f"register_{kind}")
-        # call each plugin's implementation on its own, so that we know who registered what and
-        # one plugin's failure does not stop the others
-        for impl in hook.get_hookimpls():  # registration order: built-ins first
-            info = state.infos.get(impl.plugin_name)
-            if info is None or info.error is not None:
-                continue
-            try:
-                impl.function(register=partial(registry.register, plugin=impl.plugin_name))
-            except DuplicateNameError:
-                raise
-            except Exception as exc:
-                registry.unregister_plugin(impl.plugin_name)
-                _report(info, f"register_{kind} raised", exc)
-                info.error += "\n" + traceback.format_exc(limit=3)
-    for info in state.infos.values():
-        for kind, registry in registries.items():
-            names = registry.by_plugin(info.name)
-            if names:
-                info.registered[kind] = names
-    return registries
+        names = registry.by_plugin(info.name)
+        if names:
+            info.registered[kind] = names
+        else:
+            info.registered.pop(kind, None)
+    return registry
 
 
 def _get_state() -> _State:
@@ -204,8 +212,8 @@ def get_registry(kind: str) -> Registry:
         raise ValueError(f"unknown registry kind {kind!r}; expected one of {', '.join(KINDS)}")
     with _lock:
         state = _get_state()
-        if state.registries is None:
-            state.registries = _fill(state)
+        if kind not in state.registries:
+            state.registries[kind] = _fill_kind(state, kind)
         return state.registries[kind]
 
 
@@ -230,7 +238,7 @@ def register_plugin(plugin: ModuleType | Any, name: str | None = None) -> str:
         state.pm.register(plugin, name=name)
         module = getattr(plugin, "__name__", type(plugin).__name__)
         state.infos[name] = PluginInfo(name, "registered", module)
-        state.registries = None
+        state.registries = {}
         try:
             for kind in KINDS:
                 get_registry(kind)
@@ -249,7 +257,7 @@ def unregister_plugin(name: str) -> None:
         if state.pm.get_plugin(name) is not None:
             state.pm.unregister(name=name)
         del state.infos[name]
-        state.registries = None
+        state.registries = {}
 
 
 def reset() -> None:

@@ -96,7 +96,8 @@ def test_embed_images_refuses_to_overwrite(tmp_path):
     out = tmp_path / "e.ecsv"
     out.write_text("precious")
     result = CliRunner().invoke(cli, ["embed-images", "-o", str(out)])
-    assert result.exit_code == 1 and "exists; pass overwrite=True (--overwrite)" in result.output
+    assert result.exit_code == 1 and "exists; pass --overwrite to replace it" in result.output
+    assert "overwrite=True" not in result.output
     assert out.read_text() == "precious"
     assert run("embed-images", "-o", str(out), "--overwrite").exit_code == 0
     assert len(Table.read(out)) == 24

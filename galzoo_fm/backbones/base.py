@@ -7,9 +7,10 @@ A backbone is a :class:`torch.nn.Module` that maps images ``(N, C, H, W)`` to po
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
+if TYPE_CHECKING:  # torch is imported when a backbone is built, not when the plugins load
+    from torch import nn
 
 __all__ = ["build_backbone", "validate_backbone"]
 
@@ -22,6 +23,8 @@ def validate_backbone(module: Any, name: str) -> nn.Module:
     TypeError
         If ``module`` is not an ``nn.Module`` or lacks a positive integer ``num_features``.
     """
+    from torch import nn
+
     if not isinstance(module, nn.Module):
         raise TypeError(f"backbone {name!r} factory returned {type(module).__name__}, not a torch.nn.Module")
     nf = getattr(module, "num_features", None)

@@ -16,13 +16,30 @@ cutout store groups such reads per chunk file, which is far faster than one imag
 
 from __future__ import annotations
 
-from .arrays import ArrayDataset, BatchDataset, BatchSubset
-from .loading import open_dataset, table_targets
-from .simplots import plot_classes
-from .simtruth import draw_truth
-from .store import CutoutStoreDataset
-from .synthetic import SimulationConfig, simulate_catalog, simulate_images, synthetic_dataset, write_synthetic
-from .votesim import DEFAULT_CAMPAIGNS, Campaign, answer_probabilities, simulate_votes
+import importlib
+from typing import Any
+
+# imported on first use: the built-in dataset plugin (galzoo_fm.datasets.public.builtin) loads with every
+# ``galzoo-fm`` command, and ArrayDataset imports torch
+_WHERE = {
+    "ArrayDataset": "arrays",
+    "BatchDataset": "arrays",
+    "BatchSubset": "arrays",
+    "Campaign": "votesim",
+    "CutoutStoreDataset": "store",
+    "DEFAULT_CAMPAIGNS": "votesim",
+    "SimulationConfig": "synthetic",
+    "answer_probabilities": "votesim",
+    "draw_truth": "simtruth",
+    "open_dataset": "loading",
+    "plot_classes": "simplots",
+    "simulate_catalog": "synthetic",
+    "simulate_images": "synthetic",
+    "simulate_votes": "votesim",
+    "synthetic_dataset": "synthetic",
+    "table_targets": "loading",
+    "write_synthetic": "synthetic",
+}
 
 __all__ = [
     "DEFAULT_CAMPAIGNS",
@@ -43,3 +60,13 @@ __all__ = [
     "table_targets",
     "write_synthetic",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -14,12 +14,29 @@ Build one by name with ``galzoo_fm.get_loss(name, encoder=..., schema=..., **hyp
 
 from __future__ import annotations
 
-from .base import LossOutput, Objective, resolve_question_groups
-from .builtin import objective_metadata
-from .byol import ByolObjective, byol_loss, cosine_tau, ema_update_
-from .dirichlet import DirichletObjective, dirichlet_loss, dirichlet_multinomial_nll, expected_vote_fractions
-from .hybrid import HybridObjective, hybrid_combine
-from .spectral import SpectralObjective, spectral_contrastive_loss
+import importlib
+from typing import Any
+
+# the names are imported from their modules on first use: the built-in plugin module
+# (galzoo_fm.losses.builtin) is loaded with every ``galzoo-fm`` command and must not import torch
+_WHERE = {
+    "ByolObjective": "byol",
+    "DirichletObjective": "dirichlet",
+    "HybridObjective": "hybrid",
+    "LossOutput": "base",
+    "Objective": "base",
+    "SpectralObjective": "spectral",
+    "byol_loss": "byol",
+    "cosine_tau": "byol",
+    "dirichlet_loss": "dirichlet",
+    "dirichlet_multinomial_nll": "dirichlet",
+    "ema_update_": "byol",
+    "expected_vote_fractions": "dirichlet",
+    "hybrid_combine": "hybrid",
+    "objective_metadata": "builtin",
+    "resolve_question_groups": "base",
+    "spectral_contrastive_loss": "spectral",
+}
 
 __all__ = [
     "ByolObjective",
@@ -39,3 +56,13 @@ __all__ = [
     "resolve_question_groups",
     "spectral_contrastive_loss",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

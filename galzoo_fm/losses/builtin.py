@@ -1,28 +1,37 @@
-"""The built-in losses, registered through the same ``register_losses`` hook as third-party plugins."""
+"""The built-in losses, registered through the same ``register_losses`` hook as third-party plugins.
+
+This module is loaded with the plugins by every ``galzoo-fm`` command, so it does not import torch: each
+loss is registered with a factory that imports its class when the loss is built, and with the metadata
+(views, votes, EMA target) written out here. A test checks that metadata against the classes.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..hookspecs import hookimpl
-from .base import Objective
-from .byol import ByolObjective
-from .dirichlet import DirichletObjective
-from .hybrid import HybridObjective
-from .spectral import SpectralObjective
 
-__all__ = ["register_losses"]
+if TYPE_CHECKING:
+    from .base import Objective
 
-_BUILTIN: dict[str, tuple[type[Objective], str, str]] = {
-    "dirichlet": (DirichletObjective, "Dirichlet-multinomial loss on Galaxy Zoo vote counts",
-                  "Walmsley et al. 2022, MNRAS 509, 3966"),
-    "byol": (ByolObjective, "BYOL: two views, EMA target, symmetric 2 − 2·cos",
-             "Grill et al. 2020, arXiv 2006.07733"),
-    "spectral": (SpectralObjective, "Spectral contrastive loss (negatives gathered across ranks)",
-                 "HaoChen et al. 2021, arXiv 2106.04156"),
-    "hybrid": (HybridObjective, "BYOL + Dirichlet head, supervised term rescaled to the contrastive one",
-               "Walmsley et al. 2022, arXiv 2206.11927"),
+__all__ = ["objective_metadata", "register_losses"]
+
+#: name: (module, class, description, reference, metadata as :func:`objective_metadata` gives it)
+_BUILTIN: dict[str, tuple[str, str, str, str, dict[str, Any]]] = {
+    "dirichlet": ("dirichlet", "DirichletObjective", "Dirichlet-multinomial loss on Galaxy Zoo vote counts",
+                  "Walmsley et al. 2022, MNRAS 509, 3966",
+                  {"n_views": 1, "needs_votes": True, "uses_votes": True, "has_ema_target": False}),
+    "byol": ("byol", "ByolObjective", "BYOL: two views, EMA target, symmetric 2 − 2·cos",
+             "Grill et al. 2020, arXiv 2006.07733",
+             {"n_views": 2, "needs_votes": False, "uses_votes": False, "has_ema_target": True}),
+    "spectral": ("spectral", "SpectralObjective", "Spectral contrastive loss (negatives gathered across ranks)",
+                 "HaoChen et al. 2021, arXiv 2106.04156",
+                 {"n_views": 2, "needs_votes": False, "uses_votes": False, "has_ema_target": False}),
+    "hybrid": ("hybrid", "HybridObjective", "BYOL + Dirichlet head, supervised term rescaled to the contrastive one",
+               "Walmsley et al. 2022, arXiv 2206.11927",
+               {"n_views": 2, "needs_votes": False, "uses_votes": True, "has_ema_target": True}),
 }
 
 
@@ -36,8 +45,18 @@ def objective_metadata(cls: type[Objective]) -> dict[str, Any]:
     }
 
 
+def _lazy_loss(module: str, cls: str) -> Callable[..., Any]:
+    def factory(**kwargs: Any) -> Any:
+        return getattr(importlib.import_module(f"galzoo_fm.losses.{module}"), cls)(**kwargs)
+
+    factory.__name__ = cls
+    factory.__qualname__ = cls
+    factory.__doc__ = f"Build a :class:`galzoo_fm.losses.{cls}` (imports torch on first use)."
+    return factory
+
+
 @hookimpl
 def register_losses(register: Callable[..., None]) -> None:
     """Register ``dirichlet``, ``byol``, ``spectral`` and ``hybrid``."""
-    for name, (cls, description, reference) in _BUILTIN.items():
-        register(name, cls, description=description, reference=reference, **objective_metadata(cls))
+    for name, (module, cls, description, reference, metadata) in _BUILTIN.items():
+        register(name, _lazy_loss(module, cls), description=description, reference=reference, **metadata)
