@@ -30,11 +30,11 @@ def main() -> None:
     table = embed_catalog(DATA / "demo_catalog.ecsv", survey="local",
                           survey_options={"path": str(DATA / "demo_mosaic.fits")}, out=out, anomaly_k=5)
     print(table["id", "status", "reason"])
-    fig = neighbours_figure(out, id="demo-007", k=5, ncols=6)
-    fig.suptitle("random-init ResNet-18: nearest neighbours of demo-007 (cosine)", fontsize=9, y=1.1)
+    fig = neighbours_figure(out, id="demo-007", k=5, ncols=6,
+                            title="random-init ResNet-18: nearest neighbours of demo-007 (cosine)")
     print("wrote", save_figure(fig, IMAGES / "embedding_neighbours.png", dpi=75))
-    fig = map_figure(out, n_thumbnails=20, colour="anomaly_score", thumbnail_zoom=0.5)
-    fig.axes[0].set_title("random-init ResNet-18: PCA map of 36 demo galaxies")
+    fig = map_figure(out, n_thumbnails=20, colour="anomaly_score", thumbnail_zoom=0.5,
+                     title="random-init ResNet-18: PCA map of 36 demo galaxies")
     print("wrote", save_figure(fig, IMAGES / "embedding_map.png", dpi=80))
 
 

@@ -10,6 +10,7 @@ orientations of the same pixels on the sky) must give the same pictures.
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -232,4 +233,18 @@ def test_low_label_axis_has_plain_non_overlapping_labels(tmp_path, monkeypatch):
     assert list(ax.get_xticks()) == sizes
     assert not any(t.get_text() for t in ax.get_xticklabels(minor=True))
     boxes = [t.get_window_extent() for t in major]
-    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:], strict=False))
+    assert all(a.x1 < b.x0 for a, b in itertools.pairwise(boxes))
+
+
+def test_scale_bar_from_the_wcs_when_the_store_records_no_pixel_scale(embedded, tmp_path):
+    import json
+    import shutil
+
+    store = tmp_path / "store"
+    shutil.copytree(embedded.parent / "emb.fits.cutouts", store)
+    manifest = json.loads((store / "store.json").read_text())
+    assert manifest.pop("pixscale") == pytest.approx(PIXSCALE)
+    (store / "store.json").write_text(json.dumps(manifest))
+    fig = neighbours_figure(embedded, id="gal-1", k=1, store=store)
+    bar = next(a for a in fig.axes[0].artists if a.get_gid() == "scale bar")
+    assert bar.txt_label.get_text() == "2\u2033"

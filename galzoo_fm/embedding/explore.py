@@ -106,6 +106,10 @@ class _Cutouts:
         self.shape = (len(table), *self.index.shape)
         self.bands = list(self.index.bands)
         self.pixel_scale = float(self.index.pixscale) if self.index.pixscale else None
+        if self.pixel_scale is None:  # a store without one: the first recorded cutout's WCS
+            cd = self.cd(np.flatnonzero(self.index.recorded() & (self.index.slot >= 0))[:1])
+            if len(cd) and np.isfinite(cd).all():
+                self.pixel_scale = float(np.sqrt(abs(np.linalg.det(cd[0]))) * 3600)
         self.max_rotation = 0.0  # degrees from north-up left by the flips (a rotated WCS)
 
     def __len__(self) -> int:
@@ -155,10 +159,12 @@ class _Cutouts:
 
 
 def neighbours_figure(path: str | Path, *, id: Any = None, ra: float | None = None, dec: float | None = None,
-                      k: int = 8, store: str | Path | None = None, device: Any = None, ncols: int = 5):
+                      k: int = 8, store: str | Path | None = None, device: Any = None, ncols: int = 5,
+                      title: str | None = None):
     """The query galaxy and its ``k`` nearest neighbours as RGB cutouts (a matplotlib figure).
 
-    Colours, orientation and scale bar come from the store, see the module notes.
+    Colours, orientation and scale bar come from the store, see the module notes; ``title`` replaces the
+    first title line (see :func:`~galzoo_fm.plots.plot_neighbours`).
     """
     from ..plots import plot_neighbours
 
@@ -169,14 +175,16 @@ def neighbours_figure(path: str | Path, *, id: Any = None, ra: float | None = No
     cutouts.warn_rotation()
     return plot_neighbours(images[0], images[1:], query_label=str(table["id"][row]),
                            labels=[str(v) for v in near["id"]], similarities=near["similarity"], ncols=ncols,
-                           bands=cutouts.bands, pixel_scale=cutouts.pixel_scale)
+                           bands=cutouts.bands, pixel_scale=cutouts.pixel_scale, title=title)
 
 
 def map_figure(path: str | Path, *, method: str = "pca", n_thumbnails: int = 30, colour: str | None = None,
-               store: str | Path | None = None, seed: int = 0, thumbnail_zoom: float = 0.6):
+               store: str | Path | None = None, seed: int = 0, thumbnail_zoom: float = 0.6,
+               title: str | None = None):
     """A 2-D map (PCA, or UMAP when installed and asked for) of the embeddings with thumbnails.
 
-    Thumbnail colours, orientation and scale bar come from the store, see the module notes.
+    Thumbnail colours, orientation and scale bar come from the store, see the module notes; ``title``
+    replaces the first title line (see :func:`~galzoo_fm.plots.plot_map`).
     """
     from ..plots import plot_map
 
@@ -190,7 +198,7 @@ def map_figure(path: str | Path, *, method: str = "pca", n_thumbnails: int = 30,
     fig = plot_map(np.asarray(table["embedding"]), images, method=method, n_thumbnails=n_thumbnails,
                    colour=values, colour_label=colour, seed=seed, thumbnail_zoom=thumbnail_zoom,
                    bands=images.bands if images is not None else None,
-                   pixel_scale=images.pixel_scale if images is not None else None)
+                   pixel_scale=images.pixel_scale if images is not None else None, title=title)
     if images is not None:
         images.warn_rotation()
     return fig
