@@ -248,3 +248,21 @@ def test_scale_bar_from_the_wcs_when_the_store_records_no_pixel_scale(embedded, 
     fig = neighbours_figure(embedded, id="gal-1", k=1, store=store)
     bar = next(a for a in fig.axes[0].artists if a.get_gid() == "scale bar")
     assert bar.txt_label.get_text() == "2\u2033"
+
+
+def test_simulated_galaxy_grid_colours_follow_band_names(tmp_path):
+    from matplotlib.image import imread
+
+    from galzoo_fm.datasets.simplots import plot_classes
+
+    images = np.stack([_galaxy(32), 0.5 * _galaxy(32)])  # g, r, z
+    truth = Table({"kind": ["star", "star"]})
+    a = plot_classes(images, truth, tmp_path / "grz.png", bands=("g", "r", "z"), per_class=2, classes=["star"])
+    b = plot_classes(images[:, ::-1], truth, tmp_path / "zrg.png", bands=("z", "r", "g"), per_class=2,
+                     classes=["star"])
+    pa, pb = imread(a), imread(b)
+    np.testing.assert_array_equal(pa, pb)
+    h, w = pa.shape[:2]
+    panel = pa[int(0.1 * h): int(0.9 * h), int(0.1 * w): int(0.45 * w)]  # the first picture
+    left, right = panel[:, : panel.shape[1] // 3], panel[:, 2 * panel.shape[1] // 3:]
+    assert (left[..., 2] - left[..., 0]).mean() > 0.05 and (right[..., 0] - right[..., 2]).mean() > 0.05

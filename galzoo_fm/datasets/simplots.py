@@ -78,7 +78,8 @@ def plot_classes(images: np.ndarray, truth: Any, path: str | Path, *, bands: Seq
         raise ValueError(f"unknown class(es) {unknown}; known: {list(CLASSES)}")
     if len(images) != len(truth):
         raise ValueError(f"{len(images)} images but {len(truth)} truth rows")
-    scales = [1 / 0.12, 1 / 0.15, 1 / 0.25][: len(bands)] if len(bands) == 3 else None
+    soft = {"g": 0.12, "r": 0.15, "z": 0.25}  # by band name: the channels may come in any order
+    scales = [1 / soft[b] for b in bands] if all(b in soft for b in bands) else None
     fig, axes = plt.subplots(len(names), per_class, figsize=(1.3 * per_class, 1.35 * len(names)), squeeze=False)
     for row, name in enumerate(names):
         idx = np.flatnonzero(np.asarray(CLASSES[name](truth), dtype=bool))[:per_class]
