@@ -1,14 +1,16 @@
 """Reading catalogues: any table astropy can read, with its id / RA / Dec columns found by name.
 
-Column names are matched case-insensitively against common spellings (``ra``/``dec``, ``RA``/``DEC``,
-``ra_deg``/``dec_deg``, ``RAJ2000``/``DEJ2000``, ...), or given explicitly. Coordinates may be degrees
-(plain numbers, or a column with an angular unit) or sexagesimal strings. Rows with NaN or out-of-range
-coordinates are kept and marked invalid, so the rest of the catalogue proceeds.
+Column names are matched case-insensitively against the spellings of common catalogue conventions
+(:data:`CONVENTIONS`: hand-made tables, the Legacy Surveys' Tractor, SDSS, Gaia, HSC, DES, SExtractor,
+VizieR), or given explicitly. Coordinates may be degrees (plain numbers, or a column with an angular unit)
+or sexagesimal strings. Rows with NaN or out-of-range coordinates are kept and marked invalid, so the rest
+of the catalogue proceeds.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,16 +19,116 @@ from astropy import units as u
 from astropy.coordinates import Angle, SkyCoord
 from astropy.table import Table
 
-__all__ = ["DEC_NAMES", "ID_NAMES", "RA_NAMES", "Catalog", "find_column", "read_catalog"]
+__all__ = ["AMBIGUOUS_ARCSEC", "CONVENTIONS", "DEC_NAMES", "ID_NAMES", "RA_NAMES", "Catalog", "Convention",
+           "conventions_rst", "find_column", "read_catalog"]
 
+
+@dataclass(frozen=True)
+class Convention:
+    """How one family of catalogues names its identifier and position columns.
+
+    Attributes
+    ----------
+    name : str
+        The convention, e.g. ``"SExtractor"``.
+    written_by : str
+        The tools and archives whose tables follow it.
+    ids : tuple of str
+        Identifier column names (lower case), most preferred first.
+    positions : tuple of (str, str)
+        ``(RA, Dec)`` column name pairs (lower case), most preferred first.
+    note : str
+        What else the reader does or assumes for these tables.
+    """
+
+    name: str
+    written_by: str
+    ids: tuple[str, ...]
+    positions: tuple[tuple[str, str], ...]
+    note: str = ""
+
+
+#: The column conventions, in priority order: the first (RA, Dec) pair present in this order is used, and
+#: the first identifier present in the order of :data:`ID_NAMES` (these ids, with sequence numbers last).
+CONVENTIONS: tuple[Convention, ...] = (
+    Convention(
+        "plain", "hand-made tables, pandas, TOPCAT, Galaxy Zoo releases",
+        ids=("id", "objid", "obj_id", "object_id", "objectid", "source_id", "sourceid", "galaxy_id", "iauname",
+             "name", "dr8_id", "id_str"),
+        positions=(("ra", "dec"), ("ra_deg", "dec_deg"), ("radeg", "decdeg"), ("ra_j2000", "dec_j2000"),
+                   ("raj2000", "decj2000"), ("ra_icrs", "dec_icrs"), ("ra2000", "dec2000"), ("alpha", "delta"),
+                   ("ra", "de"), ("ra_x", "dec_x")),
+        note="the common spellings; ``ra_x``/``dec_x`` are what a pandas merge leaves"),
+    Convention(
+        "Legacy Surveys Tractor",
+        "``tractor-*.fits`` and ``sweep-*.fits`` catalogues, NOIRLab Data Lab ``ls_dr*`` tables",
+        ids=("ls_id",), positions=(("ra", "dec"),),
+        note="``objid`` counts sources within one brick, so where a table has ``brickid`` or ``ls_id`` the id is "
+             "``ls_id``: the column when present, else built from ``release``, ``brickid`` and ``objid`` as "
+             "Data Lab and DESI define it, ``(release << 40) | (brickid << 16) | objid`` (added to the table "
+             "as ``ls_id``)"),
+    Convention(
+        "SDSS", "SkyServer / CasJobs ``PhotoObj``, ``SpecObj`` and ``Galaxy`` queries, ``astroquery.sdss``",
+        ids=("objid", "dr7objid", "specobjid"), positions=(("ra", "dec"),)),
+    Convention(
+        "Gaia", "Gaia archive ``gaia_source`` queries, ``astroquery.gaia``",
+        ids=("source_id",), positions=(("ra", "dec"),),
+        note="positions at ``ref_epoch`` (2016.0 for DR3), the same for galaxies"),
+    Convention(
+        "HSC", "HSC-SSP data release (CAS) ``forced`` and ``meas`` tables",
+        ids=("object_id",), positions=(("ra", "dec"), ("i_ra", "i_dec")),
+        note="``i_ra``/``i_dec`` (the i-band measurement) only without ``ra``/``dec``"),
+    Convention(
+        "SExtractor", "SExtractor / Source Extractor ``FITS_1.0``, ``FITS_LDAC`` (the ``LDAC_OBJECTS`` table "
+        "is read) and ``ASCII_HEAD`` catalogues",
+        ids=("number",),
+        positions=(("alpha_j2000", "delta_j2000"), ("x_world", "y_world"), ("alphawin_j2000", "deltawin_j2000"),
+                   ("alpha_sky", "delta_sky")),
+        note="``NUMBER`` counts detections in one image, so ids repeat across images; ``X_WORLD``/``Y_WORLD`` "
+             "are the image's world system, taken as RA/Dec"),
+    Convention(
+        "DES", "DES DR1/DR2 ``main`` tables, Y3/Y6 Gold",
+        ids=("coadd_object_id",), positions=(("ra", "dec"), ("alphawin_j2000", "deltawin_j2000")),
+        note="the windowed ``ALPHAWIN_J2000``/``DELTAWIN_J2000`` only without ``RA``/``DEC``"),
+    Convention(
+        "VizieR", "VizieR tables (``astroquery.vizier``, the VizieR TAP service, the CDS portal)",
+        ids=("seq", "recno"),
+        positions=(("raj2000", "dej2000"), ("_raj2000", "_dej2000"), ("ra_icrs", "de_icrs"), ("radeg", "dedeg"),
+                   ("_ra", "_de")),
+        note="``Seq`` (the catalogue's running number) and ``recno`` (VizieR's record number) are used only "
+             "without any other id column; sexagesimal ``RAJ2000`` strings are read as hours"),
+)
+
+
+def _unique(names) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(names))
+
+
+#: (RA, Dec) name pairs (lower case), in priority order, from :data:`CONVENTIONS`.
+POSITION_PAIRS: tuple[tuple[str, str], ...] = _unique(p for c in CONVENTIONS for p in c.positions)
 #: Recognised RA column names (lower case), most preferred first.
-RA_NAMES = ("ra", "ra_deg", "radeg", "raj2000", "_raj2000", "ra_j2000", "ra_icrs", "ra2000", "alpha", "ra_x")
+RA_NAMES: tuple[str, ...] = _unique(ra for ra, _ in POSITION_PAIRS)
 #: Recognised Dec column names (lower case), most preferred first.
-DEC_NAMES = ("dec", "dec_deg", "decdeg", "dej2000", "_dej2000", "decj2000", "dec_j2000", "de_icrs",
-             "dec_icrs", "dec2000", "delta", "de", "dec_x")
-#: Recognised identifier column names (lower case), most preferred first.
-ID_NAMES = ("id", "objid", "obj_id", "object_id", "objectid", "source_id", "sourceid", "galaxy_id",
-            "iauname", "name", "dr8_id", "id_str")
+DEC_NAMES: tuple[str, ...] = _unique(dec for _, dec in POSITION_PAIRS)
+_SEQUENCE_IDS = ("number", "seq", "recno")  # running numbers: an id only when nothing better exists
+#: Recognised identifier column names (lower case), most preferred first (running numbers last).
+ID_NAMES: tuple[str, ...] = _unique([*(i for c in CONVENTIONS for i in c.ids if i not in _SEQUENCE_IDS),
+                                     *_SEQUENCE_IDS])
+#: Two recognised coordinate columns whose positions differ by more than this (median over the rows, in
+#: arcsec) are refused as ambiguous; closer ones (windowed vs. isophotal centroids, rounded copies) are not.
+AMBIGUOUS_ARCSEC = 1.0
+
+
+def conventions_rst() -> str:
+    """The :data:`CONVENTIONS` as a reStructuredText list table (the one in the documentation)."""
+    lines = [".. list-table::", "   :header-rows: 1", "   :widths: 14 24 20 22 30", "",
+             "   * - convention", "     - written by", "     - id columns", "     - RA, Dec columns", "     - notes"]
+    for c in CONVENTIONS:
+        lines += [f"   * - {c.name}", f"     - {c.written_by}",
+                  "     - " + ", ".join(f"``{n}``" for n in c.ids),
+                  "     - " + "; ".join(f"``{r}``, ``{d}``" for r, d in c.positions),
+                  f"     - {c.note}" if c.note else "     -"]
+    return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -36,7 +138,7 @@ class Catalog:
     Attributes
     ----------
     table : astropy.table.Table
-        The table as read.
+        The table as read (a Tractor catalogue without ``ls_id`` gains the built ``ls_id`` column).
     ids : numpy.ndarray
         ``(N,)`` identifiers: an integer id column as it is, the row numbers when there is no id column,
         strings otherwise (so a million-row catalogue holds no per-row strings); ``str(ids[i])`` is the
@@ -166,7 +268,15 @@ def read_catalog(source: str | Path | Table, *, id_col: str | None = None, ra_co
     Raises
     ------
     ValueError
-        The file cannot be read, or no RA / Dec column can be found (the message lists the columns).
+        The file cannot be read (the message names it and says whether it is truncated, damaged or not a
+        table), no RA / Dec column can be found (the message lists the columns), or two recognised columns
+        hold different positions (ambiguous: name one).
+
+    Notes
+    -----
+    Without ``ra_col``/``dec_col`` the first (RA, Dec) pair of :data:`CONVENTIONS` present is used; without
+    ``id_col`` the first of :data:`ID_NAMES` (see :data:`CONVENTIONS` for a Tractor ``objid``), else the row
+    number. The columns used are in :attr:`Catalog.columns`.
 
     Examples
     --------
@@ -176,23 +286,31 @@ def read_catalog(source: str | Path | Table, *, id_col: str | None = None, ra_co
     ('RAJ2000', [True, False], 'RA 400.0 outside [0, 360)')
     """
     if isinstance(source, Table):
-        table, where = source, "<table>"
+        table, where, text = source, "<table>", None
     else:
         path = Path(source)
         if not path.is_file():
             raise ValueError(f"catalogue {str(path)!r} does not exist or is not a file")
-        try:
-            table = Table.read(path, format=format) if format else _read_any(path)
-        except Exception as exc:
-            raise ValueError(f"cannot read catalogue {str(path)!r}: {type(exc).__name__}: {exc}") from exc
+        table, text = _read_file(path, format)
         where = str(path)
     if len(table.colnames) == 0:
         raise ValueError(f"catalogue {where} has no columns")
-    ra_name = find_column(table, ra_col, RA_NAMES, "RA")
-    dec_name = find_column(table, dec_col, DEC_NAMES, "DEC")
-    id_name = find_column(table, id_col, ID_NAMES, "ID", required=False)
+    try:
+        ra_name, dec_name, by_name = _position_columns(table, ra_col, dec_col)
+    except ValueError as exc:
+        if text is not None and _looks_like_prose(table):
+            raise ValueError(f"catalogue {where!r} does not look like a table with column names: its first line "
+                             f"reads {text!r}; a "
+                             "catalogue needs a header line of column names (e.g. id,ra,dec) and one row per "
+                             "object") from exc
+        raise
     ra = _degrees(table[ra_name], ra_name, "RA")
     dec = _degrees(table[dec_name], dec_name, "DEC")
+    if by_name and ra_col is None:
+        _check_ambiguous(table, ra_name, ra, dec, RA_NAMES, "RA")
+    if by_name and dec_col is None:
+        _check_ambiguous(table, dec_name, dec, dec, DEC_NAMES, "DEC")
+    table, id_name = _id_column(table, id_col)
     if id_name is None:
         ids = np.arange(len(table))
     elif table[id_name].dtype.kind in "iu" and not np.ma.is_masked(table[id_name]):
@@ -218,13 +336,252 @@ def read_catalog(source: str | Path | Table, *, id_col: str | None = None, ra_co
                    {"id": id_name, "ra": ra_name, "dec": dec_name}, where)
 
 
-def _read_any(path: Path) -> Table:
+def _lower_names(table: Table) -> dict[str, str]:
+    lower: dict[str, str] = {}
+    for name in table.colnames:
+        lower.setdefault(name.lower(), name)
+    return lower
+
+
+def _position_columns(table: Table, ra_col: str | None, dec_col: str | None) -> tuple[str, str, bool]:
+    """The RA and Dec columns (given ones, else the first convention pair present, else one by one) and
+    whether they were found by name alone, so that other recognised columns may make them ambiguous."""
+    lower = _lower_names(table)
+    ra = find_column(table, ra_col, RA_NAMES, "RA") if ra_col is not None else None
+    dec = find_column(table, dec_col, DEC_NAMES, "DEC") if dec_col is not None else None
+    if ra is not None and dec is not None:
+        return ra, dec, False
+    for ra_name, dec_name in POSITION_PAIRS:
+        if ra is None and dec is None and ra_name in lower and dec_name in lower:
+            return lower[ra_name], lower[dec_name], True
+        if ra is not None and ra.lower() == ra_name and dec_name in lower:
+            return ra, lower[dec_name], False  # the partner of a given RA column
+        if dec is not None and dec.lower() == dec_name and ra_name in lower:
+            return lower[ra_name], dec, False
+    return (ra or find_column(table, None, RA_NAMES, "RA"), dec or find_column(table, None, DEC_NAMES, "DEC"),
+            True)
+
+
+def _check_ambiguous(table: Table, chosen: str, values: np.ndarray, dec: np.ndarray, candidates: tuple[str, ...],
+                     kind: str) -> None:
+    """``ValueError`` when another recognised ``kind`` column holds other positions than ``chosen``.
+
+    Positions agreeing to :data:`AMBIGUOUS_ARCSEC` (median over the rows both give) are the same measurement
+    (a windowed centroid, a rounded sexagesimal copy); columns that hold no numbers do not compete.
+    """
+    others = []
+    for name in table.colnames:
+        if name == chosen or name.lower() not in candidates:
+            continue
+        try:
+            other = _degrees(table[name], name, kind)
+        except (TypeError, ValueError):
+            continue
+        both = np.isfinite(other) & np.isfinite(values)
+        if kind == "RA":
+            both &= np.isfinite(dec)
+        if not both.any():
+            continue
+        diff = np.abs(other[both] - values[both])
+        if kind == "RA":
+            diff = np.abs((diff + 180.0) % 360.0 - 180.0) * np.cos(np.radians(dec[both]))
+        median = float(np.median(diff)) * 3600.0
+        if median > AMBIGUOUS_ARCSEC:
+            others.append((name, median))
+    if others:
+        found = [n for n in table.colnames if n == chosen or n in dict(others)]
+        detail = ", ".join(f"{n} differs from {chosen} by {m:.3g} arcsec" for n, m in others)
+        raise ValueError(
+            f"ambiguous {kind} column: {', '.join(found)} all look like {kind} but hold different values (median "
+            f"over the rows: {detail}); choose one with --{kind.lower()}-col. The catalogue has columns: "
+            f"{', '.join(table.colnames)}"
+        )
+
+
+def _id_column(table: Table, id_col: str | None) -> tuple[Table, str | None]:
+    """The identifier column (``None``: row numbers); a Tractor table may gain a built ``ls_id`` column."""
+    if id_col is not None:
+        return table, find_column(table, id_col, ID_NAMES, "ID")
+    lower = _lower_names(table)
+    for cand in ID_NAMES:
+        if cand == "objid" and cand in lower and ("brickid" in lower or "ls_id" in lower):
+            # a Tractor objid counts sources within one brick: ls_id is the catalogue-wide id
+            if "ls_id" in lower:
+                return table, lower["ls_id"]
+            built = _ls_id(table, lower)
+            if built is not None:
+                table = Table(table, copy=False)  # the caller's table keeps its columns
+                table["ls_id"] = built
+                return table, "ls_id"
+        if cand in lower:
+            return table, lower[cand]
+    return table, None
+
+
+def _ls_id(table: Table, lower: dict[str, str]) -> np.ndarray | None:
+    """``(release << 40) | (brickid << 16) | objid`` (Data Lab's and DESI's ``ls_id``), or ``None`` when a
+    column is missing, masked, not integer or out of its bit range."""
+    limits = {"release": 1 << 23, "brickid": 1 << 24, "objid": 1 << 16}
+    parts = {}
+    for name, limit in limits.items():
+        if name not in lower:
+            return None
+        col = table[lower[name]]
+        if col.dtype.kind not in "iu" or np.ma.is_masked(col):
+            return None
+        values = np.asarray(col, dtype=np.int64)
+        if len(values) and (values.min() < 0 or values.max() >= limit):
+            return None
+        parts[name] = values
+    return (parts["release"] << 40) | (parts["brickid"] << 16) | parts["objid"]
+
+
+_FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
+
+
+def _read_file(path: Path, format: str | None) -> tuple[Table, str | None]:
+    """The table in ``path`` and, for a text file, its first line (for messages); ``ValueError`` naming the
+    file and what is wrong with it otherwise."""
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if not head:
+        raise ValueError(f"catalogue {str(path)!r} is empty (0 bytes)")
+    if head.startswith(b"SIMPLE  =") and format in (None, "fits"):
+        short = _fits_shortfall(path)
+        if short is not None:
+            expected, size, where = short
+            raise ValueError(f"catalogue {str(path)!r} is truncated: the file has {size} bytes but its FITS "
+                             f"{where} needs {expected} (an interrupted download or copy?); fetch or copy it again")
+    try:
+        table = Table.read(path, format=format) if format else _read_any(path, head)
+    except Exception as exc:
+        raise ValueError(_unreadable(path, head, exc)) from exc
+    return table, _first_line(head) if _is_text(head) else None
+
+
+def _read_any(path: Path, head: bytes = b"") -> Table:
+    from astropy.io.registry import IORegistryError
+
     suffix = "".join(path.suffixes[-2:]).lower()
     if suffix.endswith((".csv", ".csv.gz")):
         return Table.read(path, format="ascii.csv")
     if suffix.endswith((".h5", ".hdf5")):
         return Table.read(path, path="table") if _has_hdf5_path(path) else Table.read(path)
-    return Table.read(path)
+    if head.startswith(b"SIMPLE  =") or suffix.endswith(_FITS_SUFFIXES):
+        from astropy.io import fits
+
+        with fits.open(path) as hdul:  # a SExtractor FITS_LDAC file: the objects are in LDAC_OBJECTS
+            ldac = any(h.name == "LDAC_OBJECTS" for h in hdul)
+        return Table.read(path, hdu="LDAC_OBJECTS") if ldac else Table.read(path)
+    try:
+        return Table.read(path)
+    except IORegistryError:
+        if not _is_text(head):
+            raise
+    return Table.read(path, format="ascii")  # .txt, .dat, .cat (SExtractor ASCII_HEAD), ...: the format guessed
+
+
+def _fits_shortfall(path: Path) -> tuple[int, int, str] | None:
+    """``(bytes needed, bytes present, "header"/"data")`` when the FITS file is shorter than its headers say."""
+    size = path.stat().st_size
+    pos = 0
+    with open(path, "rb") as fh:
+        while pos < size:
+            fh.seek(pos)
+            cards: dict[str, int] = {}
+            blocks, ended = 0, False
+            while not ended:
+                block = fh.read(2880)
+                if len(block) < 2880:
+                    return pos + (blocks + 1) * 2880, size, "header"
+                blocks += 1
+                for i in range(0, 2880, 80):
+                    key = block[i:i + 8].decode("ascii", "replace").strip()
+                    if key == "END":
+                        ended = True
+                        break
+                    if block[i + 8:i + 10] == b"= " and (key in ("BITPIX", "PCOUNT", "GCOUNT") or
+                                                          key.startswith("NAXIS")):
+                        try:
+                            cards[key] = int(block[i + 10:i + 80].split(b"/")[0].strip())
+                        except ValueError:
+                            return None  # not a header this check understands: let astropy judge
+            pos += blocks * 2880
+            naxis = cards.get("NAXIS", 0)
+            dims = [cards.get(f"NAXIS{k}", 0) for k in range(1, naxis + 1)]
+            if dims and dims[0] == 0 and len(dims) > 1:
+                dims = dims[1:]  # random groups
+            nbytes = (abs(cards.get("BITPIX", 8)) // 8 * cards.get("GCOUNT", 1) *
+                      (cards.get("PCOUNT", 0) + (math.prod(dims) if dims else 0)))
+            if pos + nbytes > size:
+                return pos + nbytes, size, "data"
+            pos += -(-nbytes // 2880) * 2880
+            fh.seek(pos)
+            if fh.read(8) != b"XTENSION":
+                break  # the end, or bytes after the last HDU: not a truncation
+    return None
+
+
+def _is_text(head: bytes) -> bool:
+    if not head or b"\0" in head:
+        return False
+    text = head.decode("utf-8", "ignore")
+    printable = sum(ch.isprintable() or ch in "\t\r\n" for ch in text)
+    return printable >= 0.95 * len(text) and len(text) >= 0.9 * len(head)
+
+
+def _first_line(head: bytes) -> str:
+    for line in head.decode("utf-8", "replace").splitlines():
+        if line.strip():
+            line = line.strip()
+            return line if len(line) <= 80 else line[:77] + "..."
+    return ""
+
+
+def _looks_like_prose(table: Table) -> bool:
+    """Whether a table read from text is rather a text: no rows, no header (astropy's ``col1, col2, ...``), or
+    column names that are words of a sentence."""
+    if len(table) == 0 or all(n == f"col{i + 1}" for i, n in enumerate(table.colnames)):
+        return True
+    return any(" " in n.strip() or n.rstrip().endswith(tuple(".,;:!?"))
+                                 for n in table.colnames)
+
+
+def _unreadable(path: Path, head: bytes, exc: Exception) -> str:
+    """Why ``path`` gives no table, naming it."""
+    name = repr(str(path))
+    detail = (str(exc).strip().splitlines() or [""])[0]
+    if isinstance(exc, EOFError) or "end-of-stream" in detail or "Compressed file ended" in detail:
+        return f"catalogue {name} is truncated: the compressed file ends early ({detail}); fetch or copy it again"
+    suffix = "".join(path.suffixes[-2:]).lower()
+    if head.startswith(b"SIMPLE  ="):
+        if "No table found" in detail:
+            return f"catalogue {name} is a FITS file without a table HDU ({_hdu_summary(path)}); a catalogue " \
+                   "is a FITS binary or ASCII table"
+        return f"catalogue {name} is a damaged FITS file: {type(exc).__name__}: {detail}"
+    if suffix.endswith(_FITS_SUFFIXES) and not head.startswith(b"\x1f\x8b"):
+        start = repr(_first_line(head)) if _is_text(head) else repr(head[:40])
+        return (f"catalogue {name} is not a FITS file although its name says so: it starts with {start} (an "
+                "error page saved in its place?)")
+    if _is_text(head):
+        why = "" if "Unable to guess" in detail else f" ({type(exc).__name__}: {detail})"
+        return (f"catalogue {name} is not a table: it is text in which astropy finds no table{why}; its first "
+                f"line reads {_first_line(head)!r}. A catalogue is FITS, VOTable, ECSV, CSV or another ASCII "
+                "table with a header line of column names, Parquet or HDF5")
+    if type(exc).__name__ == "IORegistryError":
+        return (f"catalogue {name} is not a table astropy can read: no format is recognised from its name or "
+                f"content (binary, starting with {head[:16]!r})")
+    return f"cannot read catalogue {name}: {type(exc).__name__}: {detail}"
+
+
+def _hdu_summary(path: Path) -> str:
+    try:
+        from astropy.io import fits
+
+        with fits.open(path) as hdul:
+            return "HDUs: " + ", ".join(f"{h.name} {type(h).__name__}" for h in hdul)
+    except Exception:  # the summary is only a hint
+        return "no readable HDU"
 
 
 def _has_hdf5_path(path: Path) -> bool:

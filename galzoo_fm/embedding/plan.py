@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..catalog import DEC_NAMES, RA_NAMES, Catalog, _degrees, read_catalog
+from ..catalog import Catalog, read_catalog
 from ..encoder import Encoder
 from ..fetch import build_survey
 from ..preprocess import SURVEY_DEFAULTS, Preprocessor, band_mapping
@@ -135,37 +135,12 @@ def default_preprocessor(encoder: Encoder, survey: Survey) -> Preprocessor:
     return Preprocessor(bands, **settings)
 
 
-def _check_ambiguous(table: Any, wanted: str | None, candidates: Sequence[str], kind: str) -> None:
-    """``ValueError`` if several recognised columns for ``kind`` exist and disagree (list them)."""
-    if wanted is not None:
-        return
-    found = [name for name in table.colnames if name.lower() in candidates]
-    if len(found) < 2:
-        return
-    values = []
-    for name in found:
-        try:
-            values.append(_degrees(table[name], name, kind))
-        except (TypeError, ValueError):
-            values.append(None)
-    first = values[0]
-    same = all(v is not None and first is not None and np.allclose(v, first, atol=1e-6, equal_nan=True)
-               for v in values[1:])
-    if not same:
-        raise ValueError(
-            f"ambiguous {kind} column: {', '.join(found)} all look like {kind} but hold different values; "
-            f"choose one with --{kind.lower()}-col. The catalogue has columns: {', '.join(table.colnames)}"
-        )
-
-
 def read_checked_catalog(source: Any, columns: Mapping[str, str | None] | None) -> Catalog:
-    """Read the catalogue; refuse an empty one or ambiguous coordinates; warn on duplicate ids."""
+    """Read the catalogue (which refuses ambiguous coordinates); refuse an empty one; warn on duplicate ids."""
     cols = dict(columns or {})
     catalog = read_catalog(source, id_col=cols.get("id"), ra_col=cols.get("ra"), dec_col=cols.get("dec"))
     if len(catalog) == 0:
         raise ValueError(f"catalogue {catalog.source} has no rows (columns: {', '.join(catalog.table.colnames)})")
-    _check_ambiguous(catalog.table, cols.get("ra"), RA_NAMES, "RA")
-    _check_ambiguous(catalog.table, cols.get("dec"), DEC_NAMES, "DEC")
     if catalog.columns["id"] is not None:
         uniq, counts = np.unique(catalog.ids, return_counts=True)
         dupes = uniq[counts > 1]
