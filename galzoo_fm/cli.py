@@ -10,6 +10,9 @@ from . import __version__
 
 __all__ = ["cli", "main"]
 
+#: The table formats of ``--out`` options (by file extension; see :func:`galzoo_fm.tableio.write_table`).
+_TABLES = ".fits, .ecsv, .parquet, .h5, .vot/.xml"
+
 # Start-up: nothing heavy is imported here. Each command imports the library modules it calls (torch, timm,
 # astropy.wcs, ... come with them), and plugin commands are added on first look-up of a command, so that
 # `galzoo-fm --help` and `--version` take about as long as importing click and astropy.table.
@@ -130,7 +133,7 @@ def schemas(name: str | None) -> None:
 
 @cli.command("embed-images")
 @click.argument("images", required=False, type=click.Path(dir_okay=False))
-@click.option("-o", "--out", type=click.Path(dir_okay=False), help="Output table (.fits, .ecsv, .parquet, .h5).")
+@click.option("-o", "--out", type=click.Path(dir_okay=False), help=f"Output table ({_TABLES}).")
 @click.option("--model", help="Encoder folder or hf_hub:<repo id>; default: a random-init --backbone.")
 @click.option("--backbone", default="resnet18", show_default=True, help="Backbone of the random encoder.")
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
@@ -325,7 +328,7 @@ def evaluate_command(model, data, catalog, label_col, out, sizes, repeats, k, C,
 @click.option("--survey", default="legacy", show_default=True, help="Registered survey (see `galzoo-fm surveys`).")
 @click.option("--layer", help="Survey layer, e.g. ls-dr9 (shortcut for --survey-opt layer=...).")
 @click.option("--model", help="Encoder folder or hf_hub:<repo id>; default: a random-init resnet18 (seeded).")
-@click.option("-o", "--out", help="Output table (.parquet, .fits, .ecsv, .h5); default CATALOG_embeddings.fits.")
+@click.option("-o", "--out", help=f"Output table ({_TABLES}); default CATALOG_embeddings.fits.")
 @click.option("--survey-opt", "survey_opts", multiple=True, metavar="KEY=VALUE",
               help="Survey option, repeatable (e.g. bands=grz, path=mosaic.fits, server=...).")
 @click.option("--batch-size", default=256, show_default=True, type=click.IntRange(min=1))
@@ -386,7 +389,7 @@ def embed_command(catalog, survey, layer, model, out, survey_opts, batch_size, d
 @click.option("--ra", type=float, help="RA of the query (degrees), with --dec: the nearest catalogue object.")
 @click.option("--dec", type=float, help="Dec of the query (degrees).")
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(min=1), help="Neighbours.")
-@click.option("-o", "--out", help="Also write the neighbours table (.fits, .ecsv, .parquet, .h5).")
+@click.option("-o", "--out", help=f"Also write the neighbours table ({_TABLES}).")
 @click.option("--device", help="cuda, cpu, ...; default: CUDA when available.")
 @click.option("--backend", type=click.Choice(["torch", "faiss"]), default="torch", show_default=True,
               help="Exact search with batched torch matrix products, or a faiss flat index.")
@@ -410,7 +413,7 @@ def similar_command(embeddings, query_id, ra, dec, k, out, device, backend) -> N
 @cli.command("anomaly")
 @click.argument("embeddings", type=click.Path(dir_okay=False))
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(min=1), help="Neighbours averaged.")
-@click.option("-o", "--out", help="Write EMBEDDINGS with an anomaly_score column to this table.")
+@click.option("-o", "--out", help=f"Write EMBEDDINGS with an anomaly_score column to this table ({_TABLES}).")
 @click.option("--top", default=10, show_default=True, type=click.IntRange(min=0), help="List the N most unusual.")
 @click.option("--device", help="cuda, cpu, ...; default: CUDA when available.")
 @click.option("--backend", type=click.Choice(["torch", "faiss"]), default="torch", show_default=True)
@@ -591,7 +594,7 @@ def datasets_prepare_command(name, out, size, data_dir, no_download, limit, work
 @click.argument("images", type=click.Path(dir_okay=False))
 @click.option("--votes", "votes", multiple=True, required=True, metavar="SCHEMA=FILE",
               help="A campaign's vote table, named by its schema (repeat for each campaign).")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output table (.fits, .ecsv, ...).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help=f"Output table ({_TABLES}).")
 @click.option("--on", type=click.Choice(["id", "sky"]), default="id", show_default=True, help="How rows match.")
 @click.option("--tolerance", default=1.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Largest separation for --on sky (arcsec).")

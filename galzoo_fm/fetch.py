@@ -115,17 +115,73 @@ def parse_options(pairs: list[str] | tuple[str, ...] | None) -> dict[str, str]:
 
 
 def build_survey(name: str, options: Mapping[str, Any] | None = None, *, cache_dir: Path | None = None) -> Survey:
-    """Build a registered survey; ``cache_dir`` is passed only to surveys that take one."""
+    """Build a registered survey; ``cache_dir`` is passed only to surveys that take one.
+
+    Raises
+    ------
+    TypeError
+        If the survey rejects an option: names the caller's unknown options (not ``cache_dir``, which is
+        added here) and, when its factory's signature tells them, the options the survey takes.
+    """
     from .plugins import get_registry
 
     factory = get_registry("surveys").entry(name).factory
-    options = dict(options or {})
+    given = dict(options or {})
+    options = dict(given)
     if cache_dir is not None and "cache_dir" not in options and _accepts(factory, "cache_dir"):
         options["cache_dir"] = cache_dir
     try:
         return factory(**options)
     except TypeError as exc:
-        raise TypeError(f"survey {name!r} rejected the options {sorted(options)}: {exc}") from exc
+        raise TypeError(_rejected(name, factory, given, exc)) from exc
+
+
+def _rejected(name: str, factory: Any, given: Mapping[str, Any], exc: TypeError) -> str:
+    import difflib
+
+    known = survey_option_names(factory)
+    unknown = [k for k in given if known is not None and k not in known]
+    if not unknown:
+        return f"survey {name!r} rejected the options {sorted(given)}: {exc}"
+    shown = [k for k in known if k != "cache_dir"]  # the store's cache: set by fetch (cache=, --no-cache)
+    parts = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, shown, n=1, cutoff=0.6)
+        parts.append(f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key))
+    what = "option" if len(unknown) == 1 else "options"
+    return f"survey {name!r} has no {what} {', '.join(parts)}; its options are: {', '.join(shown)}"
+
+
+def survey_option_names(factory: Any) -> list[str] | None:
+    """The keyword options a survey factory takes, from its signature; ``None`` when it cannot be told.
+
+    A factory with a ``target()`` attribute (the built-in surveys' lazy factories) is inspected through the
+    class it returns; for a class, the ``__init__`` signatures along the MRO are followed as long as each
+    passes ``**kwargs`` on.
+    """
+    target = getattr(factory, "target", None)
+    if callable(target):
+        try:
+            factory = target()
+        except Exception:
+            return None
+    if inspect.isclass(factory):
+        inits = [k.__dict__["__init__"] for k in factory.__mro__ if k is not object and "__init__" in k.__dict__]
+        skip = 1  # self
+    else:
+        inits, skip = [factory], 0
+    names: list[str] = []
+    for init in inits:
+        try:
+            params = list(inspect.signature(init).parameters.values())[skip:]
+        except (TypeError, ValueError):
+            return None
+        names += [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                  and p.name not in names]
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            return names
+    # every __init__ passed **kwargs on: a class ends at object (which takes none); a function is open
+    return names if inspect.isclass(factory) else None
 
 
 def _accepts(factory: Any, name: str) -> bool:
@@ -212,8 +268,18 @@ def fetch_catalog(
     if own:
         from .store import _check_folder
 
+        existed = out.exists()
         _check_folder(out)
-        survey = build_survey(survey, survey_options, cache_dir=out / "cache" if cache else None)
+        try:
+            survey = build_survey(survey, survey_options, cache_dir=out / "cache" if cache else None)
+        except Exception:
+            if not existed:  # a mistyped survey name or option leaves no empty store folder behind
+                for folder in (out / "cache", out):
+                    try:
+                        folder.rmdir()
+                    except OSError:
+                        pass
+            raise
     try:
         size = survey.check_size(size)
         return _fetch(catalog, survey, size, out, workers, index, count, shard_by, retry_failed,
@@ -258,7 +324,9 @@ def _fetch(catalog: Catalog, survey: Survey, size: int, out: Path, workers: int,
     part = "main" if count == 1 else f"shard-{index:04d}-of-{count:04d}"
     counts = summary.counts
     start = time.monotonic()
-    bar = tqdm(total=len(todo), unit="cutout", disable=not progress, smoothing=0.05, dynamic_ncols=True)
+    # no "0cutout [00:00, ?cutout/s]" bar when the store is complete already
+    bar = tqdm(total=len(todo), unit="cutout", desc="fetch", disable=not progress or len(todo) == 0,
+               smoothing=0.05, dynamic_ncols=True)
     with StoreWriter(out, part, chunk_size=chunk_size, flush_seconds=flush_seconds) as writer:
 
         def record(row: int, cutout: Cutout) -> None:

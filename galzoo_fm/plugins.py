@@ -51,6 +51,9 @@ LOAD_ENV = "GALZOO_FM_LOAD_PLUGINS"
 KINDS = ("backbones", "losses", "surveys", "schemas", "datasets")
 _SINGULAR = {"backbones": "backbone", "losses": "loss", "surveys": "survey", "schemas": "schema",
              "datasets": "dataset"}
+#: The command that lists each kind, named in command-line messages about an unknown name.
+_LISTING = {"backbones": "galzoo-fm backbones", "losses": "galzoo-fm losses", "surveys": "galzoo-fm surveys",
+            "schemas": "galzoo-fm schemas", "datasets": "galzoo-fm datasets list"}
 #: Modules that make up the built-in plugins, registered through the same hooks as third-party ones.
 BUILTIN_PLUGINS = (
     "galzoo_fm.backbones.timm_backbones",
@@ -162,7 +165,7 @@ def _fill_kind(state: _State, kind: str) -> Registry:
     Kinds are filled one at a time, on first use, so that listing surveys does not call the backbone hooks
     (the built-in one imports timm, and with it torch).
     """
-    registry = Registry(_SINGULAR[kind], kind)
+    registry = Registry(_SINGULAR[kind], kind, _LISTING[kind])
     hook = getattr(state.pm.hook, f"register_{kind}")
     # call each plugin's implementation on its own, so that we know who registered what and
     # one plugin's failure does not stop the others

@@ -26,6 +26,13 @@ def _lazy(module: str, cls: str):
         return getattr(importlib.import_module(f"galzoo_fm.surveys.{module}"), cls).info()
 
     factory.info = info
+
+    def target() -> type:  # the class, for messages that name its options (galzoo_fm.fetch.build_survey)
+        import importlib
+
+        return getattr(importlib.import_module(f"galzoo_fm.surveys.{module}"), cls)
+
+    factory.target = target
     return factory
 
 
