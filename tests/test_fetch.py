@@ -135,8 +135,15 @@ def test_third_party_survey_and_interrupt(tmp_path, fresh_plugins):
     assert done == list(range(len(done))) and 0 < len(done) <= 6
 
 
+# The child restores Python's own Ctrl-C handler first: a pytest started as a background job (`pytest &`, nohup)
+# has SIGINT ignored, the child inherits that, and Python then leaves it ignored, so the SIGINT the test sends
+# would do nothing. (preexec_fn would do the same but is unsafe with the threads of the test server.)
+_CHILD = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+          "from galzoo_fm.cli import main; main()")
+
+
 def _start(cat, out, srv, *extra):
-    cmd = [sys.executable, "-c", "from galzoo_fm.cli import main; main()", "fetch", str(cat), "--survey", "legacy",
+    cmd = [sys.executable, "-c", _CHILD, "fetch", str(cat), "--survey", "legacy",
            "--size", "16", "--out", str(out), "--workers", "2", "--chunk-size", "4", "--bands", "g", *opts(srv),
            *extra]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
