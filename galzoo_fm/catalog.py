@@ -299,10 +299,9 @@ def read_catalog(source: str | Path | Table, *, id_col: str | None = None, ra_co
         ra_name, dec_name, by_name = _position_columns(table, ra_col, dec_col)
     except ValueError as exc:
         if text is not None and _looks_like_prose(table):
-            raise ValueError(f"catalogue {where!r} does not look like a table with column names: its first line "
-                             f"reads {text!r}; a "
-                             "catalogue needs a header line of column names (e.g. id,ra,dec) and one row per "
-                             "object") from exc
+            raise ValueError(f"cannot read catalogue {where!r}: it does not look like a table with column names: "
+                             f"its first line reads {text!r}; a catalogue needs a header line of column names "
+                             "(e.g. id,ra,dec) and one row per object") from exc
         raise
     ra = _degrees(table[ra_name], ra_name, "RA")
     dec = _degrees(table[dec_name], dec_name, "DEC")
@@ -445,13 +444,14 @@ def _read_file(path: Path, format: str | None) -> tuple[Table, str | None]:
     with open(path, "rb") as fh:
         head = fh.read(4096)
     if not head:
-        raise ValueError(f"catalogue {str(path)!r} is empty (0 bytes)")
+        raise ValueError(f"cannot read catalogue {str(path)!r}: it is empty (0 bytes)")
     if head.startswith(b"SIMPLE  =") and format in (None, "fits"):
         short = _fits_shortfall(path)
         if short is not None:
             expected, size, where = short
-            raise ValueError(f"catalogue {str(path)!r} is truncated: the file has {size} bytes but its FITS "
-                             f"{where} needs {expected} (an interrupted download or copy?); fetch or copy it again")
+            raise ValueError(f"cannot read catalogue {str(path)!r}: it is truncated: the file has {size} bytes but "
+                             f"its FITS {where} needs {expected} (an interrupted download or copy?); fetch or copy it "
+                             "again")
     try:
         table = Table.read(path, format=format) if format else _read_any(path, head)
     except Exception as exc:
@@ -552,25 +552,26 @@ def _unreadable(path: Path, head: bytes, exc: Exception) -> str:
     name = repr(str(path))
     detail = (str(exc).strip().splitlines() or [""])[0]
     if isinstance(exc, EOFError) or "end-of-stream" in detail or "Compressed file ended" in detail:
-        return f"catalogue {name} is truncated: the compressed file ends early ({detail}); fetch or copy it again"
+        return (f"cannot read catalogue {name}: it is truncated: the compressed file ends early ({detail}); fetch or "
+                "copy it again")
     suffix = "".join(path.suffixes[-2:]).lower()
     if head.startswith(b"SIMPLE  ="):
         if "No table found" in detail:
-            return f"catalogue {name} is a FITS file without a table HDU ({_hdu_summary(path)}); a catalogue " \
-                   "is a FITS binary or ASCII table"
-        return f"catalogue {name} is a damaged FITS file: {type(exc).__name__}: {detail}"
+            return (f"cannot read catalogue {name}: it is a FITS file without a table HDU ({_hdu_summary(path)}); "
+                    "a catalogue is a FITS binary or ASCII table")
+        return f"cannot read catalogue {name}: it is a damaged FITS file: {type(exc).__name__}: {detail}"
     if suffix.endswith(_FITS_SUFFIXES) and not head.startswith(b"\x1f\x8b"):
         start = repr(_first_line(head)) if _is_text(head) else repr(head[:40])
-        return (f"catalogue {name} is not a FITS file although its name says so: it starts with {start} (an "
-                "error page saved in its place?)")
+        return (f"cannot read catalogue {name}: it is not a FITS file although its name says so: it starts with "
+                f"{start} (an error page saved in its place?)")
     if _is_text(head):
         why = "" if "Unable to guess" in detail else f" ({type(exc).__name__}: {detail})"
-        return (f"catalogue {name} is not a table: it is text in which astropy finds no table{why}; its first "
-                f"line reads {_first_line(head)!r}. A catalogue is FITS, VOTable, ECSV, CSV or another ASCII "
-                "table with a header line of column names, Parquet or HDF5")
+        return (f"cannot read catalogue {name}: it is not a table: it is text in which astropy finds no table{why}; "
+                f"its first line reads {_first_line(head)!r}. A catalogue is FITS, VOTable, ECSV, CSV or another "
+                "ASCII table with a header line of column names, Parquet or HDF5")
     if type(exc).__name__ == "IORegistryError":
-        return (f"catalogue {name} is not a table astropy can read: no format is recognised from its name or "
-                f"content (binary, starting with {head[:16]!r})")
+        return (f"cannot read catalogue {name}: it is not a table astropy can read: no format is recognised from "
+                f"its name or content (binary, starting with {head[:16]!r})")
     return f"cannot read catalogue {name}: {type(exc).__name__}: {detail}"
 
 

@@ -78,12 +78,12 @@ def test_unreadable_or_missing_file(tmp_path):
         read_catalog(tmp_path / "nope.fits")
     bad = tmp_path / "bad.fits"
     bad.write_bytes(b"<!DOCTYPE html><html>Service unavailable</html>")
-    with pytest.raises(ValueError, match=r"bad.fits' is not a FITS file although its name says so: it starts "
-                                         r"with '<!DOCTYPE html>"):
+    with pytest.raises(ValueError, match=r"cannot read catalogue '.*bad.fits': it is not a FITS file although its "
+                                         r"name says so: it starts with '<!DOCTYPE html>"):
         read_catalog(bad)
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
-    with pytest.raises(ValueError, match=r"empty.csv' is empty \(0 bytes\)"):
+    with pytest.raises(ValueError, match=r"cannot read catalogue '.*empty.csv': it is empty \(0 bytes\)"):
         read_catalog(empty)
 
 
@@ -284,20 +284,23 @@ def test_truncated_fits_says_so(tmp_path):
     for cut, part in [(len(body) - 2880, "data"), (2880 + 1000, "header"), (1000, "header")]:
         short = tmp_path / f"cut{cut}.fits"
         short.write_bytes(body[:cut])
-        with pytest.raises(ValueError, match=rf"cut{cut}.fits' is truncated: the file has {cut} bytes but its FITS "
-                                             rf"{part} needs \d+ \(an interrupted download or copy\?\)"):
+        with pytest.raises(ValueError, match=rf"cannot read catalogue '.*cut{cut}.fits': it is truncated: the file has "
+                                             rf"{cut} bytes but its FITS {part} needs \d+ \(an interrupted download or "
+                                             r"copy\?\)"):
             read_catalog(short)
     gz = tmp_path / "cut.fits.gz"
     import gzip
 
     gz.write_bytes(gzip.compress(body)[:5000])
-    with pytest.raises(ValueError, match=r"cut.fits.gz' is truncated: the compressed file ends early"):
+    with pytest.raises(ValueError, match=r"cannot read catalogue '.*cut.fits.gz': it is truncated: the compressed "
+                                         r"file ends early"):
         read_catalog(gz)
     image = tmp_path / "image.fits"
     from astropy.io import fits
 
     fits.PrimaryHDU(np.zeros((4, 4), np.float32)).writeto(image)
-    with pytest.raises(ValueError, match=r"image.fits' is a FITS file without a table HDU \(HDUs: PRIMARY"):
+    with pytest.raises(ValueError, match=r"cannot read catalogue '.*image.fits': it is a FITS file without a table "
+                                         r"HDU \(HDUs: PRIMARY"):
         read_catalog(image)
 
 
@@ -311,6 +314,6 @@ def test_prose_is_not_a_table(tmp_path, name, prose):
     path = tmp_path / name
     path.write_text(prose)
     first = prose.splitlines()[0]
-    with pytest.raises(ValueError, match=rf"catalogue '.*{name}' (is not a table|does not look like a table with "
-                                         rf"column names).*first line reads '{first[:20]}"):
+    with pytest.raises(ValueError, match=rf"cannot read catalogue '.*{name}': it (is not a table|does not look like a "
+                                         rf"table with column names).*first line reads '{first[:20]}"):
         read_catalog(path)
