@@ -8,6 +8,7 @@ from astropy.table import Table
 from click.testing import CliRunner
 
 import galzoo_fm
+import galzoo_fm.plugins
 from galzoo_fm.cli import cli
 from galzoo_fm.imagesets import read_image_set
 
@@ -122,3 +123,188 @@ def test_embed_images_runs_the_recorded_preprocessing(tmp_path):
     raw = run("embed-images", "--model", str(tmp_path / "model"), "--no-preprocess", "-o", str(out), "--overwrite")
     assert raw.exit_code == 0, raw.output
     assert "flags" not in Table.read(out).colnames
+
+
+# ------------------------------------------------------------------ start-up, Ctrl-C
+def _python(code, **kwargs):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "GALZOO_FM_LOAD_PLUGINS"}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                          **kwargs)
+
+
+@pytest.mark.parametrize("option", ["--help", "--version"])
+def test_help_and_version_import_neither_torch_nor_timm(option):
+    """`galzoo-fm --help` lists every command, the example plugin's included, without importing torch or timm
+    (which take seconds): importing the command line and loading the plugins stay light."""
+    code = f"""
+import sys
+import galzoo_fm.cli
+assert "torch" not in sys.modules and "timm" not in sys.modules, "import galzoo_fm.cli"
+rc = galzoo_fm.cli.cli.main([{option!r}], prog_name="galzoo-fm", standalone_mode=False)
+print("heavy:", sorted(m for m in ("torch", "timm") if m in sys.modules))
+"""
+    proc = _python(code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "heavy: []", proc.stdout
+    if option == "--help":
+        assert "example-hello" in proc.stdout and "embed-images" in proc.stdout
+
+
+def test_ctrl_c_while_the_command_modules_import_is_one_line():
+    """A real SIGINT delivered while `galzoo_fm.cli` is being imported by the console script's entry point."""
+    code = """
+import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)  # also when pytest runs as a background job
+
+class SigintOnImport:
+    def find_spec(self, name, path=None, target=None):
+        if name == "galzoo_fm.cli":
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        return None
+
+sys.meta_path.insert(0, SigintOnImport())
+sys.argv = ["galzoo-fm", "--help"]
+from galzoo_fm.__main__ import main
+main()
+"""
+    proc = _python(code)
+    assert proc.returncode == 130, (proc.returncode, proc.stderr)
+    assert proc.stderr == "interrupted\n"
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_ctrl_c_during_a_command_or_plugin_loading_is_one_line(monkeypatch):
+    import galzoo_fm.surveys.describe
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(galzoo_fm.surveys.describe, "describe_surveys", interrupt)
+    result = CliRunner().invoke(cli, ["surveys"])
+    assert result.exit_code == 130, result.output
+    assert result.output == "interrupted\n"
+    assert result.exc_info[0] is SystemExit  # not a KeyboardInterrupt escaping with a traceback
+    # while the plugins' commands are being added (the first look-up of any command)
+    import galzoo_fm.plugins
+
+    monkeypatch.setattr(cli, "_plugins_added", False)
+    monkeypatch.setattr(galzoo_fm.plugins, "add_plugin_commands", interrupt)
+    result = CliRunner().invoke(cli, ["--help"])
+    assert (result.exit_code, result.output) == (130, "interrupted\n")
+
+
+# ------------------------------------------------------------------ messages
+def test_cli_error_words_output_exists_and_unknown_names_for_the_command_line():
+    from galzoo_fm._checks import OutputExistsError
+    from galzoo_fm.cli import _cli_error
+    from galzoo_fm.registry import Registry
+
+    direct = _cli_error(OutputExistsError("out.fits", "embed again"))
+    assert direct.message == "out.fits exists; pass --overwrite to embed again"
+    try:  # wrapped by a library function that adds context
+        try:
+            Registry("loss", "losses", "galzoo-fm losses").entry("byl")
+        except ValueError as exc:
+            raise ValueError(f"loss.name: {exc}") from None
+    except ValueError as exc:
+        wrapped = _cli_error(exc)
+    assert wrapped.message == "loss.name: unknown loss 'byl' (0 losses registered; list them with `galzoo-fm losses`)"
+    assert _cli_error(FileExistsError("plain")).message == "plain"
+
+
+def test_existing_output_caught_nowhere_else_still_says_overwrite(monkeypatch):
+    import galzoo_fm.surveys.describe
+    from galzoo_fm._checks import OutputExistsError
+
+    def exists(*args, **kwargs):
+        raise OutputExistsError("x.fits")
+
+    monkeypatch.setattr(galzoo_fm.surveys.describe, "describe_surveys", exists)
+    result = CliRunner().invoke(cli, ["surveys"])
+    assert result.exit_code == 1
+    assert result.output == "Error: x.fits exists; pass --overwrite to replace it\n"
+
+
+CATALOG = "examples/data/sim_catalog.fits"
+
+
+def _catalog():
+    from pathlib import Path
+
+    return str(Path(__file__).resolve().parents[1] / CATALOG)
+
+
+@pytest.mark.parametrize("command", ["fetch", "embed"])
+def test_unknown_survey_suggests_names_and_the_listing_command(command, tmp_path):
+    out = tmp_path / ("store" if command == "fetch" else "emb.fits")
+    args = [command, _catalog(), "--survey", "legcy", "--out", str(out)]
+    result = CliRunner().invoke(cli, args + (["--size", "32"] if command == "fetch" else []))
+    assert result.exit_code == 1
+    assert "unknown survey 'legcy'; did you mean 'legacy'?" in result.output
+    assert "list them with `galzoo-fm surveys`" in result.output and "list_surveys" not in result.output
+    assert not out.exists()  # no empty store folder left behind
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["sed=0"], "survey 'synthetic' has no option 'sed' (did you mean 'seed'?); its options are: seed, n,"),
+        (["seed=1", "colour=x", "zz=1"], "survey 'synthetic' has no options 'colour' (did you mean 'columns'?), 'zz';"),
+    ],
+)
+def test_unknown_survey_option_names_only_the_users_options(options, message, tmp_path):
+    args = ["fetch", _catalog(), "--survey", "synthetic", "--size", "32", "--out", str(tmp_path / "s")]
+    for option in options:
+        args += ["--survey-opt", option]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "cache_dir" not in result.output  # fetch adds it; the user never passed it
+    assert not (tmp_path / "s").exists()
+
+
+def test_survey_option_names_follow_kwargs_along_the_classes():
+    from galzoo_fm.fetch import survey_option_names
+
+    class Base:
+        def __init__(self, *, server=None, timeout=60):
+            pass
+
+    class Child(Base):
+        def __init__(self, layer="a", bands=None, **http):
+            super().__init__(**http)
+
+    class Open:
+        def __init__(self, path=None, **ignored):
+            pass
+
+    def opaque(**options):
+        return options
+
+    def closed(a, *, b=1):
+        return a
+
+    opaque.target = lambda: Child
+    assert survey_option_names(Child) == ["layer", "bands", "server", "timeout"]
+    assert survey_option_names(opaque) == ["layer", "bands", "server", "timeout"]  # lazy factory: its class
+    assert survey_option_names(Open) == ["path"]  # object takes nothing more
+    assert survey_option_names(closed) == ["a", "b"]
+    assert survey_option_names(lambda **kw: kw) is None  # cannot tell
+    assert "layer" in survey_option_names(galzoo_fm.plugins.get_registry("surveys").entry("legacy").factory)
+
+
+def test_fetch_progress_bar_is_labelled_and_absent_when_nothing_is_left(tmp_path):
+    args = ["fetch", _catalog(), "--survey", "synthetic", "--survey-opt", "n=64", "--size", "16",
+            "--out", str(tmp_path / "s"), "--progress", "--workers", "1"]
+    first = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    assert "fetch: 100%" in first.output
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 0, again.output
+    assert "cutout/s" not in again.output and "fetch:" not in again.output
+    assert "0 rows recorded" in again.output

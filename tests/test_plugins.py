@@ -186,3 +186,94 @@ def test_failing_register_commands_is_isolated(fake_distribution):
 def test_unknown_registry_kind():
     with pytest.raises(ValueError, match="unknown registry kind 'models'"):
         plugins.get_registry("models")
+
+
+def test_failed_plugin_is_skipped_in_every_kind_whichever_is_filled_first(fresh_plugins):
+    def register_backbones(register):
+        register("half_plugin_backbone", lambda **kw: None)
+
+    def register_surveys(register):
+        raise RuntimeError("surveys broken")
+
+    with pytest.warns(plugins.PluginLoadWarning, match="'half'.*surveys broken"):
+        plugins.register_plugin(
+            _plugin_module(register_backbones=register_backbones, register_surveys=register_surveys), name="half")
+    # backbones were filled before surveys, yet the failed plugin's backbone is gone too
+    assert "half_plugin_backbone" not in galzoo_fm.list_backbones()
+    assert {i.name: i for i in plugins.plugin_info()}["half"].registered == {}
+
+
+def test_registries_are_filled_one_kind_at_a_time(fresh_plugins):
+    calls = []
+
+    def register_backbones(register):
+        calls.append("backbones")
+
+    def register_surveys(register):
+        calls.append("surveys")
+
+    state = plugins._get_state()
+    state.pm.register(_plugin_module(register_backbones=register_backbones, register_surveys=register_surveys),
+                      name="spy")
+    state.infos["spy"] = plugins.PluginInfo("spy", "registered", "spy")
+    galzoo_fm.list_surveys()
+    assert calls == ["surveys"]  # listing surveys does not run the backbone hooks (timm, torch)
+    galzoo_fm.list_backbones()
+    galzoo_fm.list_surveys()
+    assert calls == ["surveys", "backbones"]
+
+
+def test_builtin_losses_declare_the_metadata_of_their_classes(fresh_plugins):
+    import importlib
+
+    from galzoo_fm.losses import Objective, objective_metadata
+    from galzoo_fm.losses.builtin import _BUILTIN
+
+    registry = plugins.get_registry("losses")
+    for name, (module, cls_name, *_rest) in _BUILTIN.items():
+        cls = getattr(importlib.import_module(f"galzoo_fm.losses.{module}"), cls_name)
+        assert issubclass(cls, Objective)
+        meta = registry.entry(name).metadata
+        assert {k: meta[k] for k in objective_metadata(cls)} == objective_metadata(cls), name
+
+
+def test_plugin_discovery_and_registries_import_neither_torch_nor_timm():
+    """Loading every plugin (the built-ins and the installed example plugin), their commands, and the loss,
+    survey, schema and dataset registries must stay light: only building a model needs torch."""
+    import subprocess
+    import sys
+
+    code = """
+import sys, click
+import galzoo_fm
+from galzoo_fm import plugins
+infos = plugins._get_state().infos
+assert "example" in infos and infos["example"].error is None, infos
+plugins.add_plugin_commands(click.Group())
+print(galzoo_fm.list_losses(), galzoo_fm.list_surveys(), galzoo_fm.list_schemas(), galzoo_fm.list_datasets())
+assert plugins.get_registry("losses").entry("hybrid").metadata["has_ema_target"] is True
+import galzoo_fm.losses, galzoo_fm.backbones, galzoo_fm.datasets  # the package namespaces are lazy
+print(sorted(m for m in ("torch", "timm") if m in sys.modules))
+"""
+    env = {k: v for k, v in __import__("os").environ.items() if k != "GALZOO_FM_LOAD_PLUGINS"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "example_vic" in proc.stdout and "'synthetic'" in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stdout
+
+
+def test_lazy_package_namespaces_resolve_every_public_name():
+    import galzoo_fm.backbones
+    import galzoo_fm.datasets
+    import galzoo_fm.losses
+
+    for module in (galzoo_fm.backbones, galzoo_fm.datasets, galzoo_fm.losses):
+        assert set(module._WHERE) == set(module.__all__)
+        for name in module.__all__:
+            assert getattr(module, name) is not None
+        assert set(module.__all__) <= set(dir(module))
+        with pytest.raises(AttributeError, match="no attribute 'nope'"):
+            module.nope  # noqa: B018
+    from galzoo_fm.backbones.timm_backbones import TimmBackbone
+
+    assert TimmBackbone is galzoo_fm.backbones.TimmBackbone

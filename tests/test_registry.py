@@ -1,6 +1,6 @@
 import pytest
 
-from galzoo_fm.registry import DuplicateNameError, Registry
+from galzoo_fm.registry import DuplicateNameError, Registry, UnknownNameError
 
 
 def factory(**kwargs):
@@ -37,6 +37,40 @@ def test_unknown_name_suggests_close_names():
         reg.create("hybird")
     with pytest.raises(ValueError, match="unknown loss 'zzz' \\(3 losses"):
         reg.entry("zzz")
+
+
+def test_unknown_name_error_words_the_listing_for_the_command_line():
+    reg = Registry("survey", "surveys", "galzoo-fm surveys")
+    reg.register("legacy", factory, plugin="p")
+    with pytest.raises(UnknownNameError) as info:
+        reg.entry("legcy")
+    exc = info.value
+    assert isinstance(exc, ValueError)
+    assert (exc.name, exc.kind, exc.suggestions) == ("legcy", "survey", ["legacy"])
+    assert str(exc).endswith("list them with galzoo_fm.list_surveys())")
+    assert exc.cli_message() == ("unknown survey 'legcy'; did you mean 'legacy'? "
+                                 "(1 surveys registered; list them with `galzoo-fm surveys`)")
+    # without a listing command the command-line wording falls back to the Python function
+    plain = Registry("loss", "losses")
+    with pytest.raises(UnknownNameError) as info:
+        plain.entry("x")
+    assert info.value.cli_message() == str(info.value)
+
+
+def test_unknown_name_suggests_names_containing_it_or_sharing_a_word():
+    reg = Registry("schema")
+    for name in ("decals_dr5", "decals_dr8", "gz2", "candels"):
+        reg.register(name, factory, plugin="p")
+    # difflib alone finds nothing close to these
+    with pytest.raises(UnknownNameError) as info:
+        reg.entry("gz_decal")
+    assert info.value.suggestions == ["decals_dr5", "decals_dr8"]
+    with pytest.raises(UnknownNameError) as info:
+        reg.entry("dr8")
+    assert info.value.suggestions == ["decals_dr8"]
+    with pytest.raises(UnknownNameError) as info:
+        reg.entry("hubble")
+    assert info.value.suggestions == [] and "did you mean" not in str(info.value)
 
 
 def test_bad_registrations():
