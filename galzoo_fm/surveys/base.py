@@ -152,8 +152,9 @@ def parse_int(value: Any, name: str, *, minimum: int = 1) -> int:
     return out
 
 
-def classify_coverage(data: np.ndarray, bands: Sequence[str], *, threshold: float = 0.02) -> tuple[Status, str]:
-    """Decide ok / partial / off_footprint from missing pixels (exact zeros or non-finite values).
+def classify_coverage(data: np.ndarray, bands: Sequence[str], *, threshold: float = 0.02,
+                      dtype: Any = None) -> tuple[Status, str]:
+    """Decide ok / partial / off_footprint from the missing pixels of each band.
 
     Parameters
     ----------
@@ -163,21 +164,74 @@ def classify_coverage(data: np.ndarray, bands: Sequence[str], *, threshold: floa
         Band names, for the reason text.
     threshold : float
         Fraction of missing pixels in a band above which the cutout is ``partial``.
+    dtype : numpy dtype or sequence of them, optional
+        The pixels' dtype as the survey delivered them, before any conversion to float: one for all bands,
+        or one per band. Default ``data.dtype``.
 
     Returns
     -------
     status, reason : Status, str
+
+    Notes
+    -----
+    What counts as missing depends on the bit depth of the data as delivered:
+
+    * **float** data: an exact 0.0 or a non-finite value. Coadds and resampled cutouts fill blank areas
+      with exact zeros, and noise never lands on exactly 0.0.
+    * **integer** data (8- or 16-bit, from JPEG, PNG or HiPS tiles): 0 is an ordinary quantised value —
+      dark sky clipped at the black point — so a zero is missing only in a *blank area*: a 4-connected
+      region of zeros that holds a row or column of the band that is zero from edge to edge, or that runs
+      along the cutout's border for at least a quarter of a side without a break. That is what a
+      footprint boundary leaves, straight or slanted; clipped sky gives scattered zeros and short runs.
+      An all-zero band is blank.
     """
     bad = ~np.isfinite(data)
     if bad.any():
         data[bad] = 0.0
-    missing = (data == 0).reshape(data.shape[0], -1).mean(axis=1)
+    zero = data == 0
+    if isinstance(dtype, list | tuple):
+        dtypes = [np.dtype(d) for d in dtype]
+        if len(dtypes) != len(data):
+            raise ValueError(f"classify_coverage: {len(dtypes)} dtypes for {len(data)} bands")
+    else:
+        dtypes = [np.dtype(data.dtype if dtype is None else dtype)] * len(data)
+    for c, kind in enumerate(d.kind for d in dtypes):
+        if kind in "iu" and zero[c].any() and not zero[c].all():
+            zero[c] = _blank_area(zero[c])
+    missing = zero.reshape(data.shape[0], -1).mean(axis=1)
     if np.all(missing >= 1.0):
         return Status.OFF_FOOTPRINT, "no data at this position (all pixels are zero or blank)"
     worst = [f"{b} {m:.0%}" for b, m in zip(bands, missing, strict=True) if m > threshold]
     if worst:
         return Status.PARTIAL, "missing pixels: " + ", ".join(worst)
     return Status.OK, ""
+
+
+def _blank_area(zero: np.ndarray) -> np.ndarray:
+    """The zeros of an ``(H, W)`` integer image that lie in a blank area (see :func:`classify_coverage`)."""
+    seeds = np.zeros_like(zero)
+    seeds[zero.all(axis=1)] = True
+    seeds[:, zero.all(axis=0)] = True
+    for line, target in ((zero[0], seeds[0]), (zero[-1], seeds[-1]), (zero[:, 0], seeds[:, 0]),
+                         (zero[:, -1], seeds[:, -1])):
+        target |= _long_runs(line, -(-len(line) // 4))
+    if not seeds.any():
+        return seeds
+    from scipy import ndimage  # a dependency of scikit-image; imported only for integer data with zeros
+
+    labels, _ = ndimage.label(zero)
+    keep = np.unique(labels[seeds])
+    return np.isin(labels, keep[keep > 0])
+
+
+def _long_runs(line: np.ndarray, length: int) -> np.ndarray:
+    """Where ``line`` (1-D bool) is inside a run of at least ``length`` consecutive ``True``."""
+    edges = np.diff(np.r_[0, line.astype(np.int8), 0])
+    out = np.zeros(len(line), bool)
+    for start, stop in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+        if stop - start >= length:
+            out[start:stop] = True
+    return out
 
 
 class Survey:

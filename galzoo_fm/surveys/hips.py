@@ -90,6 +90,7 @@ class HiPSSurvey(AstroquerySurvey):
         size = self.check_size(size)
         out = np.zeros((len(self.bands), size, size), np.float32)
         wcs = None
+        dtypes = []
         for c, hips in enumerate(self.bands):
             hdul = self._one(hips, ra, dec, size)
             hdu = next(h for h in hdul if h.data is not None)
@@ -97,8 +98,9 @@ class HiPSSurvey(AstroquerySurvey):
             if img.shape != (size, size):
                 return Cutout.failed(f"hips2fits returned {img.shape} pixels for {hips}, expected ({size}, {size})")
             out[c] = img
+            dtypes.append(hdu.data.dtype)  # 8-bit from a JPEG/PNG HiPS: zeros are data, not blanks
             wcs = wcs or WCS(hdu.header).celestial
-        status, reason = classify_coverage(out, [b.rsplit("/", 1)[-1] for b in self.bands])
+        status, reason = classify_coverage(out, [b.rsplit("/", 1)[-1] for b in self.bands], dtype=dtypes)
         if status is Status.OFF_FOOTPRINT:
             return Cutout(status, reason=reason)
         return Cutout(status, out, wcs, reason)

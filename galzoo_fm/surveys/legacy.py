@@ -113,7 +113,7 @@ class LegacySurvey(HTTPSurvey):
                 out[i] = cube[i]
                 got.append(band)
         wcs = WCS(primary.header).celestial
-        status, reason = classify_coverage(out, self.bands)
+        status, reason = classify_coverage(out, self.bands, dtype=primary.data.dtype)
         missing = [b for b in self.bands if b not in got]
         if missing and status is Status.OK:
             status, reason = Status.PARTIAL, f"bands not served here: {', '.join(missing)}"

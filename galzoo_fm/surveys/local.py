@@ -207,18 +207,20 @@ class LocalSurvey(Survey):
         dst = (slice(ys.start - y0, ys.stop - y0), slice(xs.start - x0, xs.stop - x0))
         data = np.zeros((len(self.bands), size, size), np.float32)
         missing = []
+        dtypes = [data.dtype] * len(self.bands)
         for c, band in enumerate(self.bands):
             plane = tile.planes.get(band)
             if plane is None:
                 missing.append(band)
                 continue
             arr, k = plane
+            dtypes[c] = arr.dtype  # an 8-bit image (from a JPEG or PNG) has legitimate zeros
             data[c][dst] = arr[ys, xs] if k is None else arr[k, ys, xs]
         wcs = tile.wcs.deepcopy()
         wcs.wcs.crpix = wcs.wcs.crpix - np.array([x0, y0])
         if wcs.sip is not None:
             wcs.sip = type(wcs.sip)(wcs.sip.a, wcs.sip.b, wcs.sip.ap, wcs.sip.bp, wcs.wcs.crpix)
-        status, reason = classify_coverage(data, self.bands)
+        status, reason = classify_coverage(data, self.bands, dtype=dtypes)
         covered = (xs.stop - xs.start) * (ys.stop - ys.start) / size**2
         if status is not Status.OFF_FOOTPRINT and covered < 1:
             status, reason = Status.PARTIAL, f"cutout runs off the image edge ({covered:.0%} covered)"

@@ -81,6 +81,7 @@ class PanSTARRSSurvey(HTTPSurvey):
         out = np.zeros((len(self.bands), size, size), np.float32)
         ref: WCS | None = None
         missing = []
+        dtypes = [out.dtype] * len(self.bands)
         for c, band in enumerate(self.bands):
             if band not in names:
                 missing.append(band)
@@ -90,6 +91,7 @@ class PanSTARRSSurvey(HTTPSurvey):
                                  what=f"fitscut.cgi {band} at ({ra:.5f}, {dec:.5f})")
             hdu = next(h for h in hdul if h.data is not None)
             img = np.asarray(hdu.data, np.float32)
+            dtypes[c] = hdu.data.dtype
             if img.ndim != 2:
                 return Cutout.failed(f"fitscut.cgi returned a {img.ndim}-D image for band {band}")
             if self.per_exptime and float(hdu.header.get("EXPTIME", 0)) > 0:
@@ -102,7 +104,7 @@ class PanSTARRSSurvey(HTTPSurvey):
                 out[c] = img
             else:
                 out[c] = resample_to(img, wcs, ref, (size, size))
-        status, reason = classify_coverage(out, self.bands)
+        status, reason = classify_coverage(out, self.bands, dtype=dtypes)
         if missing and status is Status.OK:
             status, reason = Status.PARTIAL, f"no PS1 image in band(s) {', '.join(missing)}"
         if status is Status.OFF_FOOTPRINT:

@@ -71,6 +71,7 @@ class SkyViewSurvey(AstroquerySurvey):
         urls = None if all(h is not None for h in hits) else self._urls(ra, dec, size)
         out = np.zeros((len(self.bands), size, size), np.float32)
         wcs = None
+        dtypes = []
         for c, band in enumerate(self.bands):
             if hits[c] is not None:
                 hdul = hits[c][1]
@@ -81,8 +82,9 @@ class SkyViewSurvey(AstroquerySurvey):
             if img.shape != (size, size):
                 return Cutout.failed(f"SkyView returned {img.shape} pixels for {band}, expected ({size}, {size})")
             out[c] = img
+            dtypes.append(hdul[0].data.dtype)
             wcs = wcs or WCS(hdul[0].header).celestial
-        status, reason = classify_coverage(out, self.bands)
+        status, reason = classify_coverage(out, self.bands, dtype=dtypes)
         if status is Status.OFF_FOOTPRINT:
             return Cutout(status, reason=reason)
         return Cutout(status, out, wcs, reason)
