@@ -24,7 +24,7 @@ import secrets
 import socket
 from pathlib import Path
 
-__all__ = ["atomic_write", "fsync_dir", "remove_stale_temporaries", "temporary_path"]
+__all__ = ["atomic_write", "fsync_dir", "honour_umask", "remove_stale_temporaries", "temporary_path"]
 
 _HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname() or "host")[:40]
 _TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[0-9a-f]{8}\.tmp(?:\..*)?$")
@@ -69,6 +69,29 @@ def temporary_path(path: str | Path, suffix: str = "") -> Path:
         os.close(fd)
         return tmp
     raise FileExistsError(f"could not create a temporary file beside {path}")  # pragma: no cover
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the platform tells (Linux ``/proc``)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)  # pragma: no cover - other platforms: set and restore at once
+    os.umask(old)
+    return old
+
+
+def honour_umask(path: str | Path) -> Path:
+    """Give ``path`` the mode a plain ``open(path, "w")`` would (``0o666`` minus the umask).
+
+    For files written by libraries that create them ``0600`` (safetensors' ``save_file``).
+    """
+    os.chmod(path, 0o666 & ~_umask())
+    return Path(path)
 
 
 def _alive(pid: int) -> bool:

@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .atomic import atomic_write as atomic_write_bytes
-from .atomic import remove_stale_temporaries, temporary_path
+from .atomic import honour_umask, remove_stale_temporaries, temporary_path
 
 __all__ = [
     "CONFIG_NAME",
@@ -59,6 +59,7 @@ def write_checkpoint(folder: str | Path, config: dict[str, Any], state_dict: dic
     tmp = temporary_path(folder / WEIGHTS_NAME)
     try:
         save_file(tensors, tmp, metadata={"format": "pt", "producer": FORMAT})
+        honour_umask(tmp)  # safetensors creates its files 0600
         os.replace(tmp, folder / WEIGHTS_NAME)
     finally:
         if os.path.exists(tmp):

@@ -346,12 +346,14 @@ def finetune(config: str | Path | dict[str, Any]) -> FinetuneResult:
 
 def save_finetuned(model: FinetuneModel, folder: Path, task_doc: dict[str, Any]) -> Path:
     """Write ``encoder/``, ``head.safetensors`` and ``task.json`` into ``folder``."""
+    from ..atomic import honour_umask
     from ..checkpoint import atomic_write_bytes
 
     folder.mkdir(parents=True, exist_ok=True)
     model.encoder.save_pretrained(folder / "encoder")
     save_file({k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()},
               str(folder / "head.safetensors"))
+    honour_umask(folder / "head.safetensors")  # safetensors creates its files 0600
     atomic_write_bytes(folder / "task.json", (json.dumps(task_doc, indent=2) + "\n").encode())
     return folder
 

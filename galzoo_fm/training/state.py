@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..atomic import honour_umask, remove_stale_temporaries
 from ..checkpoint import atomic_write_bytes
 
 __all__ = [
@@ -165,6 +167,7 @@ def save_state(
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
+    _remove_debris(root)
     final = root / (name or f"step-{step:07d}")
     tmp = root / f".tmp-{final.name}-{os.getpid()}"
     if tmp.exists():
@@ -185,6 +188,7 @@ def save_state(
         tensors.update({f"rng.{rank}.{k}": v for k, v in rng_tensors.items()})
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
     save_file(tensors, str(tmp / STATE_TENSORS), metadata={"format": FORMAT})
+    honour_umask(tmp / STATE_TENSORS)  # safetensors creates its files 0600
     document = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "step": int(step),
         "encoder_in_folder": bool(skip), "optimizer": opt_meta,
@@ -205,6 +209,25 @@ def save_state(
             for old in done[:-keep]:
                 shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+_DEBRIS = re.compile(r"^\.(tmp|trash)-.+-(\d+)$")
+
+
+def _remove_debris(root: Path) -> None:
+    """Remove the half-written (``.tmp-*-PID``) and half-deleted (``.trash-*-PID``) checkpoint folders of dead
+    processes, and stray temporary files (:func:`galzoo_fm.atomic.remove_stale_temporaries`)."""
+    for entry in root.iterdir():
+        m = _DEBRIS.match(entry.name)
+        if m and entry.is_dir() and int(m.group(2)) != os.getpid():
+            try:
+                os.kill(int(m.group(2)), 0)
+                continue  # a live process (another rank saving right now)
+            except ProcessLookupError:
+                shutil.rmtree(entry, ignore_errors=True)
+            except OSError:
+                continue
+    remove_stale_temporaries(root)
 
 
 def _jsonable(value: Any) -> Any:
