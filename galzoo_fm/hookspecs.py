@@ -10,6 +10,13 @@ A third-party package exposes its plugin module through the ``galzoo_fm`` entry-
     myplugin = "my_package.plugin"
 
 and implements any of the hooks below with :data:`galzoo_fm.hookimpl`.
+
+Every ``galzoo-fm`` command, ``--help`` included, imports every plugin module (to find its commands), so a
+plugin module should import nothing heavy at module level: register factories that import torch and the
+model or loss classes when they are called, and declare a loss's metadata (``n_views``, ``needs_votes``,
+...) in ``register`` rather than reading it from the class. The built-in plugins and the example plugin
+(``examples/plugins/galzoo-fm-example``) are written this way. The hooks themselves are called when their
+kind of registry is first used: ``register_backbones`` when backbones are listed or built, and so on.
 """
 
 from __future__ import annotations
