@@ -42,6 +42,19 @@ def tan_header(ra: float, dec: float, nx: int, ny: int, pixscale: float, *, rot:
     return w.to_header()
 
 
+def cd_header(header: fits.Header) -> fits.Header:
+    """``header``'s WCS written with ``CDi_j`` keywords instead of ``PCi_j``/``CDELTi``, as the Legacy Survey
+    viewer writes its cutouts (astropy's ``cdfix`` then completes the CD matrix of the band axis of a cube)."""
+    out = header.copy()
+    cd = WCS(header).wcs.get_cdelt()[:, None] * WCS(header).wcs.get_pc()
+    for key in [k for k in out if k.startswith(("PC", "CDELT")) or k == "WCSAXES"]:
+        del out[key]
+    for i in range(2):
+        for j in range(2):
+            out[f"CD{i + 1}_{j + 1}"] = cd[i, j]
+    return out
+
+
 def blob(ny: int, nx: int, amp: float = 10.0, sigma: float = 3.0) -> np.ndarray:
     yy, xx = np.mgrid[0:ny, 0:nx]
     return amp * np.exp(-((xx - (nx - 1) / 2) ** 2 + (yy - (ny - 1) / 2) ** 2) / (2 * sigma**2))
@@ -231,7 +244,7 @@ def legacy_cutout(req: Request) -> Reply:
     bands = [b for b in LEGACY_LAYERS[layer] if b in wanted]  # served in the layer's order
     cov = coverage(dec, hgt, w)
     cube = np.stack([(1.0 + "grizyY".index(b) + blob(hgt, w)) * cov for b in bands]).astype(np.float32)
-    header = tan_header(ra, dec, w, hgt, pixscale)
+    header = cd_header(tan_header(ra, dec, w, hgt, pixscale))  # CDi_j for the sky axes of a 3-D cube, as served
     header["BANDS"] = "".join(bands)
     for i, b in enumerate(bands):
         header[f"BAND{i}"] = b
@@ -384,6 +397,8 @@ def sdss_frame(req: Request) -> Reply:
     header["CRPIX1"] += shift
     header["FILTER"] = band
     header["BUNIT"] = "nanomaggy"
+    header.rename_keyword("RADESYS", "RADECSYS")  # as real frames write it (deprecated: astropy warns) ...
+    header["DATE-OBS"] = "2003-03-31"  # ... and a date wcslib's datfix turns into MJD-OBS (another warning)
     data = np.full((ny, nx), 1.0 + "ugriz".index(band), np.float32)
     return Reply(body=bz2.compress(fits_bytes([fits.PrimaryHDU(data, header)])), content_type="application/x-bzip2")
 

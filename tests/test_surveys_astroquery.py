@@ -33,6 +33,7 @@ def sdss():
     srv.close()
 
 
+@pytest.mark.filterwarnings("error::astropy.wcs.FITSFixedWarning")
 def test_hips2fits_through_astroquery(hips, tmp_path):
     s = galzoo_fm.get_survey("hips", server=hips.url + "/hips2fits", cache_dir=tmp_path, pixscale=0.5,
                              bands="CDS/P/PanSTARRS/DR1/g,CDS/P/PanSTARRS/DR1/r", **FAST)
@@ -50,6 +51,7 @@ def test_hips2fits_through_astroquery(hips, tmp_path):
         bad.fetch(1.0, 1.0, 8)
 
 
+@pytest.mark.filterwarnings("error::astropy.wcs.FITSFixedWarning")
 def test_skyview_form_protocol(skyview, tmp_path):
     s = galzoo_fm.get_survey("skyview", server=skyview.url + "/current/cgi/basicform.pl", cache_dir=tmp_path,
                              bands="SDSSg,DSS2 Red", pixscale=1.0, **FAST)
@@ -67,6 +69,7 @@ def test_skyview_form_protocol(skyview, tmp_path):
                              bands="NoSuchSurvey", **FAST).fetch(1.0, 1.0, 8)
 
 
+@pytest.mark.filterwarnings("error::astropy.wcs.FITSFixedWarning")  # the frames' RADECSYS, DATE-OBS: quiet
 def test_sdss_frames_cut_aligned_and_reused(sdss, tmp_path):
     s = galzoo_fm.get_survey("sdss", server=sdss.url, sas_server=sdss.url + "/sas", cache_dir=tmp_path / "c",
                              bands="gri", **FAST)

@@ -1,9 +1,12 @@
 """The legacy adapter end to end against a loopback fits-cutout server, with fault injection."""
 
+import warnings
+
 import numpy as np
 import pytest
 from _survey_servers import FAST, legacy_server
 from astropy.table import Table
+from astropy.wcs import FITSFixedWarning
 
 import galzoo_fm
 from galzoo_fm.fetch import fetch_catalog
@@ -106,3 +109,21 @@ def test_server_from_environment(server, monkeypatch):
     s = galzoo_fm.get_survey("legacy", **FAST)
     assert s.provenance()["server"] == server.url + "/viewer/fits-cutout"
     assert s.fetch(10.0, 5.0, 8).status is Status.OK and len(server.log) == 1
+
+
+def test_no_fitsfixedwarning_per_cutout(server, tmp_path):
+    """The viewer's cube has a CD matrix for its sky axes only: astropy's cdfix used to warn for each cutout."""
+    s = legacy(server, bands="grz")
+    cat = Table({"ra": 150.0 + np.arange(8) * 0.01, "dec": np.full(8, 2.0)})
+    opts = {"server": server.url + "/viewer/fits-cutout", "bands": "grz", **FAST}
+    filters = list(warnings.filters)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        c = s.fetch(150.1, 2.2, 16)
+        summary = fetch_catalog(cat, "legacy", size=16, out=tmp_path, survey_options=opts, workers=4)
+    assert [str(w.message) for w in caught if issubclass(w.category, FITSFixedWarning)] == []
+    assert warnings.filters == filters  # nothing silenced for the rest of the program
+    assert c.status is Status.OK and c.wcs.naxis == 2 and c.wcs.pixel_shape == (16, 16)
+    assert c.wcs.wcs.crval == pytest.approx([150.1, 2.2])
+    assert c.wcs.proj_plane_pixel_scales()[0].to_value("arcsec") == pytest.approx(0.262)
+    assert summary.counts == {"ok": 8}

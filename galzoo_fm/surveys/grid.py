@@ -9,7 +9,48 @@ from __future__ import annotations
 import numpy as np
 from astropy.wcs import WCS
 
-__all__ = ["bilinear", "resample_to", "same_grid", "tan_grid"]
+__all__ = ["bilinear", "header_wcs", "resample_to", "same_grid", "tan_grid"]
+
+
+def header_wcs(header) -> WCS:
+    """The celestial WCS of a survey image's FITS header, read without astropy's ``FITSFixedWarning`` notices.
+
+    ``WCS(header)`` repairs what wcslib can (``cdfix``, ``datfix``, ``unitfix``, ``celfix``, ...) and warns of
+    every repair; for the headers a survey service sends these notices repeat with every cutout (the Legacy
+    Surveys' band cube has a CD matrix for its two sky axes only, which ``cdfix`` completes each time). Here
+    only the celestial axes are read, the deprecated ``RADECSYS`` is read as ``RADESYS``, and wcslib's repairs
+    are made without notices: the same WCS as ``WCS(header).celestial``. No warning filter is changed, so
+    the fetch engine's worker threads may call it. A header that cannot be read this way (one needing a
+    repair before its sky axes can be set up, or SIP with SCAMP ``PV`` terms) goes through
+    ``WCS(header).celestial``, notices included.
+    """
+    if "RADECSYS" in header and "RADESYS" not in header:
+        header = header.copy()
+        header.rename_keyword("RADECSYS", "RADESYS")
+    sip_and_pv = "-SIP" in str(header.get("CTYPE1", "")) and any(k.startswith("PV1_") for k in header)
+    if not sip_and_pv:
+        try:
+            wcs = WCS(header, fix=False, naxis=["celestial"])
+        except Exception:  # astropy.wcs raises many types here; the usual path below says what is wrong
+            pass
+        else:
+            wcs.pixel_shape = _celestial_shape(header, wcs)
+            wcs.wcs.fix()
+            wcs.wcs.set()
+            return wcs
+    return WCS(header).celestial
+
+
+def _celestial_shape(header, wcs: WCS) -> tuple[int, int] | None:
+    """The header's ``NAXISn`` of the axes ``wcs`` kept (it holds all of them when a cube's band axis was
+    dropped), as ``WCS(header).celestial`` gives; before wcslib's fixes, which may rename a CTYPE."""
+    if wcs.pixel_shape is None or len(wcs.pixel_shape) == wcs.naxis:
+        return wcs.pixel_shape
+    ctypes = [str(header.get(f"CTYPE{i}", "")).strip() for i in range(1, len(wcs.pixel_shape) + 1)]
+    try:
+        return tuple(wcs.pixel_shape[ctypes.index(c.strip())] for c in wcs.wcs.ctype)
+    except ValueError:
+        return None
 
 
 def tan_grid(ra: float, dec: float, size: int, pixscale: float) -> WCS:

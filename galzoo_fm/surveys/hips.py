@@ -7,10 +7,10 @@ from typing import Any, ClassVar
 import numpy as np
 from astropy import units as u
 from astropy.coordinates import Angle, Latitude, Longitude
-from astropy.wcs import WCS
 
 from .aqbase import AstroquerySurvey
 from .base import Cutout, Status, classify_coverage, parse_bands, parse_float
+from .grid import header_wcs
 from .http import RETRY_STATUS, DiskCache, HTTPFailure, validate_fits
 
 __all__ = ["DEFAULT_HIPS", "HiPSSurvey"]
@@ -99,7 +99,7 @@ class HiPSSurvey(AstroquerySurvey):
                 return Cutout.failed(f"hips2fits returned {img.shape} pixels for {hips}, expected ({size}, {size})")
             out[c] = img
             dtypes.append(hdu.data.dtype)  # 8-bit from a JPEG/PNG HiPS: zeros are data, not blanks
-            wcs = wcs or WCS(hdu.header).celestial
+            wcs = wcs or header_wcs(hdu.header)
         status, reason = classify_coverage(out, [b.rsplit("/", 1)[-1] for b in self.bands], dtype=dtypes)
         if status is Status.OFF_FOOTPRINT:
             return Cutout(status, reason=reason)

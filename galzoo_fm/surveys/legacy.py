@@ -6,9 +6,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 from astropy.io import fits
-from astropy.wcs import WCS
 
 from .base import Cutout, Status, classify_coverage, parse_bands, parse_bool, parse_float
+from .grid import header_wcs
 from .remote import HTTPSurvey
 
 __all__ = ["LAYERS", "LegacySurvey"]
@@ -112,7 +112,7 @@ class LegacySurvey(HTTPSurvey):
             elif cube.shape[0] == len(self.bands) and not any(names):
                 out[i] = cube[i]
                 got.append(band)
-        wcs = WCS(primary.header).celestial
+        wcs = header_wcs(primary.header)
         status, reason = classify_coverage(out, self.bands, dtype=primary.data.dtype)
         missing = [b for b in self.bands if b not in got]
         if missing and status is Status.OK:

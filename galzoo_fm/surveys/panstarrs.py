@@ -10,7 +10,7 @@ from astropy.io import ascii as asciitable
 from astropy.wcs import WCS
 
 from .base import Cutout, Status, classify_coverage, parse_bands, parse_bool
-from .grid import resample_to
+from .grid import header_wcs, resample_to
 from .http import CorruptResponse, DiskCache
 from .remote import HTTPSurvey
 
@@ -96,7 +96,7 @@ class PanSTARRSSurvey(HTTPSurvey):
                 return Cutout.failed(f"fitscut.cgi returned a {img.ndim}-D image for band {band}")
             if self.per_exptime and float(hdu.header.get("EXPTIME", 0)) > 0:
                 img = img / np.float32(hdu.header["EXPTIME"])
-            wcs = WCS(hdu.header).celestial
+            wcs = header_wcs(hdu.header)
             if ref is None:
                 ref = wcs
                 if img.shape != (size, size):

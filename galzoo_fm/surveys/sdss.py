@@ -22,7 +22,7 @@ from astropy.wcs import WCS
 
 from .aqbase import AstroquerySurvey
 from .base import Cutout, Status, classify_coverage, parse_bands, parse_float, parse_int
-from .grid import bilinear, tan_grid
+from .grid import bilinear, header_wcs, tan_grid
 from .http import CorruptResponse, DiskCache, server_url, validate_fits
 
 __all__ = ["SDSSSurvey"]
@@ -39,7 +39,7 @@ def _frame(body: bytes, what: str) -> tuple[np.ndarray, WCS]:
     hdu = hdul[0]
     if hdu.data is None or hdu.data.ndim != 2:
         raise CorruptResponse(f"{what} has no 2-D primary image")
-    return np.asarray(hdu.data, np.float32), WCS(hdu.header).celestial
+    return np.asarray(hdu.data, np.float32), header_wcs(hdu.header)
 
 
 class SDSSSurvey(AstroquerySurvey):

@@ -7,10 +7,10 @@ from typing import Any, ClassVar
 import numpy as np
 from astropy import units as u
 from astropy.coordinates import SkyCoord
-from astropy.wcs import WCS
 
 from .aqbase import AstroquerySurvey
 from .base import Cutout, Status, classify_coverage, parse_bands, parse_float
+from .grid import header_wcs
 from .http import DiskCache, validate_fits
 
 __all__ = ["SkyViewSurvey"]
@@ -83,7 +83,7 @@ class SkyViewSurvey(AstroquerySurvey):
                 return Cutout.failed(f"SkyView returned {img.shape} pixels for {band}, expected ({size}, {size})")
             out[c] = img
             dtypes.append(hdul[0].data.dtype)
-            wcs = wcs or WCS(hdul[0].header).celestial
+            wcs = wcs or header_wcs(hdul[0].header)
         status, reason = classify_coverage(out, self.bands, dtype=dtypes)
         if status is Status.OFF_FOOTPRINT:
             return Cutout(status, reason=reason)
