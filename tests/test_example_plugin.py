@@ -55,6 +55,9 @@ def test_plugin_guide_includes_the_real_example_files():
     docs = Path(__file__).resolve().parents[1] / "docs"
     text = (docs / "plugins.rst").read_text()
     included = re.findall(r"^\.\. literalinclude:: (\S+)$", text, flags=re.M)
-    assert {Path(p).name for p in included} == {"pyproject.toml", "plugin.py"}
     assert all((docs / p).is_file() for p in included), included
+    package = docs.parent / "examples" / "plugins" / "galzoo-fm-example"
+    every_file = {package / "pyproject.toml", *(package / "galzoo_fm_example").glob("*.py")}
+    every_file -= {package / "galzoo_fm_example" / "__init__.py"}
+    assert {(docs / p).resolve() for p in included} == {f.resolve() for f in every_file}
     assert "class SmallCNN" not in text and "def register_backbones" not in text  # nothing pasted by hand
