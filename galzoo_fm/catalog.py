@@ -409,7 +409,7 @@ def _id_column(table: Table, id_col: str | None) -> tuple[Table, str | None]:
                 return table, lower["ls_id"]
             built = _ls_id(table, lower)
             if built is not None:
-                table = Table(table, copy=False)  # the caller's table keeps its columns
+                table = type(table)(table, copy=False)  # the caller's table keeps its columns
                 table["ls_id"] = built
                 return table, "ls_id"
         if cand in lower:
@@ -470,8 +470,11 @@ def _read_any(path: Path, head: bytes = b"") -> Table:
     if head.startswith(b"SIMPLE  =") or suffix.endswith(_FITS_SUFFIXES):
         from astropy.io import fits
 
-        with fits.open(path) as hdul:  # a SExtractor FITS_LDAC file: the objects are in LDAC_OBJECTS
-            ldac = any(h.name == "LDAC_OBJECTS" for h in hdul)
+        with fits.open(path) as hdul:  # a SExtractor FITS_LDAC file: the objects follow LDAC_IMHEAD
+            try:
+                ldac = hdul[1].name == "LDAC_IMHEAD"  # reads the headers up to HDU 1 only
+            except IndexError:
+                ldac = False
         return Table.read(path, hdu="LDAC_OBJECTS") if ldac else Table.read(path)
     try:
         return Table.read(path)
