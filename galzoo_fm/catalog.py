@@ -19,7 +19,8 @@ from astropy import units as u
 from astropy.coordinates import Angle, SkyCoord
 from astropy.table import Table
 
-__all__ = ["AMBIGUOUS_ARCSEC", "CONVENTIONS", "DEC_NAMES", "ID_NAMES", "RA_NAMES", "Catalog", "Convention",
+__all__ = ["AMBIGUOUS_ARCSEC", "CONVENTIONS", "DEC_NAMES", "ID_NAMES", "POSITION_PAIRS", "RA_NAMES", "Catalog",
+           "Convention",
            "conventions_rst", "find_column", "read_catalog"]
 
 
