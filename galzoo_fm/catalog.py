@@ -20,8 +20,7 @@ from astropy.coordinates import Angle, SkyCoord
 from astropy.table import Table
 
 __all__ = ["AMBIGUOUS_ARCSEC", "CONVENTIONS", "DEC_NAMES", "ID_NAMES", "POSITION_PAIRS", "RA_NAMES", "Catalog",
-           "Convention",
-           "conventions_rst", "find_column", "read_catalog"]
+           "Convention", "conventions_rst", "find_column", "read_catalog"]
 
 
 @dataclass(frozen=True)
