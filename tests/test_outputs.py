@@ -104,7 +104,7 @@ def test_every_fits_the_package_writes_passes_fitsverify(tmp_path, field, fits_c
     from galzoo_fm.datasets.synthetic import write_synthetic
     from galzoo_fm.surveys.http import hdul_bytes
 
-    catalog, mosaic = field
+    _, mosaic = field
     fitsverify(mosaic)  # the demo field generator's image
     paths = write_synthetic(tmp_path / "sim", 4, seed=0)  # the synthetic training set's catalogue
     fitsverify(paths[1], vote_columns=True)
