@@ -3,19 +3,15 @@
 Built-in surveys (``legacy``, ``panstarrs``, ``sdss``, ``hips``, ``skyview``, ``local``) are registered
 through the ``register_surveys`` hook in :mod:`galzoo_fm.surveys.builtin`, exactly like third-party ones;
 build one with :func:`galzoo_fm.get_survey`. Subclass :class:`Survey` (or :class:`HTTPSurvey`) to add one.
+
+The names below are imported on first use, so that loading the plugins (``galzoo-fm --help``) does not
+import the adapters (``astropy.wcs``, ``requests``, astroquery).
 """
 
 from __future__ import annotations
 
-from .base import Cutout, Status, Survey
-from .describe import describe_surveys, survey_info
-from .hips import HiPSSurvey
-from .legacy import LegacySurvey
-from .local import LocalSurvey
-from .panstarrs import PanSTARRSSurvey
-from .remote import HTTPSurvey
-from .sdss import SDSSSurvey
-from .skyview import SkyViewSurvey
+import importlib
+from typing import Any
 
 __all__ = [
     "Cutout",
@@ -31,3 +27,28 @@ __all__ = [
     "describe_surveys",
     "survey_info",
 ]
+
+_WHERE = {
+    "Cutout": "base",
+    "HTTPSurvey": "remote",
+    "HiPSSurvey": "hips",
+    "LegacySurvey": "legacy",
+    "LocalSurvey": "local",
+    "PanSTARRSSurvey": "panstarrs",
+    "SDSSSurvey": "sdss",
+    "SkyViewSurvey": "skyview",
+    "Status": "base",
+    "Survey": "base",
+    "describe_surveys": "describe",
+    "survey_info": "describe",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -404,4 +404,4 @@ class Trainer:
             return None
         from tqdm.auto import tqdm
 
-        return tqdm(total=self.settings.steps, initial=step, unit="step", dynamic_ncols=True)
+        return tqdm(total=self.settings.steps, initial=step, unit="step", desc="train", dynamic_ncols=True)
