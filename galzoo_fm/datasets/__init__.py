@@ -16,8 +16,7 @@ cutout store groups such reads per chunk file, which is far faster than one imag
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 # imported on first use: the built-in dataset plugin (galzoo_fm.datasets.public.builtin) loads with every
 # ``galzoo-fm`` command, and ArrayDataset imports torch
@@ -61,12 +60,4 @@ __all__ = [
     "write_synthetic",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, __all__)

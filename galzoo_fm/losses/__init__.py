@@ -14,8 +14,7 @@ Build one by name with ``galzoo_fm.get_loss(name, encoder=..., schema=..., **hyp
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 # the names are imported from their modules on first use: the built-in plugin module
 # (galzoo_fm.losses.builtin) is loaded with every ``galzoo-fm`` command and must not import torch
@@ -57,12 +56,4 @@ __all__ = [
     "spectral_contrastive_loss",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, __all__)
