@@ -242,6 +242,20 @@ def test_stale_temporaries_are_removed_and_nothing_else(tmp_path):
     assert mine.exists() and other.exists() and user.exists()
 
 
+def test_the_http_cache_removes_killed_writers_temporaries(tmp_path):
+    from galzoo_fm.surveys.http import DiskCache
+
+    root = tmp_path / "cache"
+    entry = DiskCache(root).path("ab" + "0" * 62)
+    entry.parent.mkdir(parents=True)
+    entry.write_bytes(b"cached")
+    dead = subprocess.run([sys.executable, "-c", "from galzoo_fm.atomic import temporary_path as t; "
+                           f"print(t({str(entry)!r}))"], capture_output=True, text=True, check=True)
+    DiskCache._cleaned.discard(root)  # a new process
+    DiskCache(root)
+    assert not Path(dead.stdout.strip()).exists() and entry.read_bytes() == b"cached"
+
+
 def _embed_cmd(catalog, mosaic, out, prelude=""):
     code = prelude + "from galzoo_fm.cli import main; main()"
     return [sys.executable, "-c", code, "embed", str(catalog), "--survey", "local", "--survey-opt",

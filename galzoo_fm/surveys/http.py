@@ -23,14 +23,14 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import numpy as np
 import requests
 from astropy.io import fits
 
-from ..atomic import atomic_write
+from ..atomic import atomic_write, remove_stale_temporaries
 
 __all__ = [
     "CorruptResponse",
@@ -277,8 +277,22 @@ class DiskCache:
         Cache folder (created on first write); ``None`` disables caching.
     """
 
+    _cleaned: ClassVar[set[Path]] = set()  # roots whose debris this process removed already
+
     def __init__(self, root: str | Path | None):
         self.root = Path(root) if root is not None else None
+        if self.root is not None and self.root not in DiskCache._cleaned:
+            DiskCache._cleaned.add(self.root)
+            self._remove_debris()
+
+    def _remove_debris(self) -> None:
+        """Remove the temporary files killed processes left in the cache (one pass over its folders)."""
+        try:
+            folders = [e.path for e in os.scandir(self.root) if e.is_dir() and len(e.name) == 2]
+        except OSError:
+            return
+        for folder in folders:
+            remove_stale_temporaries(folder)
 
     @staticmethod
     def key(**parts: Any) -> str:
