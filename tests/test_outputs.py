@@ -135,6 +135,13 @@ def test_votable_output_has_vo_metadata_and_the_same_rows(embedded):
     assert fields["ra"].ucd == "pos.eq.ra;meta.main" and str(fields["ra"].unit) == "deg"
     assert fields["dec"].ucd == "pos.eq.dec;meta.main" and fields["id"].ucd == "meta.id;meta.main"
     assert fields["embedding"].arraysize == "512" and fields["status"].description
+    import io
+
+    from astropy.io.votable import validate
+
+    report = io.StringIO()
+    assert validate(str(embedded["vot"]), output=report, xmllint=shutil.which("xmllint") is not None), \
+        report.getvalue()  # astropy's VOTable validator (and the VOTable 1.4 schema where xmllint exists)
 
 
 def test_parquet_from_a_fits_catalogue_stores_text_ids(embedded):
