@@ -6,7 +6,8 @@
 * :mod:`~galzoo_fm.training.optim` — AdamW / :class:`LARS` and the warm-up + cosine schedule;
 * :mod:`~galzoo_fm.training.state` — pickle-free training checkpoints (safetensors + JSON);
 * :mod:`~galzoo_fm.training.pretrain`, :mod:`~galzoo_fm.training.finetune`,
-  :mod:`~galzoo_fm.training.evaluate` — the ``galzoo-fm pretrain / finetune / evaluate`` commands.
+  :mod:`~galzoo_fm.training.evaluate` — the ``galzoo-fm pretrain / finetune / evaluate`` commands;
+* :mod:`~galzoo_fm.training.invariance` — the invariance benchmark (:func:`invariance_scores`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .evaluate import (
     plot_low_label_curve,
 )
 from .finetune import FinetuneModel, FinetuneResult, finetune, load_finetuned
+from .invariance import InvarianceResult, invariance_scores, invariant_fraction, transform_images
 from .optim import LARS, WarmupCosine, build_optimizer
 from .pretrain import PretrainJob, prepare_pretraining, pretrain
 from .state import latest_checkpoint
@@ -36,6 +38,7 @@ __all__ = [
     "EvaluationResult",
     "FinetuneModel",
     "FinetuneResult",
+    "InvarianceResult",
     "NonFiniteLossError",
     "PretrainJob",
     "TrainResult",
@@ -47,6 +50,8 @@ __all__ = [
     "extract_features",
     "finetune",
     "identity_views",
+    "invariance_scores",
+    "invariant_fraction",
     "knn_classify",
     "latest_checkpoint",
     "linear_probe",
@@ -56,4 +61,5 @@ __all__ = [
     "plot_low_label_curve",
     "prepare_pretraining",
     "pretrain",
+    "transform_images",
 ]
