@@ -39,12 +39,14 @@ def test_embed_matches_direct_forward(encoder, images):
 
 
 def test_embed_is_batch_size_and_input_type_invariant(encoder, images):
+    # float32 convolutions sum in a batch-size-dependent order: differences of a few 1e-6 on features ~0.05
+    tol = {"rtol": 1e-4, "atol": 1e-5}
     a = encoder.embed(images, batch_size=3)
-    np.testing.assert_allclose(encoder.embed(images, batch_size=64), a, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(encoder.embed(torch.from_numpy(images), batch_size=5), a, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(encoder.embed(images, batch_size=64), a, **tol)
+    np.testing.assert_allclose(encoder.embed(torch.from_numpy(images), batch_size=5), a, **tol)
     # float64, big-endian (as FITS data comes) and float16 inputs convert on the way in
-    np.testing.assert_allclose(encoder.embed(images.astype(np.float64)), a, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(encoder.embed(images.astype(">f4")), a, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(encoder.embed(images.astype(np.float64)), a, **tol)
+    np.testing.assert_allclose(encoder.embed(images.astype(">f4")), a, **tol)
     half = images.astype(np.float16)
     np.testing.assert_allclose(encoder.embed(half), encoder.embed(half.astype(np.float32)), rtol=0, atol=0)
 

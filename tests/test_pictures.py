@@ -99,9 +99,10 @@ def _render(fig) -> np.ndarray:
 
 def _crop(buf: np.ndarray, bbox) -> np.ndarray:
     """Pixels of a display-space bbox (origin bottom left) from an RGBA buffer (origin top left)."""
-    h = buf.shape[0]
-    x0, x1 = int(np.ceil(bbox.x0)) + 1, int(np.floor(bbox.x1)) - 1
-    y0, y1 = h - int(np.floor(bbox.y1)) + 1, h - int(np.ceil(bbox.y0)) - 1
+    h, w = buf.shape[:2]
+    x0, x1 = max(int(np.ceil(bbox.x0)) + 1, 0), min(int(np.floor(bbox.x1)) - 1, w)
+    y0, y1 = max(h - int(np.floor(bbox.y1)) + 1, 0), min(h - int(np.ceil(bbox.y0)) - 1, h)
+    assert x1 - x0 > 0.8 * bbox.width and y1 - y0 > 0.8 * bbox.height, "the picture is mostly off the canvas"
     return buf[y0:y1, x0:x1]
 
 

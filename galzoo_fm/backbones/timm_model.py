@@ -34,6 +34,16 @@ class TimmBackbone(nn.Module):
     **timm_kwargs
         Passed to :func:`timm.create_model` (e.g. ``drop_path_rate``).
 
+    Notes
+    -----
+    **One default differs from timm's**: a randomly initialised architecture that takes ``zero_init_last``
+    (ResNets, RegNets, ...) is built with ``zero_init_last=False`` unless you pass it. timm zeroes the last
+    BatchNorm of every residual block by default (Goyal et al. 2017, for large-batch supervised training), so
+    each block starts as the identity; in this package's measurements (``docs/low_label.rst``) that starved
+    short self-supervised runs: BYOL and hybrid encoders pretrained for 150 steps stayed at the level of a
+    linear probe on the raw pixels. Pass ``zero_init_last=True`` for timm's behaviour. Pretrained weights are
+    not affected (they overwrite the initialisation).
+
     Attributes
     ----------
     num_features : int
@@ -51,15 +61,20 @@ class TimmBackbone(nn.Module):
         super().__init__()
         source, load = self._resolve_source(model_name, pretrained)
         kwargs = dict(num_classes=0, in_chans=in_chans, **timm_kwargs)
+        optional = {}  # dropped, one by one, by architectures that do not take them
         if image_size is not None:
+            optional["img_size"] = image_size
+        if not load and "zero_init_last" not in timm_kwargs:
+            optional["zero_init_last"] = False  # see the class docstring
+        while True:
             try:
-                model = timm.create_model(source, pretrained=load, img_size=image_size, **kwargs)
-            except TypeError as exc:  # architectures with no fixed input size take no img_size
-                if "img_size" not in str(exc):
+                model = timm.create_model(source, pretrained=load, **kwargs, **optional)
+                break
+            except TypeError as exc:
+                refused = [k for k in optional if f"'{k}'" in str(exc)]
+                if not refused:
                     raise
-                model = timm.create_model(source, pretrained=load, **kwargs)
-        else:
-            model = timm.create_model(source, pretrained=load, **kwargs)
+                del optional[refused[0]]
         self.model = model
         self.model_name = model_name
         self.in_chans = in_chans
