@@ -19,13 +19,11 @@ Writes ``invariance.ecsv`` (seed, commit, machine, wall time in its metadata), `
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
+from _provenance import provenance
 from astropy.table import Table
 
 from galzoo_fm import Encoder
@@ -35,24 +33,6 @@ from galzoo_fm.training.invariance import TRANSFORMS, invariance_scores
 DEMO = Path(__file__).resolve().parents[1] / "galzoo_fm" / "data" / "demo_encoder"
 SIM = {"seed": 12345, "size": 64, "pixscale": 0.262}
 GOAL = 0.95
-
-
-def provenance(seed: int) -> dict:
-    """Seed, commit, machine and start time of this run (written with its results)."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent, check=False).stdout.strip() or "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, cwd=Path(__file__).parent, check=False).stdout.strip()
-        commit += "+dirty" if dirty else ""
-    except OSError:
-        commit = "unknown"
-    import torch
-
-    return {"seed": seed, "commit": commit, "platform": platform.platform(),
-            "machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "cores": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "torch": str(torch.__version__),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())}
 
 
 def encoders(models: list[str]) -> dict[str, Encoder]:

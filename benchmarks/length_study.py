@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
+from _provenance import provenance
 from astropy.table import Table
 
 from galzoo_fm.datasets.simbench import encoder_features, make_ring_task, pretrain_encoder
@@ -36,36 +34,38 @@ SETTING = {"size": 32, "pixscale": 0.524, "n_pretrain": 2000, "batch_size": 64, 
 SIZES = (50, 250, 750)
 
 
-def provenance(seed: int) -> dict:
-    """Seed, commit, machine and start time of this run (written with its results)."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent, check=False).stdout.strip() or "unknown"
-    except OSError:
-        commit = "unknown"
-    return {"seed": seed, "commit": commit, "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-            "cores": os.cpu_count(), "threads": int(os.environ.get("OMP_NUM_THREADS", "0") or 0),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())}
-
-
-def run(out: Path, losses: list[str], steps: list[int], seed: int, workers: int) -> Table:
-    out.mkdir(parents=True, exist_ok=True)
+def prepare(out: Path, seed: int, workers: int) -> tuple[tuple[Path, Path], tuple[np.ndarray, ...]]:
+    """The pretraining data (``images.npy``, ``catalog.fits`` in ``out/data``) and the ring task's arrays."""
     cfg = SimulationConfig(seed=seed, size=SETTING["size"], pixscale=SETTING["pixscale"])
     data = write_synthetic(out / "data", SETTING["n_pretrain"], config=cfg, workers=workers, overwrite=True)
-    train_x, train_y, test_x, test_y = make_ring_task(SETTING["n_train"], SETTING["n_test"], cfg, workers=workers)
+    return data, make_ring_task(SETTING["n_train"], SETTING["n_test"], cfg, workers=workers)
+
+
+def probe(encoder, task: tuple[np.ndarray, ...], seed: int) -> Table:
+    """Linear-probe accuracy (mean ± std over :data:`SETTING` ``repeats`` subsets) at :data:`SIZES` labels."""
+    train_x, train_y, test_x, test_y = task
+    f_train, f_test = encoder_features(encoder, train_x), encoder_features(encoder, test_x)
+    return low_label_curve(f_train, train_y, f_test, test_y, sizes=SIZES, repeats=SETTING["repeats"], seed=seed)
+
+
+def curve_text(curve: Table) -> str:
+    return "  ".join(f"{r['n_labels']}: {r['accuracy_mean']:.3f} ± {r['accuracy_std']:.3f}" for r in curve)
+
+
+def run(out: Path, losses: list[str], steps: list[int], seed: int, workers: int, with_random: bool = True) -> Table:
+    out.mkdir(parents=True, exist_ok=True)
+    data, task = prepare(out, seed, workers)
     rows = []
 
-    def probe(method: str, n_steps: int, encoder, seconds: float) -> None:
-        f_train, f_test = encoder_features(encoder, train_x), encoder_features(encoder, test_x)
-        curve = low_label_curve(f_train, train_y, f_test, test_y, sizes=SIZES, repeats=SETTING["repeats"], seed=seed)
-        for r in curve:
-            rows.append((method, n_steps, int(r["n_labels"]), float(r["accuracy_mean"]), float(r["accuracy_std"]),
-                         seconds))
-        accs = "  ".join(f"{r['n_labels']}: {r['accuracy_mean']:.3f} ± {r['accuracy_std']:.3f}" for r in curve)
-        print(f"{method:9s} {n_steps:5d} steps  {accs}  ({seconds:.0f} s)", flush=True)
+    def add(method: str, n_steps: int, encoder, seconds: float) -> None:
+        curve = probe(encoder, task, seed)
+        rows.extend((method, n_steps, int(r["n_labels"]), float(r["accuracy_mean"]), float(r["accuracy_std"]),
+                     seconds) for r in curve)
+        print(f"{method:9s} {n_steps:5d} steps  {curve_text(curve)}  ({seconds:.0f} s)", flush=True)
 
-    probe("random", 0, pretrain_encoder("random", data, out / "random", steps=1, seed=seed,
-                                        image_size=SETTING["size"]), 0.0)
+    if with_random:
+        add("random", 0, pretrain_encoder("random", data, out / "random", steps=1, seed=seed,
+                                          image_size=SETTING["size"]), 0.0)
     for method in losses:
         for n_steps in steps:
             folder = out / f"run-{method}-{n_steps}"
@@ -73,7 +73,7 @@ def run(out: Path, losses: list[str], steps: list[int], seed: int, workers: int)
             t0 = time.perf_counter()
             encoder = pretrain_encoder(method, data, folder, steps=n_steps, batch_size=SETTING["batch_size"],
                                        seed=seed, image_size=SETTING["size"], device="cpu")
-            probe(method, n_steps, encoder, time.perf_counter() - t0)
+            add(method, n_steps, encoder, time.perf_counter() - t0)
     return Table(rows=rows, names=("method", "steps", "n_labels", "accuracy_mean", "accuracy_std", "seconds"),
                  dtype=(str, int, int, float, float, float))
 
@@ -129,14 +129,26 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2, help="processes for the simulation")
     parser.add_argument("--out", default="length_study_results")
+    parser.add_argument("--append", action="store_true",
+                        help="add these runs to the folder's length_study.ecsv (same seed), e.g. longer budgets")
     args = parser.parse_args()
     out = Path(args.out)
     meta = provenance(args.seed)
+    earlier = Table.read(out / "length_study.ecsv") if args.append and (out / "length_study.ecsv").exists() else None
+    if earlier is not None and earlier.meta["provenance"]["seed"] != args.seed:
+        parser.error(f"--append: {out} holds seed {earlier.meta['provenance']['seed']}, not {args.seed}")
     t0 = time.perf_counter()
     table = run(out, [m.strip() for m in args.losses.split(",") if m.strip()],
-                [int(s) for s in args.steps.split(",")], args.seed, args.workers)
+                [int(s) for s in args.steps.split(",")], args.seed, args.workers, with_random=earlier is None)
     meta["wall_seconds"] = round(time.perf_counter() - t0, 1)
-    table.meta.update({"setting": SETTING, "provenance": meta})
+    runs = [meta]
+    if earlier is not None:
+        from astropy.table import vstack
+
+        runs = [*earlier.meta.get("runs", [earlier.meta["provenance"]]), meta]
+        table = vstack([earlier, table])
+        table.sort(["method", "steps", "n_labels"])
+    table.meta.update({"setting": SETTING, "provenance": meta, "runs": runs})
     table.write(out / "length_study.ecsv", overwrite=True)
     (out / "length_study.md").write_text(markdown(table))
     plot(table, out / "length_study.png")

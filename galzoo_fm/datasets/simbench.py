@@ -103,11 +103,15 @@ def make_ring_task(n_train: int, n_test: int, config: SimulationConfig, *, seed_
 
 def pretrain_encoder(method: str, data: tuple[str | Path, str | Path], out: str | Path, *, steps: int,
                      batch_size: int = 64, lr: float = 2e-3, seed: int = 0, image_size: int = 64,
-                     model: dict[str, Any] | None = None, device: str = "auto") -> Any:
+                     model: dict[str, Any] | None = None, device: str = "auto",
+                     loss_options: dict[str, Any] | None = None, augment: dict[str, Any] | None = None) -> Any:
     """Pretrain an encoder with loss ``method`` on ``data = (images.npy, catalog.fits)``; ``"random"``: none.
 
     Views are augmented (rotation, crop, blur, noise) and arcsinh-stretched with the Legacy Surveys'
     softening; the votes are read through the ``gz_evo`` schema, which holds both default campaigns.
+
+    ``loss_options`` and ``augment`` update the benchmark's loss options and augmentations (ablations:
+    ``benchmarks/ablations.py``).
 
     Returns
     -------
@@ -134,9 +138,10 @@ def pretrain_encoder(method: str, data: tuple[str | Path, str | Path], out: str 
                        backbone_kwargs=model_cfg.get("backbone_kwargs"), preprocessing=pre.to_dict())
     config = {
         "model": model_cfg,
-        "loss": {"name": method, "schema": "gz_evo", "options": _LOSS_OPTIONS.get(method, {})},
+        "loss": {"name": method, "schema": "gz_evo", "options": {**_LOSS_OPTIONS.get(method, {}),
+                                                                   **(loss_options or {})}},
         "data": {"path": str(data[0]), "catalog": str(data[1])},
-        "augment": dict(_AUGMENT),
+        "augment": {**_AUGMENT, **(augment or {})},
         "preprocess": preprocess,
         "optim": {"lr": lr, "warmup_steps": max(steps // 20, 1)},
         "train": {"out": str(out), "steps": steps, "batch_size": batch_size, "seed": seed, "resume": False,
