@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The GPU checks, as one prepared script for a lent device: about 6-8 minutes on an H200 once the package is
-# installed. Results (logs and JSON) go to ${OUT:-gpu_results}/.
+# The GPU checks, as one prepared script for a lent device: about 6-8 minutes on an H200 once the package is installed,
+# plus at most 4 minutes of the low-label science check (SCIENCE=0 skips it). Results (logs, JSON) go to ${OUT:-gpu_results}/
 #   bash benchmarks/gpu_checks.sh
 # Needs: the package installed with its test extras (pip install -e ".[test]" ./examples/plugins/galzoo-fm-example).
 # Goals to read off the results: embed_*.json "end_to_end[auto]/model_only" >= 0.85 (GPU data path: pinned reads,
@@ -25,3 +25,9 @@ run embed_resnet18_224 90 python benchmarks/embed_throughput.py --model resnet18
     --json "$out/embed_resnet18_224.json"
 run preprocess_64_224 60 python benchmarks/preprocess_throughput.py --sizes 64,224 --repeats 3 --no-augment --device cuda
 rm -rf "$work"
+# the science check (issue 15), last and optional: the low-label benchmark's gpu setting for one seed and the methods
+# of the paper's claim (hybrid vs dirichlet vs direct training); the full setting (3 seeds, 5 methods) needs longer
+if [ "${SCIENCE:-1}" = 1 ]; then
+    run low_label_gpu 240 python benchmarks/low_label.py --setting gpu --seeds 0 --methods hybrid,dirichlet,byol,random \
+        --device cuda --workers 8 --out "$out/low_label_gpu"
+fi

@@ -109,3 +109,14 @@ def test_pretrained_folder_errors(tmp_path, timm_folder):
 def test_zoobot_encoder_from_the_hub():
     encoder = galzoo_fm.Encoder.from_pretrained("hf_hub:mwalmsley/zoobot-encoder-convnext_nano")
     assert encoder.num_features == 640
+
+
+def test_random_init_resnets_do_not_zero_their_last_batchnorm_unless_asked():
+    """timm zeroes each residual block's last BatchNorm by default; the package does not (docs/low_label.rst)."""
+    from galzoo_fm.backbones import TimmBackbone
+
+    ours = TimmBackbone("resnet18", in_chans=3)
+    timms = TimmBackbone("resnet18", in_chans=3, zero_init_last=True)
+    assert float(ours.model.layer1[0].bn2.weight.detach().abs().min()) == 1.0
+    assert float(timms.model.layer1[0].bn2.weight.detach().abs().max()) == 0.0
+    TimmBackbone("convnext_atto", in_chans=3)  # architectures without the option are built as before
