@@ -37,9 +37,7 @@ _HEADS = {"projection_hidden": 512, "projection_dim": 128}
 _LOSS_OPTIONS = {
     "dirichlet": {},
     "byol": {**_HEADS, "prediction_hidden": 512},
-    # fixed λ = 1 (L = L_BYOL + L_sup): the magnitude-matched default scaled the supervised term down to the BYOL
-    # term's size and left the hybrid at BYOL's level (benchmarks/ablations.py: +0.076 at 750 labels, 1500 steps)
-    "hybrid": {**_HEADS, "prediction_hidden": 512, "supervised_weight": 1.0, "weighting": "fixed"},
+    "hybrid": {**_HEADS, "prediction_hidden": 512, "supervised_weight": 1.0},
     "spectral": {"projection_hidden": 512, "projection_dim": 128},
 }
 _AUGMENT = {"rotation": 180.0, "crop_scale": [0.8, 1.0], "blur_prob": 0.3, "noise": [0.0, 1.0]}
