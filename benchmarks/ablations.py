@@ -32,11 +32,13 @@ VARIANTS: dict[str, tuple[str, dict, dict, str]] = {
     "hybrid_w0.3": ("hybrid", {"supervised_weight": 0.3}, {}, "supervised term 0.3 x the BYOL term"),
     "hybrid_w3": ("hybrid", {"supervised_weight": 3.0}, {}, "supervised term 3 x the BYOL term"),
     "hybrid_w10": ("hybrid", {"supervised_weight": 10.0}, {}, "supervised term 10 x the BYOL term"),
+    "hybrid_w30": ("hybrid", {"supervised_weight": 30.0}, {}, "supervised term 30 x the BYOL term"),
     "hybrid_fixed1": ("hybrid", {"supervised_weight": 1.0, "weighting": "fixed"}, {}, "fixed lambda = 1"),
     "byol": ("byol", {}, {}, "baseline"),
     "byol_no_blur": ("byol", {}, {"blur_prob": 0.0}, "no PSF blur in the views"),
     "byol_no_noise": ("byol", {}, {"noise": [0.0, 0.0]}, "no added noise in the views"),
     "byol_crop_0.5": ("byol", {}, {"crop_scale": [0.5, 1.0]}, "stronger zoom: crop scale 0.5-1"),
+    "byol_tau_0.99": ("byol", {"tau_base": 0.99}, {}, "EMA base tau 0.99 (default 0.996)"),
     "dirichlet": ("dirichlet", {}, {}, "baseline"),
 }
 
