@@ -24,7 +24,7 @@ import secrets
 import socket
 from pathlib import Path
 
-__all__ = ["atomic_write", "fsync_dir", "honour_umask", "remove_stale_temporaries", "temporary_path"]
+__all__ = ["atomic_write", "exclusive_write", "fsync_dir", "honour_umask", "remove_stale_temporaries", "temporary_path"]
 
 _HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname() or "host")[:40]
 _TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[0-9a-f]{8}\.tmp(?:\..*)?$")
@@ -148,6 +148,21 @@ def remove_stale_temporaries(folder: str | Path, name: str | None = None) -> lis
     return removed
 
 
+def _write_temporary(path: Path, data: bytes | memoryview, fsync: bool) -> Path:
+    """``data`` in a new :func:`temporary_path` beside ``path``, flushed to disk with ``fsync``."""
+    tmp = temporary_path(path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            if fsync:
+                os.fsync(fh.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
 def atomic_write(path: str | Path, data: bytes | memoryview, *, fsync: bool = True) -> Path:
     """Write ``data`` to ``path`` so that readers see either the old file or the complete new one.
 
@@ -156,15 +171,30 @@ def atomic_write(path: str | Path, data: bytes | memoryview, *, fsync: bool = Tr
     :func:`remove_stale_temporaries` recognises.
     """
     path = Path(path)
-    tmp = temporary_path(path)
+    tmp = _write_temporary(path, data, fsync)
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            if fsync:
-                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def exclusive_write(path: str | Path, data: bytes | memoryview) -> bool:
+    """Create ``path`` with ``data`` unless it exists, atomically and safely against racing writers.
+
+    The complete file is hard-linked into place (``os.link`` fails if another process created ``path``
+    first), so a reader never sees a partial file and the first writer wins. Returns whether this call
+    created it.
+    """
+    path = Path(path)
+    tmp = _write_temporary(path, data, True)
+    try:
+        os.link(tmp, path)
+        created = True
+    except FileExistsError:
+        created = False
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+    return created

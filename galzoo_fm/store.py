@@ -38,7 +38,7 @@ import numpy as np
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from .atomic import atomic_write, fsync_dir, remove_stale_temporaries, temporary_path
+from .atomic import atomic_write, exclusive_write, fsync_dir, remove_stale_temporaries
 from .surveys.base import Cutout, Status
 
 __all__ = ["FORMAT", "CutoutStore", "StoreWriter", "open_store", "wcs_from_row"]
@@ -111,18 +111,7 @@ def ensure_manifest(root: str | Path, manifest: dict[str, Any]) -> dict[str, Any
     path = root / MANIFEST
     remove_stale_temporaries(root, MANIFEST)
     if not path.exists():
-        tmp = temporary_path(path)
-        with open(tmp, "wb") as fh:
-            fh.write((json.dumps(manifest, indent=2) + "\n").encode())
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            os.link(tmp, path)  # fails if another writer created it first
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink(missing_ok=True)
-        fsync_dir(root)
+        exclusive_write(path, (json.dumps(manifest, indent=2) + "\n").encode())  # racing shards: first wins
     existing = read_manifest(root)
     diffs = [f"{k}: store has {existing.get(k)!r}, this run {manifest.get(k)!r}"
              for k in _COMPATIBLE if existing.get(k) != manifest.get(k)]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import warnings
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_write, fsync_dir, remove_stale_temporaries, temporary_path
+from ..atomic import atomic_write, exclusive_write, fsync_dir, remove_stale_temporaries
 
 __all__ = ["PartialRun"]
 
@@ -79,19 +78,8 @@ class PartialRun:
 
     def _ensure(self, info: dict[str, Any]) -> dict[str, Any]:
         path = self.folder / RUN_FILE
-        if not path.exists():
-            tmp = temporary_path(path)
-            with open(tmp, "wb") as fh:
-                fh.write((json.dumps(info, indent=2, sort_keys=True) + "\n").encode())
-                fh.flush()
-                os.fsync(fh.fileno())
-            try:
-                os.link(tmp, path)  # exclusive: several ranks may race here
-            except FileExistsError:
-                pass
-            finally:
-                tmp.unlink(missing_ok=True)
-            fsync_dir(self.folder)
+        if not path.exists():  # several ranks may race here: the first writer wins
+            exclusive_write(path, (json.dumps(info, indent=2, sort_keys=True) + "\n").encode())
         try:
             existing = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
