@@ -31,7 +31,7 @@ from galzoo_fm.training import low_label_curve
 
 SETTING = {"size": 32, "pixscale": 0.524, "n_pretrain": 2000, "batch_size": 64, "n_train": 800, "n_test": 400,
            "repeats": 5}
-SIZES = (50, 250, 750)
+SIZES = (50, 100, 250, 750)
 
 
 def prepare(out: Path, seed: int, workers: int) -> tuple[tuple[Path, Path], tuple[np.ndarray, ...]]:
@@ -45,6 +45,24 @@ def probe(encoder, task: tuple[np.ndarray, ...], seed: int) -> Table:
     """Linear-probe accuracy (mean ± std over :data:`SETTING` ``repeats`` subsets) at :data:`SIZES` labels."""
     train_x, train_y, test_x, test_y = task
     f_train, f_test = encoder_features(encoder, train_x), encoder_features(encoder, test_x)
+    return low_label_curve(f_train, train_y, f_test, test_y, sizes=SIZES, repeats=SETTING["repeats"], seed=seed)
+
+
+def pixel_probe(encoder, task: tuple[np.ndarray, ...], seed: int, pca: int | None = None) -> Table:
+    """The raw-pixel baseline: the same linear probe on the flattened model-ready pixels (the encoder's
+    recorded preprocessing: stretch and resampling, no network), or on their first ``pca`` principal
+    components (fitted on the training pool only, as ``benchmarks/independent_probe.py`` does)."""
+    from galzoo_fm.datasets.simbench import _model_ready
+
+    train_x, train_y, test_x, test_y = task
+    pre = encoder.preprocessor
+    f_train = _model_ready(pre, train_x).reshape(len(train_x), -1)
+    f_test = _model_ready(pre, test_x).reshape(len(test_x), -1)
+    if pca:
+        from independent_probe import pca_features
+
+        both = pca_features(np.concatenate([f_train, f_test]), np.arange(len(f_train)), pca)
+        f_train, f_test = both[:len(f_train)], both[len(f_train):]
     return low_label_curve(f_train, train_y, f_test, test_y, sizes=SIZES, repeats=SETTING["repeats"], seed=seed)
 
 

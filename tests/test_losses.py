@@ -264,29 +264,31 @@ def test_spectral_projector_shape():
 def test_hybrid_combine_rescales_supervised_term():
     con = torch.tensor(-1.5, requires_grad=True)
     sup = torch.tensor(37.0, requires_grad=True)
-    total, scaled = hybrid_combine(con, sup, 0.3)
+    total, scaled = hybrid_combine(con, sup, 0.3, weighting="matched")
     assert scaled.item() == pytest.approx(0.3 * 1.5)
     assert total.item() == pytest.approx(-1.5 + 0.45)
     total.backward()
     assert con.grad.item() == 1.0  # the ratio is detached
     assert sup.grad.item() == pytest.approx(0.3 * 1.5 / 37.0)
     zero = torch.tensor(0.0, requires_grad=True)
-    total, scaled = hybrid_combine(torch.tensor(2.0), zero, 1.0)
+    total, scaled = hybrid_combine(torch.tensor(2.0), zero, 1.0, weighting="matched")
     total.backward()
     assert total.item() == 2.0 and scaled.item() == 0.0 and zero.grad.item() == 0.0
 
 
-def _hybrid_and_byol(weight: float) -> tuple[HybridObjective, ByolObjective]:
+def _hybrid_and_byol(weight: float, weighting: str = "matched") -> tuple[HybridObjective, ByolObjective]:
     kw = {"projection_hidden": 32, "projection_dim": 8, "prediction_hidden": 32, "tau_base": 0.99}
-    hybrid = HybridObjective(TinyEncoder(seed=1), schema=FakeSchema(), supervised_weight=weight, **kw)
+    hybrid = HybridObjective(TinyEncoder(seed=1), schema=FakeSchema(), supervised_weight=weight,
+                             weighting=weighting, **kw)
     byol = ByolObjective(TinyEncoder(seed=1), **kw)
     missing, unexpected = byol.load_state_dict(hybrid.state_dict(), strict=False)
     assert not missing and set(unexpected) == {"head.linear.weight", "head.linear.bias"}
     return hybrid, byol
 
 
-def test_hybrid_weight_zero_is_byol_exactly():
-    hybrid, byol = _hybrid_and_byol(0.0)
+@pytest.mark.parametrize("weighting", ["matched", "fixed"])
+def test_hybrid_weight_zero_is_byol_exactly(weighting):
+    hybrid, byol = _hybrid_and_byol(0.0, weighting)
     views, votes = _views(), _votes()
     h, b = hybrid(views, votes), byol(views)
     assert torch.equal(h.loss, b.loss)
@@ -294,6 +296,34 @@ def test_hybrid_weight_zero_is_byol_exactly():
     b.loss.backward()
     for ph, pb in zip(hybrid.encoder.parameters(), byol.encoder.parameters(), strict=True):
         assert torch.equal(ph.grad, pb.grad)
+
+
+def test_hybrid_head_can_read_the_projection():
+    hybrid = HybridObjective(TinyEncoder(seed=1), schema=FakeSchema(), projection_hidden=32, projection_dim=8,
+                             prediction_hidden=32, head_input="projection")
+    assert hybrid.head.linear.in_features == 8
+    hybrid(_views(), _votes(labelled=8)).loss.backward()
+    assert hybrid.head.linear.weight.grad.abs().sum() > 0
+    # the supervised term alone reaches the projector (the BYOL term does too, so compare with w = 0)
+    alone = HybridObjective(TinyEncoder(seed=1), schema=FakeSchema(), projection_hidden=32, projection_dim=8,
+                            prediction_hidden=32, head_input="projection", supervised_weight=0.0)
+    alone.load_state_dict(hybrid.state_dict())
+    alone(_views(), _votes(labelled=8)).loss.backward()
+    g1 = next(hybrid.projector.parameters()).grad
+    g0 = next(alone.projector.parameters()).grad
+    assert not torch.allclose(g1, g0)
+    with pytest.raises(ValueError, match="head_input must be one of"):
+        HybridObjective(TinyEncoder(), schema=FakeSchema(), head_input="logits")
+
+
+def test_hybrid_default_is_fixed_lambda_one():
+    # issue 15's ablation: L = L_BYOL + 1·L_Dirichlet beat the magnitude-matched combination at 1500 steps
+    hybrid = HybridObjective(TinyEncoder(seed=1), schema=FakeSchema(), projection_hidden=32, projection_dim=8,
+                             prediction_hidden=32)
+    assert (hybrid.weighting, hybrid.supervised_weight) == ("fixed", 1.0)
+    m = hybrid(_views(), _votes(labelled=3)).to_floats()
+    assert m["loss"] == pytest.approx(m["contrastive"] + m["supervised"], rel=1e-6)
+    assert m["supervised_scaled"] == pytest.approx(m["supervised"], rel=1e-6)
 
 
 def test_hybrid_supervised_term_scaled_and_unlabelled_batch_finite():

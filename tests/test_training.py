@@ -263,6 +263,31 @@ def test_lars_step_matches_formula():
     torch.testing.assert_close(b.detach(), torch.tensor([0.8]))
 
 
+def test_predictor_lr_scale_trains_the_predictor_faster_through_the_trainer(data, tmp_path):
+    from galzoo_fm.training import build_optimizer
+
+    obj = galzoo_fm.get_loss("byol", encoder=TinyEncoder(seed=0), projection_hidden=16, projection_dim=8,
+                             prediction_hidden=16, predictor_lr_scale=10.0)
+    opt = build_optimizer(obj.optimizer_parameters(), "adamw", lr=1e-3, lr_scales=obj.lr_scales())
+    predictor = {id(p) for p in obj.predictor.parameters()}
+    lrs = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    assert sorted({lrs[i] for i in predictor}) == pytest.approx([1e-2])
+    assert sorted({v for k, v in lrs.items() if k not in predictor}) == pytest.approx([1e-3])
+    assert len(lrs) == len(obj.optimizer_parameters())  # every trained parameter in exactly one group
+    # the schedule scales each group's own rate: the ratio holds through warm-up
+    sched = WarmupCosine(opt, total_steps=10, warmup_steps=4)
+    rates = sorted(set(sched.get_last_lr()))
+    assert rates[-1] / rates[0] == pytest.approx(10.0)
+    cfg = config(data, tmp_path, "byol", steps=2)
+    cfg["loss"]["options"] = {"predictor_lr_scale": 5.0, "tau_schedule": "constant", "tau_base": 0.9}
+    result = pretrain(cfg, views_fn=flip_views)
+    assert result.metrics["tau"] == pytest.approx(0.9)  # constant: no cosine rise towards 1
+    with pytest.raises(ValueError, match="predictor_lr_scale must be positive"):
+        galzoo_fm.get_loss("byol", encoder=TinyEncoder(), predictor_lr_scale=0.0)
+    with pytest.raises(ValueError, match="tau_schedule must be one of"):
+        galzoo_fm.get_loss("byol", encoder=TinyEncoder(), tau_schedule="linear")
+
+
 def test_warmup_cosine_schedule():
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     sched = WarmupCosine(opt, total_steps=10, warmup_steps=2, min_lr_ratio=0.1)

@@ -104,14 +104,15 @@ def make_ring_task(n_train: int, n_test: int, config: SimulationConfig, *, seed_
 def pretrain_encoder(method: str, data: tuple[str | Path, str | Path], out: str | Path, *, steps: int,
                      batch_size: int = 64, lr: float = 2e-3, seed: int = 0, image_size: int = 64,
                      model: dict[str, Any] | None = None, device: str = "auto",
-                     loss_options: dict[str, Any] | None = None, augment: dict[str, Any] | None = None) -> Any:
+                     loss_options: dict[str, Any] | None = None, augment: dict[str, Any] | None = None,
+                     optim: dict[str, Any] | None = None) -> Any:
     """Pretrain an encoder with loss ``method`` on ``data = (images.npy, catalog.fits)``; ``"random"``: none.
 
     Views are augmented (rotation, crop, blur, noise) and arcsinh-stretched with the Legacy Surveys'
     softening; the votes are read through the ``gz_evo`` schema, which holds both default campaigns.
 
-    ``loss_options`` and ``augment`` update the benchmark's loss options and augmentations (ablations:
-    ``benchmarks/ablations.py``).
+    ``loss_options``, ``augment`` and ``optim`` update the benchmark's loss options, augmentations and
+    ``[optim]`` table (ablations: ``benchmarks/ablations.py``).
 
     Returns
     -------
@@ -143,7 +144,7 @@ def pretrain_encoder(method: str, data: tuple[str | Path, str | Path], out: str 
         "data": {"path": str(data[0]), "catalog": str(data[1])},
         "augment": {**_AUGMENT, **(augment or {})},
         "preprocess": preprocess,
-        "optim": {"lr": lr, "warmup_steps": max(steps // 20, 1)},
+        "optim": {"lr": lr, "warmup_steps": max(steps // 20, 1), **(optim or {})},
         "train": {"out": str(out), "steps": steps, "batch_size": batch_size, "seed": seed, "resume": False,
                   "device": device, "keep": 1},
         "logging": {"every": max(steps // 5, 1), "progress": False, "tensorboard": False},

@@ -287,3 +287,8 @@ class Objective(nn.Module):
         """Parameters the optimizer should train: every parameter with ``requires_grad`` (EMA targets
         are excluded because their parameters do not require gradients)."""
         return [p for p in self.parameters() if p.requires_grad]
+
+    def lr_scales(self) -> dict[int, float]:
+        """Learning-rate multipliers ``{id(parameter): factor}`` for parameters that train at a different
+        rate (e.g. a BYOL predictor, Tian et al. 2021); empty by default (every parameter at the base rate)."""
+        return {}

@@ -20,6 +20,8 @@ from .base import LossOutput, Objective
 
 __all__ = ["ByolObjective", "byol_loss", "cosine_tau", "ema_update_"]
 
+_TAU_SCHEDULES = ("cosine", "constant")
+
 
 def byol_loss(p: Tensor, z: Tensor) -> Tensor:
     """BYOL regression loss ``mean_i (2 − 2·cos(p_i, z_i))`` = mean squared distance of the unit vectors.
@@ -146,6 +148,13 @@ class ByolObjective(Objective):
         Hidden width of the predictor (default 4096).
     tau_base : float
         Initial EMA rate ``τ_0`` of the cosine schedule (default 0.996, the paper's).
+    tau_schedule : {"cosine", "constant"}
+        ``"cosine"`` (default, the paper's) raises τ from ``τ_0`` to 1 over training; ``"constant"`` keeps
+        ``τ = τ_0`` throughout.
+    predictor_lr_scale : float
+        Learning-rate multiplier of the predictor (default 1). Tian et al. 2021 ("Understanding
+        self-supervised learning dynamics without contrastive pairs", arXiv 2102.06810) find a faster
+        predictor (e.g. 10×) helps.
 
     References
     ----------
@@ -158,10 +167,18 @@ class ByolObjective(Objective):
     has_ema_target = True
 
     def __init__(self, encoder: nn.Module, *, schema: Any = None, projection_hidden: int = 4096,
-                 projection_dim: int = 256, prediction_hidden: int = 4096, tau_base: float = 0.996):
+                 projection_dim: int = 256, prediction_hidden: int = 4096, tau_base: float = 0.996,
+                 tau_schedule: str = "cosine", predictor_lr_scale: float = 1.0):
         super().__init__(encoder, schema=schema)
         if not 0.0 <= tau_base <= 1.0:
             raise ValueError(f"tau_base must be in [0, 1], got {tau_base!r}")
+        if tau_schedule not in _TAU_SCHEDULES:
+            raise ValueError(f"tau_schedule must be one of {', '.join(map(repr, _TAU_SCHEDULES))}; got "
+                             f"{tau_schedule!r}")
+        if not predictor_lr_scale > 0:
+            raise ValueError(f"predictor_lr_scale must be positive, got {predictor_lr_scale!r}")
+        self.tau_schedule = tau_schedule
+        self.predictor_lr_scale = float(predictor_lr_scale)
         self.tau_base = float(tau_base)
         self.tau = float(tau_base)
         self.projector = byol_projector(self.num_features, projection_hidden, projection_dim)
@@ -180,21 +197,29 @@ class ByolObjective(Objective):
         target = {id(p) for p in self.target_parameters()}
         return [p for p in self.parameters() if p.requires_grad and id(p) not in target]
 
-    def byol_terms(self, views: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
-        """The symmetric BYOL loss and the online encoder's features ``(N, num_features)`` of each view."""
+    def lr_scales(self) -> dict[int, float]:
+        """``{id(p): predictor_lr_scale}`` for the predictor's parameters when the scale is not 1."""
+        if self.predictor_lr_scale == 1.0:
+            return {}
+        return {id(p): self.predictor_lr_scale for p in self.predictor.parameters()}
+
+    def byol_terms(self, views: list[Tensor]) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+        """The symmetric BYOL loss, and the online encoder's features ``(N, num_features)`` and online
+        projections ``(N, projection_dim)`` of each view."""
         features = [self.encoder(v) for v in views]
-        predictions = [self.predictor(self.projector(h)) for h in features]
+        projections = [self.projector(h) for h in features]
+        predictions = [self.predictor(z) for z in projections]
         with torch.no_grad():
             targets = [self.target_projector(self.target_encoder(v)) for v in views]
         loss = byol_loss(predictions[0], targets[1]) + byol_loss(predictions[1], targets[0])
-        return loss, features
+        return loss, features, projections
 
     def compute(self, views: list[Tensor], votes: Tensor | None) -> LossOutput:
-        loss, _ = self.byol_terms(views)
+        loss, _, _ = self.byol_terms(views)
         return LossOutput(loss, {"loss": loss.detach(), "tau": self.tau})
 
     def update_target(self, step: int, total_steps: int) -> None:
-        """EMA-update the target with ``τ_k`` of the cosine schedule (``k = step``, ``K = total_steps``)."""
-        self.tau = cosine_tau(step, total_steps, self.tau_base)
+        """EMA-update the target with ``τ_k`` of the schedule (``k = step``, ``K = total_steps``)."""
+        self.tau = cosine_tau(step, total_steps, self.tau_base) if self.tau_schedule == "cosine" else self.tau_base
         ema_update_(self.target_encoder, self.encoder, self.tau)
         ema_update_(self.target_projector, self.projector, self.tau)

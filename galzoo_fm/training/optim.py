@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
@@ -80,20 +80,29 @@ class LARS(torch.optim.Optimizer):
         return loss
 
 
-def parameter_groups(params: Iterable[nn.Parameter], weight_decay: float) -> list[dict[str, Any]]:
-    """Two groups: weights (decayed, LARS-adapted) and 1-d tensors (biases, norms: neither)."""
+def parameter_groups(params: Iterable[nn.Parameter], weight_decay: float,
+                     lr_scales: Mapping[int, float] | None = None) -> list[dict[str, Any]]:
+    """Weights (decayed, LARS-adapted) and 1-d tensors (biases, norms: neither), each split further by the
+    learning-rate multiplier ``lr_scales[id(p)]`` (default 1; groups with another carry ``lr_scale``)."""
     params = list(params)
-    decay = [p for p in params if p.ndim > 1]
-    plain = [p for p in params if p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": weight_decay, "lars_adapt": True}]
-    if plain:
-        groups.append({"params": plain, "weight_decay": 0.0, "lars_adapt": False})
+    scales = dict(lr_scales or {})
+    groups = []
+    for scale in sorted({float(scales.get(id(p), 1.0)) for p in params} or {1.0}):
+        members = [p for p in params if float(scales.get(id(p), 1.0)) == scale]
+        extra = {} if scale == 1.0 else {"lr_scale": scale}
+        decay = [p for p in members if p.ndim > 1]
+        plain = [p for p in members if p.ndim <= 1]
+        if decay or scale == 1.0:
+            groups.append({"params": decay, "weight_decay": weight_decay, "lars_adapt": True, **extra})
+        if plain:
+            groups.append({"params": plain, "weight_decay": 0.0, "lars_adapt": False, **extra})
     return groups
 
 
 def build_optimizer(params: Iterable[nn.Parameter], name: str = "adamw", *, lr: float = 1e-3,
                     weight_decay: float = 0.05, betas: tuple[float, float] = (0.9, 0.999), momentum: float = 0.9,
-                    trust_coefficient: float = 0.001) -> torch.optim.Optimizer:
+                    trust_coefficient: float = 0.001, lr_scales: Mapping[int, float] | None = None
+                    ) -> torch.optim.Optimizer:
     """AdamW, LARS or SGD over :func:`parameter_groups` (no weight decay on biases and normalisation layers).
 
     Parameters
@@ -109,8 +118,14 @@ def build_optimizer(params: Iterable[nn.Parameter], name: str = "adamw", *, lr: 
         LARS and SGD.
     trust_coefficient : float
         LARS only.
+    lr_scales : mapping of int to float, optional
+        Learning-rate multipliers ``{id(parameter): factor}`` (``objective.lr_scales()``); the warm-up and
+        cosine schedule scale each group's own rate.
     """
-    groups = parameter_groups(params, weight_decay)
+    groups = parameter_groups(params, weight_decay, lr_scales)
+    for g in groups:
+        if "lr_scale" in g:
+            g["lr"] = lr * g.pop("lr_scale")
     if name == "adamw":
         for g in groups:
             g.pop("lars_adapt")

@@ -244,7 +244,8 @@ class Trainer:
         torch.manual_seed(s.seed + 1000003 * info.rank)
         raw, module = self._prepare_model(info)
         optimizer = build_optimizer(raw.optimizer_parameters(), s.optimizer, lr=s.lr, weight_decay=s.weight_decay,
-                                    betas=s.betas, momentum=s.momentum, trust_coefficient=s.trust_coefficient)
+                                    betas=s.betas, momentum=s.momentum, trust_coefficient=s.trust_coefficient,
+                                    lr_scales=getattr(raw, "lr_scales", dict)())
         scheduler = WarmupCosine(optimizer, s.steps, min(s.warmup_steps, s.steps), s.min_lr_ratio)
         generator = torch.Generator().manual_seed(s.seed * 7919 + info.rank + 1)
         step, epoch, batches_done, early = 0, 0, 0, {"best": None, "best_step": None, "bad": 0}
