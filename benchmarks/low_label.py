@@ -54,11 +54,12 @@ SETTINGS = {
 SIZES = (50, 100, 250, 750, "all")
 
 
-def finetune_curve(encoder, train_x, train_y, test_x, test_y, folder: Path, steps: int, seed: int) -> list:
+def finetune_curve(encoder, train_x, train_y, test_x, test_y, folder: Path, steps: int, seed: int,
+                   sizes=SIZES) -> list:
     """``[(n_labels, [accuracy])]``: finetune on one random subset of each size (whole pool for "all")."""
     rng = np.random.default_rng(seed + 7)
     out = []
-    for size in SIZES:
+    for size in sizes:
         n = len(train_x) if size == "all" else int(size)
         if n > len(train_x):
             continue
