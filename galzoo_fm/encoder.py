@@ -32,6 +32,8 @@ from .preprocess.pipeline import Preprocessor, check_for_encoder
 __all__ = ["Encoder", "preprocess_transform"]
 
 _HUB_PREFIXES = ("hf_hub:", "hf-hub:")
+#: Values of :attr:`Encoder.symmetry`.
+SYMMETRIES = ("none", "d4")
 
 
 def _version() -> str:
@@ -100,6 +102,13 @@ class Encoder(nn.Module):
         Seed for the random initialisation, without disturbing the global random state.
     backbone_kwargs : dict, optional
         Extra arguments for the backbone factory (JSON-serialisable, saved in the checkpoint).
+    symmetry : {"none", "d4"}
+        ``"d4"`` averages the embedding, in evaluation mode, over the eight rotations by multiples of 90° and
+        their mirror images of the input (the dihedral group D4; ``f(x) = mean_g backbone(g·x)``), so the
+        embedding of a galaxy does not depend on how its cutout is oriented on the pixel grid: exactly for
+        90° rotations and flips, not for other angles. It costs 8 backbone passes per image. Training mode
+        (pretraining, finetuning) runs the backbone once, on views that are rotated and flipped anyway.
+        Saved in the checkpoint; set :attr:`symmetry` on a loaded encoder to change it. Default ``"none"``.
 
     Attributes
     ----------
@@ -129,8 +138,10 @@ class Encoder(nn.Module):
         bands: list[str] | tuple[str, ...] | None = None,
         seed: int | None = None,
         backbone_kwargs: dict[str, Any] | None = None,
+        symmetry: str = "none",
     ):
         super().__init__()
+        self.symmetry = symmetry
         if not isinstance(backbone, str):
             raise TypeError(f"backbone must be a registered backbone name (str), got {type(backbone).__name__}")
         self.in_chans = positive_int(in_chans, "in_chans")
@@ -163,6 +174,17 @@ class Encoder(nn.Module):
         self.source: str | None = None
 
     # ------------------------------------------------------------------ model
+    @property
+    def symmetry(self) -> str:
+        """``"d4"``: embeddings averaged over the input's 90° rotations and flips in evaluation mode; ``"none"``."""
+        return self._symmetry
+
+    @symmetry.setter
+    def symmetry(self, value: str) -> None:
+        if value not in SYMMETRIES:
+            raise ValueError(f"symmetry must be one of {', '.join(map(repr, SYMMETRIES))}; got {value!r}")
+        self._symmetry = value
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Embeddings of a batch.
 
@@ -174,8 +196,13 @@ class Encoder(nn.Module):
         Returns
         -------
         torch.Tensor
-            Shape ``(N, num_features)``.
+            Shape ``(N, num_features)``; with :attr:`symmetry` ``"d4"`` in evaluation mode, the mean over
+            the eight dihedral transforms of ``x``.
         """
+        if self._symmetry == "d4" and not self.training:
+            n = x.shape[0]
+            views = [torch.rot90(y, k, dims=(-2, -1)) for y in (x, x.flip(-1)) for k in range(4)]
+            return self.backbone(torch.cat(views)).unflatten(0, (8, n)).mean(0)
         return self.backbone(x)
 
     def embed(
@@ -395,6 +422,7 @@ class Encoder(nn.Module):
             "num_features": self.num_features,
             "bands": self.bands,
             "preprocessing": self.preprocessing,
+            **({"symmetry": self._symmetry} if self._symmetry != "none" else {}),
         }
 
     def save_pretrained(self, folder: str | Path) -> Path:
@@ -483,6 +511,7 @@ class Encoder(nn.Module):
             preprocessing=cfg.get("preprocessing"),
             bands=cfg.get("bands"),
             backbone_kwargs=cfg.get("backbone_kwargs"),
+            symmetry=cfg.get("symmetry", "none"),
         )
         state = load_weights(folder)
         check_state_dict(encoder.state_dict(), state, str(folder / WEIGHTS_NAME))
@@ -508,5 +537,5 @@ class Encoder(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"backbone={self.backbone_name!r}, in_chans={self.in_chans}, image_size={self.image_size}, "
-            f"num_features={self.num_features}"
+            f"num_features={self.num_features}" + (f", symmetry={self._symmetry!r}" if self._symmetry != "none" else "")
         )

@@ -225,3 +225,33 @@ def test_cuda_bf16_embedding_close_to_fp32(encoder, images):
     assert cos.min() > 0.99
     exact = encoder.embed(images, device="cuda", precision="fp32")
     np.testing.assert_allclose(exact, cpu, rtol=1e-3, atol=1e-4)
+
+
+# ------------------------------------------------------------------ D4 symmetry
+def test_d4_symmetry_is_the_mean_over_the_eight_transforms_and_exactly_invariant(tmp_path):
+    enc = Encoder("resnet18", in_chans=3, image_size=32, seed=0, symmetry="d4",
+                  backbone_kwargs={"layers": [1, 1, 1, 1], "channels": [8, 8, 8, 8]})
+    x = np.random.default_rng(1).normal(size=(5, 3, 32, 32)).astype(np.float32)
+    e = enc.embed(x, device="cpu").astype(np.float64)
+    # independent reference: the plain backbone in float64 on each transform, written out with numpy
+    orbit = [np.rot90(y, k, axes=(-2, -1)) for y in (x, x[..., ::-1]) for k in range(4)]
+    ref = np.mean([_reference(enc, np.ascontiguousarray(v)) for v in orbit], axis=0)
+    np.testing.assert_allclose(e, ref, rtol=1e-4, atol=1e-5)
+    plain = _reference(enc, x)
+    assert np.abs(plain - ref).max() > 1e-3  # the average is not the single pass
+    for moved in (np.rot90(x, 1, axes=(-2, -1)), np.rot90(x, 3, axes=(-2, -1)), x[..., ::-1], x[..., ::-1, :]):
+        np.testing.assert_allclose(enc.embed(np.ascontiguousarray(moved), device="cpu"), e, rtol=1e-4, atol=1e-5)
+    # saved with the checkpoint and reloaded; an encoder without it writes no key
+    back = Encoder.from_pretrained(enc.save_pretrained(tmp_path / "d4"))
+    assert back.symmetry == "d4" and "symmetry=" in repr(back)
+    np.testing.assert_allclose(back.embed(x, device="cpu"), e, rtol=1e-5, atol=1e-6)
+    assert "symmetry" not in Encoder("resnet18", in_chans=3, image_size=32, seed=0).config
+    back.symmetry = "none"
+    np.testing.assert_allclose(back.embed(x, device="cpu"), plain, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="symmetry must be one of 'none', 'd4'; got 'c8'"):
+        back.symmetry = "c8"
+    # training mode: one pass (the pretraining views are rotated and flipped anyway); BatchNorm then uses
+    # batch statistics, so compare with the backbone on the same batch
+    enc.train()
+    with torch.no_grad():
+        torch.testing.assert_close(enc(torch.as_tensor(x)), enc.backbone(torch.as_tensor(x)))

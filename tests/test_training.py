@@ -288,6 +288,19 @@ def test_predictor_lr_scale_trains_the_predictor_faster_through_the_trainer(data
         galzoo_fm.get_loss("byol", encoder=TinyEncoder(), tau_schedule="linear")
 
 
+def test_model_symmetry_is_saved_with_the_encoder_and_kept_through_init(data, tmp_path):
+    cfg = config(data, tmp_path / "a", "dirichlet", steps=2)
+    cfg["model"]["symmetry"] = "d4"
+    first = galzoo_fm.Encoder.from_pretrained(pretrain(cfg, views_fn=flip_views).checkpoint / "encoder")
+    assert first.symmetry == "d4"
+    cfg = config(data, tmp_path / "b", "dirichlet", steps=2)
+    cfg["model"] = {"init": str(tmp_path / "a" / "checkpoints" / "step-0000002" / "encoder")}
+    second = galzoo_fm.Encoder.from_pretrained(pretrain(cfg, views_fn=flip_views).checkpoint / "encoder")
+    assert second.symmetry == "d4"  # the init's own when [model] does not say
+    with pytest.raises(ValueError, match="symmetry"):
+        load_config({**config(data, tmp_path / "c"), "model": {"symmetry": "c4"}})
+
+
 def test_warmup_cosine_schedule():
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     sched = WarmupCosine(opt, total_steps=10, warmup_steps=2, min_lr_ratio=0.1)

@@ -112,6 +112,7 @@ def _run_info(plan: EmbedPlan, batch_size: int, block_rows: int) -> dict[str, An
         "pixscale": sv.pixscale,
         "size": plan.size,
         "num_features": plan.encoder.num_features,
+        **({"symmetry": plan.encoder.symmetry} if getattr(plan.encoder, "symmetry", "none") != "none" else {}),
         "block_rows": block_rows,
         "batch_size": batch_size,
     }

@@ -86,6 +86,7 @@ _MODEL = {
     "image_size": _f(int, default=None, minimum=8),
     "backbone_kwargs": _f(dict, default={}),
     "seed": _f(int, default=0, minimum=0),
+    "symmetry": _f(str, default=None, choices=("none", "d4")),
 }
 _DATA = {
     "path": _f(str),

@@ -237,6 +237,8 @@ def build_encoder(model_cfg: dict[str, Any], in_chans: int, image_size: int, *, 
                 raise ValueError(f"[preprocess] does not fit model.init {model_cfg['init']!r}: {exc}") from None
             encoder.preprocessing = dict(preprocessing)
             encoder.bands = list(pre.bands) if len(pre.bands) == encoder.in_chans else None  # None: a mask channel
+        if model_cfg["symmetry"] is not None:  # else the init's own
+            encoder.symmetry = model_cfg["symmetry"]
         return encoder
     want_c = model_cfg["in_chans"] or in_chans
     if want_c != in_chans:
@@ -244,7 +246,8 @@ def build_encoder(model_cfg: dict[str, Any], in_chans: int, image_size: int, *, 
     try:
         return Encoder(model_cfg["backbone"], in_chans=in_chans, image_size=model_cfg["image_size"] or image_size,
                        pretrained=model_cfg["pretrained"] or None, seed=model_cfg["seed"], bands=bands,
-                       backbone_kwargs=model_cfg["backbone_kwargs"], preprocessing=preprocessing)
+                       backbone_kwargs=model_cfg["backbone_kwargs"], preprocessing=preprocessing,
+                       symmetry=model_cfg["symmetry"] or "none")
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"model.backbone = {model_cfg['backbone']!r}: {exc}") from None
 
