@@ -10,6 +10,7 @@ encoder was trained on (other galaxies of it)::
 
     OMP_NUM_THREADS=1 python benchmarks/invariance.py                      # ~10 s on one CPU core
     OMP_NUM_THREADS=1 python benchmarks/invariance.py --models run1/final,run2/final --out inv
+    OMP_NUM_THREADS=1 python benchmarks/invariance.py --d4      # each encoder also averaged over D4
 
 Writes ``invariance.ecsv`` (seed, commit, machine, wall time in its metadata), ``invariance.md`` and
 ``invariance.png`` (a bar chart, the 0.95 goal dashed) to ``--out`` (default ``invariance_results/``).
@@ -19,6 +20,7 @@ Writes ``invariance.ecsv`` (seed, commit, machine, wall time in its metadata), `
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 from pathlib import Path
 
@@ -35,8 +37,10 @@ SIM = {"seed": 12345, "size": 64, "pixscale": 0.262}
 GOAL = 0.95
 
 
-def encoders(models: list[str]) -> dict[str, Encoder]:
-    """The demo encoder, a random init of its architecture (same preprocessing), and ``models``."""
+def encoders(models: list[str], d4: bool = False) -> dict[str, Encoder]:
+    """The demo encoder, a random init of its architecture (same preprocessing), and ``models``; with ``d4``,
+    each of them also with ``symmetry="d4"`` (embeddings averaged over the 90° rotations and flips) unless it
+    has it already."""
     demo = Encoder.from_pretrained(DEMO)
     out = {
         "demo": demo,
@@ -47,16 +51,22 @@ def encoders(models: list[str]) -> dict[str, Encoder]:
     for folder in models:
         name = Path(folder).name if Path(folder).name not in out else folder
         out[name] = Encoder.from_pretrained(folder)
+    if d4:
+        for name, enc in list(out.items()):
+            if enc.symmetry != "d4":
+                twin = copy.deepcopy(enc)
+                twin.symmetry = "d4"
+                out[f"{name} + d4"] = twin
     return out
 
 
-def run(n: int, models: list[str], seed: int, noise_scale: float, device: str | None) -> Table:
+def run(n: int, models: list[str], seed: int, noise_scale: float, device: str | None, d4: bool = False) -> Table:
     cfg = SimulationConfig(**SIM)
     t0 = time.perf_counter()
     images = simulate_images(simulate_catalog(n, config=cfg), cfg)
     seconds = {"simulate": time.perf_counter() - t0}
     rows = []
-    for name, encoder in encoders(models).items():
+    for name, encoder in encoders(models, d4).items():
         t0 = time.perf_counter()
         result = invariance_scores(encoder, images, device=device, seed=seed, noise_scale=noise_scale)
         seconds[name] = time.perf_counter() - t0
@@ -135,6 +145,8 @@ def main() -> None:
                         help="added noise in sky sigmas (default 1; sqrt(2) matches two independent realisations)")
     parser.add_argument("--device", default=None, help="default: CUDA when available")
     parser.add_argument("--out", default="invariance_results", help="output folder")
+    parser.add_argument("--d4", action="store_true",
+                        help="also score every encoder with symmetry='d4' (rows 'NAME + d4'; 8 passes per image)")
     args = parser.parse_args()
     if args.n < 2:
         parser.error("--n must be at least 2")
@@ -143,7 +155,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     prov = provenance(args.seed)
     t0 = time.perf_counter()
-    table = run(args.n, models, args.seed, args.noise_scale, args.device)
+    table = run(args.n, models, args.seed, args.noise_scale, args.device, args.d4)
     prov["wall_seconds"] = round(time.perf_counter() - t0, 1)
     table.meta["provenance"] = prov
     table.write(out / "invariance.ecsv", overwrite=True)
