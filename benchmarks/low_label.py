@@ -44,7 +44,7 @@ from galzoo_fm.datasets.synthetic import SimulationConfig, write_synthetic
 from galzoo_fm.training import low_label_curve
 
 SETTINGS = {
-    "quick": {"size": 32, "pixscale": 0.524, "n_pretrain": 2000, "steps": 150, "batch_size": 64,
+    "quick": {"size": 32, "pixscale": 0.524, "n_pretrain": 2000, "steps": 500, "batch_size": 64,
               "n_train": 800, "n_test": 400, "seeds": [0], "repeats": 5, "finetune_steps": 100},
     "cpu": {"size": 64, "pixscale": 0.262, "n_pretrain": 4000, "steps": 400, "batch_size": 64,
             "n_train": 1000, "n_test": 600, "seeds": [0, 1], "repeats": 5, "finetune_steps": 200},
