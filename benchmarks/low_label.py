@@ -44,7 +44,7 @@ from galzoo_fm.datasets.synthetic import SimulationConfig, write_synthetic
 from galzoo_fm.training import low_label_curve
 
 SETTINGS = {
-    "quick": {"size": 32, "pixscale": 0.524, "n_pretrain": 2000, "steps": 500, "batch_size": 64,
+    "quick": {"size": 32, "pixscale": 0.524, "n_pretrain": 2000, "steps": 150, "batch_size": 64,
               "n_train": 800, "n_test": 400, "seeds": [0], "repeats": 5, "finetune_steps": 100},
     "cpu": {"size": 64, "pixscale": 0.262, "n_pretrain": 4000, "steps": 400, "batch_size": 64,
             "n_train": 1000, "n_test": 600, "seeds": [0, 1], "repeats": 5, "finetune_steps": 200},
@@ -55,7 +55,7 @@ SIZES = (50, 100, 250, 750, "all")
 
 
 def finetune_curve(encoder, train_x, train_y, test_x, test_y, folder: Path, steps: int, seed: int,
-                   sizes=SIZES) -> list:
+                   sizes=SIZES, lr: float = 3e-4) -> list:
     """``[(n_labels, [accuracy])]``: finetune on one random subset of each size (whole pool for "all")."""
     rng = np.random.default_rng(seed + 7)
     out = []
@@ -65,7 +65,7 @@ def finetune_curve(encoder, train_x, train_y, test_x, test_y, folder: Path, step
             continue
         pick = np.arange(len(train_x)) if n == len(train_x) else rng.choice(len(train_x), n, replace=False)
         acc = finetune_accuracy(encoder, train_x[pick], train_y[pick], test_x, test_y, folder / f"n{n}",
-                                steps=steps, seed=seed)
+                                steps=steps, seed=seed, lr=lr)
         out.append((n, [acc]))
     return out
 
