@@ -7,6 +7,10 @@ host-to-device copies and the copy of the embeddings back to NumPy. Raw and end-
 interleaved and the median of the repeats is reported, so drift of the machine affects both alike::
 
     python benchmarks/encoder_throughput.py --backbone resnet18 --image-size 64 --batch-size 64
+    python benchmarks/encoder_throughput.py --symmetry d4   # embed averages 8 passes: the ratio shows their cost
+
+With ``--symmetry d4`` the raw rate is still one backbone pass, so the ratio is the D4 average's cost
+(about 1/8 when the model dominates).
 """
 
 from __future__ import annotations
@@ -56,13 +60,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--device", default=None)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--symmetry", default="none", choices=("none", "d4"), help="Encoder symmetry (default none)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
 
     device = resolve_device(args.device)
     amp = autocast_dtype("auto", device)
-    encoder = Encoder(args.backbone, in_chans=args.in_chans, image_size=args.image_size, seed=0)
+    encoder = Encoder(args.backbone, in_chans=args.in_chans, image_size=args.image_size, seed=0,
+                      symmetry=args.symmetry)
     n = args.batch_size * args.batches
     images = np.random.default_rng(0).normal(size=(n, args.in_chans, args.image_size, args.image_size))
     images = images.astype(np.float32)
@@ -78,7 +84,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         ends.append(embed_rate(encoder, images, args.batch_size, device))
     raw, end = statistics.median(raws), statistics.median(ends)
     print(f"device={device} threads={torch.get_num_threads()} backbone={args.backbone} "
-          f"input={args.batch_size}x{args.in_chans}x{args.image_size}x{args.image_size} precision={amp or 'fp32'}")
+          f"input={args.batch_size}x{args.in_chans}x{args.image_size}x{args.image_size} precision={amp or 'fp32'} "
+          f"symmetry={args.symmetry}")
     print(f"raw model forward : {raw:9.1f} images/s (median of {args.repeats})")
     print(f"Encoder.embed     : {end:9.1f} images/s (median of {args.repeats})")
     print(f"ratio embed / raw : {end / raw:9.3f}")

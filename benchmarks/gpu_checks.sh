@@ -25,6 +25,9 @@ run embed_resnet18_224 90 python benchmarks/embed_throughput.py --model resnet18
     --json "$out/embed_resnet18_224.json"
 run preprocess_64_224 60 python benchmarks/preprocess_throughput.py --sizes 64,224 --repeats 3 --no-augment --device cuda
 rm -rf "$work"
+# the cost of the D4 average (Encoder(symmetry="d4"), the demo encoder's setting): embed/raw with and without it
+run encoder_64_plain 60 python benchmarks/encoder_throughput.py --image-size 64 --batch-size 512 --device cuda
+run encoder_64_d4 60 python benchmarks/encoder_throughput.py --image-size 64 --batch-size 512 --device cuda --symmetry d4
 # the science check (issue 15), last and optional: the low-label benchmark's gpu setting for one seed and the methods
 # of the paper's claim (hybrid vs dirichlet vs direct training); the full setting (3 seeds, 5 methods) needs longer
 if [ "${SCIENCE:-1}" = 1 ]; then
