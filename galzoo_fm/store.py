@@ -41,7 +41,7 @@ from astropy.wcs import WCS
 from .atomic import atomic_write, exclusive_write, fsync_dir, remove_stale_temporaries
 from .surveys.base import Cutout, Status
 
-__all__ = ["FORMAT", "CutoutStore", "StoreWriter", "open_store", "wcs_from_row"]
+__all__ = ["FORMAT", "CutoutStore", "StoreWriter", "wcs_from_row"]
 
 FORMAT = "galzoo_fm.cutouts"
 FORMAT_VERSION = 1
@@ -420,7 +420,3 @@ class CutoutStore:
         """Catalogue rows whose status is final (everything except ``failed``)."""
         return np.asarray(self.table["row"])[self.status != Status.FAILED.value]
 
-
-def open_store(root: str | Path) -> CutoutStore:
-    """Open the cutout store at ``root`` for reading (all parts as one store)."""
-    return CutoutStore(root)

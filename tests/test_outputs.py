@@ -102,7 +102,6 @@ def test_embedding_table_passes_fitsverify_and_describes_its_columns(embedded):
 
 def test_every_fits_the_package_writes_passes_fitsverify(tmp_path, field, fits_catalog, demo_images):
     from galzoo_fm.datasets.synthetic import write_synthetic
-    from galzoo_fm.surveys.http import hdul_bytes
 
     _, mosaic = field
     fitsverify(mosaic)  # the demo field generator's image
@@ -116,10 +115,6 @@ def test_every_fits_the_package_writes_passes_fitsverify(tmp_path, field, fits_c
     res = runner.invoke(cli, ["embed-images", str(demo_images), "--out", str(tmp_path / "images.fits")])
     assert res.exit_code == 0, res.output
     fitsverify(tmp_path / "images.fits")
-    hdu = fits.PrimaryHDU(np.ones((4, 4), np.float32))
-    hdu.header["CTYPE1"], hdu.header["CTYPE2"] = "RA---TAN", "DEC--TAN"
-    (tmp_path / "cached.fits").write_bytes(hdul_bytes(fits.HDUList([hdu])))  # the HTTP cache's re-serialised files
-    fitsverify(tmp_path / "cached.fits")
 
 
 # ---------------------------------------------------------------------------------------------- VOTable, ids

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from astropy.wcs import WCS
 
-from galzoo_fm.store import CutoutStore, StoreWriter, ensure_manifest, open_store
+from galzoo_fm.store import CutoutStore, StoreWriter, ensure_manifest
 from galzoo_fm.surveys.base import Cutout, Status
 
 SHAPE = (2, 8, 8)
@@ -35,7 +35,7 @@ def test_roundtrip_random_and_sequential(tmp_path):
     with StoreWriter(tmp_path, chunk_size=4) as w:
         for row in range(10):
             w.add(row, f"id{row}", row, 1.0, ok(row) if row != 3 else Cutout(Status.OFF_FOOTPRINT, reason="x"))
-    store = open_store(tmp_path)
+    store = CutoutStore(tmp_path)
     assert len(store) == 10 and store.counts() == {"ok": 9, "off_footprint": 1}
     assert len(list((tmp_path / "parts" / "main").glob("chunk-*.rows.npz"))) == 3
     idx = np.array([9, 0, 3, 5, 5])

@@ -51,6 +51,21 @@ def test_hips2fits_through_astroquery(hips, tmp_path):
         bad.fetch(1.0, 1.0, 8)
 
 
+def test_uncached_astroquery_clients_remove_their_temporary_folders_on_close(skyview):
+    import threading
+
+    s = galzoo_fm.get_survey("skyview", server=skyview.url + "/current/cgi/basicform.pl", cache_dir=None,
+                             bands="SDSSg", pixscale=1.0, **FAST)
+    folders = [s.client().cache_location]
+    worker = threading.Thread(target=lambda: folders.append(s.client().cache_location))  # a second thread's client
+    worker.start()
+    worker.join()
+    assert s.fetch(150.0, 2.0, 8).status is Status.OK
+    assert len(set(folders)) == 2 and all(f.is_dir() and f.name.startswith("galzoo-astroquery-") for f in folders)
+    s.close()
+    assert not any(f.exists() for f in folders)
+
+
 @pytest.mark.filterwarnings("error::astropy.wcs.FITSFixedWarning")
 def test_skyview_form_protocol(skyview, tmp_path):
     s = galzoo_fm.get_survey("skyview", server=skyview.url + "/current/cgi/basicform.pl", cache_dir=tmp_path,

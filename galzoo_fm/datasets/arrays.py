@@ -73,11 +73,6 @@ class BatchDataset(Dataset):
         raise NotImplementedError
 
     @property
-    def has_votes(self) -> bool:
-        """Whether batches carry ``"votes"``."""
-        return self.votes is not None
-
-    @property
     def n_labelled(self) -> int:
         """Galaxies with at least one vote (0 without votes)."""
         return 0 if self.votes is None else int((self.votes.sum(1) > 0).sum())

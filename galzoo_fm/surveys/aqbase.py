@@ -44,6 +44,8 @@ class AstroquerySurvey(HTTPSurvey):
     def __init__(self, **http_options: Any):
         super().__init__(**http_options)
         self._local = threading.local()
+        self._temporary: list[Path] = []  # per-thread astroquery cache folders when caching is off
+        self._temporary_lock = threading.Lock()
         cache_dir = self.cache.root
         self._aq_cache = Path(cache_dir) / "astroquery" / self.name if cache_dir is not None else None
 
@@ -64,9 +66,15 @@ class AstroquerySurvey(HTTPSurvey):
             if self._aq_cache is not None:
                 client.cache_location = self._aq_cache
             else:
+                import shutil
                 import tempfile
+                import weakref
 
-                client.cache_location = Path(tempfile.mkdtemp(prefix="galzoo-astroquery-"))
+                folder = Path(tempfile.mkdtemp(prefix="galzoo-astroquery-"))
+                with self._temporary_lock:
+                    self._temporary.append(folder)
+                weakref.finalize(self, shutil.rmtree, folder, ignore_errors=True)  # also if close() never runs
+                client.cache_location = folder
             self._local.client = client
         return client
 
@@ -85,3 +93,9 @@ class AstroquerySurvey(HTTPSurvey):
         client = getattr(self._local, "client", None)
         if client is not None:
             client._session.close()
+        import shutil
+
+        with self._temporary_lock:
+            folders, self._temporary = self._temporary, []
+        for folder in folders:  # the temporary astroquery caches of every thread's client
+            shutil.rmtree(folder, ignore_errors=True)

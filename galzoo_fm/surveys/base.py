@@ -49,11 +49,6 @@ class Status(enum.StrEnum):
         """Whether a cutout with this status carries pixel data."""
         return self in (Status.OK, Status.PARTIAL)
 
-    @property
-    def final(self) -> bool:
-        """Whether a later run keeps this row as it is (``failed`` rows are retried)."""
-        return self is not Status.FAILED
-
 
 @dataclass
 class Cutout:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
-import io
 import json
 import os
 import random
@@ -212,7 +211,6 @@ class PoliteSession:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._hosts: dict[str, threading.BoundedSemaphore] = {}
-        self.requests_made = 0
         #: Set to stop all retrying (the fetch engine sets it on Ctrl-C).
         self.cancelled = threading.Event()
 
@@ -234,8 +232,6 @@ class PoliteSession:
     def get_once(self, url: str, params: Mapping[str, Any] | None = None) -> requests.Response:
         """One GET under the host's limit; raises ``requests.HTTPError`` on 4xx/5xx."""
         with self._slot(url):
-            with self._lock:
-                self.requests_made += 1
             response = self._session().get(url, params=params, timeout=self.timeout)
             response.content  # read the whole body while holding the slot  # noqa: B018
         response.raise_for_status()
@@ -347,10 +343,3 @@ class DiskCache:
         if key is not None:
             self.put(key, body, suffix)
         return body, parsed
-
-
-def hdul_bytes(hdul: fits.HDUList) -> bytes:
-    """Serialise an HDUList to FITS bytes (for caching objects that astroquery already parsed)."""
-    buf = io.BytesIO()
-    hdul.writeto(buf, output_verify="silentfix")
-    return buf.getvalue()

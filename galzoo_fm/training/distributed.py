@@ -96,12 +96,3 @@ def all_gather_objects(info: DistInfo, obj: Any) -> list[Any]:
     out: list[Any] = [None] * info.world_size
     dist.all_gather_object(out, obj)
     return out
-
-
-def broadcast_flag(info: DistInfo, flag: bool) -> bool:
-    """Rank 0's ``flag`` on every rank."""
-    if not info.distributed:
-        return flag
-    t = torch.tensor([int(flag)], device=info.device if info.device.type == "cuda" else "cpu")
-    dist.broadcast(t, 0)
-    return bool(t.item())
