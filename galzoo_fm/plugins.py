@@ -157,6 +157,23 @@ def _load(state: _State) -> None:
             state.pm.register(ep.load(), name=ep.name)
         except Exception as exc:
             _report(info, "import failed", exc)
+    _drop_unknown_hooks(state)
+
+
+def _drop_unknown_hooks(state: _State) -> None:
+    """Skip, as a whole and with a warning, each plugin that implements a hook no specification declares
+    (a typo such as ``register_loss``, or a hook of a newer galzoo_fm): ``pluggy``'s ``check_pending``."""
+    while True:
+        try:
+            state.pm.check_pending()
+            return
+        except pluggy.PluginValidationError as exc:
+            name = state.pm.get_name(exc.plugin)
+            state.pm.unregister(exc.plugin)
+            info = state.infos.get(name)
+            if info is None:  # not one of ours (cannot happen through _load); do not loop forever
+                raise
+            _report(info, "unknown hook", exc)
 
 
 def _fill_kind(state: _State, kind: str) -> Registry:

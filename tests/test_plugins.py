@@ -119,6 +119,26 @@ def test_plugin_that_fails_to_import_is_reported(fake_distribution):
     assert "fakebroken" in result.output and "FAILED: import failed" in result.output
 
 
+def test_plugin_with_an_unknown_hook_is_reported_and_skipped(fake_distribution):
+    fake_distribution("galzoo-fm-fakegood", "fakegood", GOOD_PLUGIN)
+    fake_distribution("galzoo-fm-faketypo", "faketypo", """
+import galzoo_fm
+
+@galzoo_fm.hookimpl
+def register_losses(register):
+    register("from_typo_plugin", lambda **kw: None)
+
+@galzoo_fm.hookimpl
+def register_loss(register):  # no such hook: a typo of register_losses
+    pass
+""")
+    with pytest.warns(plugins.PluginLoadWarning, match="'faketypo'.*unknown hook.*register_loss"):
+        infos = {i.name: i for i in plugins.plugin_info()}
+    assert "unknown hook" in infos["faketypo"].error and infos["fakegood"].error is None
+    assert "from_entry_point" in galzoo_fm.list_losses()
+    assert "from_typo_plugin" not in galzoo_fm.list_losses()  # skipped as a whole
+
+
 def test_duplicate_between_entry_points(fake_distribution):
     fake_distribution("galzoo-fm-fakegood", "fakegood", GOOD_PLUGIN)
     fake_distribution("galzoo-fm-faketwin", "faketwin", GOOD_PLUGIN)
