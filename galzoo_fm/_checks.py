@@ -5,7 +5,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-__all__ = ["OutputExistsError", "positive_int"]
+__all__ = ["OutputExistsError", "one_of", "positive_int"]
 
 
 class OutputExistsError(FileExistsError):
@@ -35,3 +35,10 @@ def positive_int(value: Any, what: str) -> int:
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{what} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def one_of(value: Any, choices: tuple[Any, ...], what: str) -> Any:
+    """``value`` if it is one of ``choices``; else ``ValueError`` naming ``what`` and listing the choices."""
+    if value not in choices:
+        raise ValueError(f"{what} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import positive_int
+from ._checks import one_of, positive_int
 from .backbones.base import build_backbone
 from .backbones.timm_backbones import read_timm_config
 from .checkpoint import (
@@ -181,9 +181,7 @@ class Encoder(nn.Module):
 
     @symmetry.setter
     def symmetry(self, value: str) -> None:
-        if value not in SYMMETRIES:
-            raise ValueError(f"symmetry must be one of {', '.join(map(repr, SYMMETRIES))}; got {value!r}")
-        self._symmetry = value
+        self._symmetry = one_of(value, SYMMETRIES, "symmetry")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Embeddings of a batch.

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .._checks import one_of
 from ..heads import byol_predictor, byol_projector
 from .base import LossOutput, Objective
 
@@ -172,12 +173,9 @@ class ByolObjective(Objective):
         super().__init__(encoder, schema=schema)
         if not 0.0 <= tau_base <= 1.0:
             raise ValueError(f"tau_base must be in [0, 1], got {tau_base!r}")
-        if tau_schedule not in _TAU_SCHEDULES:
-            raise ValueError(f"tau_schedule must be one of {', '.join(map(repr, _TAU_SCHEDULES))}; got "
-                             f"{tau_schedule!r}")
         if not predictor_lr_scale > 0:
             raise ValueError(f"predictor_lr_scale must be positive, got {predictor_lr_scale!r}")
-        self.tau_schedule = tau_schedule
+        self.tau_schedule = one_of(tau_schedule, _TAU_SCHEDULES, "tau_schedule")
         self.predictor_lr_scale = float(predictor_lr_scale)
         self.tau_base = float(tau_base)
         self.tau = float(tau_base)

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .._checks import one_of
 from ..heads import DirichletHead
 from .base import LossOutput
 from .byol import ByolObjective
@@ -69,11 +70,9 @@ def hybrid_combine(
     >>> float(total), float(sup)
     (27.0, 25.0)
     """
-    if weighting == "fixed":
+    if one_of(weighting, _WEIGHTINGS, "weighting") == "fixed":
         scaled = weight * supervised
         return contrastive + scaled, scaled
-    if weighting != "matched":
-        raise ValueError(f"weighting must be one of {', '.join(map(repr, _WEIGHTINGS))}; got {weighting!r}")
     con = contrastive.detach()
     sup = supervised.detach()
     labelled = sup > 0
@@ -142,15 +141,11 @@ class HybridObjective(ByolObjective):
             prediction_hidden=prediction_hidden, tau_base=tau_base, tau_schedule=tau_schedule,
             predictor_lr_scale=predictor_lr_scale,
         )
-        if head_input not in _HEAD_INPUTS:
-            raise ValueError(f"head_input must be one of {', '.join(map(repr, _HEAD_INPUTS))}; got {head_input!r}")
-        self.head_input = head_input
+        self.head_input = one_of(head_input, _HEAD_INPUTS, "head_input")
         if not supervised_weight >= 0:
             raise ValueError(f"supervised_weight must be non-negative, got {supervised_weight!r}")
-        if weighting not in _WEIGHTINGS:
-            raise ValueError(f"weighting must be one of {', '.join(map(repr, _WEIGHTINGS))}; got {weighting!r}")
         self.supervised_weight = float(supervised_weight)
-        self.weighting = weighting
+        self.weighting = one_of(weighting, _WEIGHTINGS, "weighting")
         head_features = self.num_features if head_input == "features" else projection_dim
         self.head = DirichletHead(head_features, self.n_answers, dropout=dropout,
                                   scale=concentration_scale, min_concentration=min_concentration)

@@ -9,7 +9,10 @@ per-host slot of :class:`~galzoo_fm.surveys.http.PoliteSession`.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -66,10 +69,6 @@ class AstroquerySurvey(HTTPSurvey):
             if self._aq_cache is not None:
                 client.cache_location = self._aq_cache
             else:
-                import shutil
-                import tempfile
-                import weakref
-
                 folder = Path(tempfile.mkdtemp(prefix="galzoo-astroquery-"))
                 with self._temporary_lock:
                     self._temporary.append(folder)
@@ -93,8 +92,6 @@ class AstroquerySurvey(HTTPSurvey):
         client = getattr(self._local, "client", None)
         if client is not None:
             client._session.close()
-        import shutil
-
         with self._temporary_lock:
             folders, self._temporary = self._temporary, []
         for folder in folders:  # the temporary astroquery caches of every thread's client

@@ -84,11 +84,12 @@ def parameter_groups(params: Iterable[nn.Parameter], weight_decay: float,
                      lr_scales: Mapping[int, float] | None = None) -> list[dict[str, Any]]:
     """Weights (decayed, LARS-adapted) and 1-d tensors (biases, norms: neither), each split further by the
     learning-rate multiplier ``lr_scales[id(p)]`` (default 1; groups with another carry ``lr_scale``)."""
-    params = list(params)
-    scales = dict(lr_scales or {})
+    scales = lr_scales or {}
+    by_scale: dict[float, list[nn.Parameter]] = {1.0: []}
+    for p in params:
+        by_scale.setdefault(float(scales.get(id(p), 1.0)), []).append(p)
     groups = []
-    for scale in sorted({float(scales.get(id(p), 1.0)) for p in params} or {1.0}):
-        members = [p for p in params if float(scales.get(id(p), 1.0)) == scale]
+    for scale, members in sorted(by_scale.items()):
         extra = {} if scale == 1.0 else {"lr_scale": scale}
         decay = [p for p in members if p.ndim > 1]
         plain = [p for p in members if p.ndim <= 1]
