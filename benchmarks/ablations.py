@@ -1,6 +1,6 @@
 """Ablations of the pretraining recipe (issue 15): one row per variant, its probe accuracy and its effect.
 
-Each variant is the benchmark's recipe (``galzoo_fm.datasets.simbench.pretrain_encoder``: the small ResNet,
+Each variant is the benchmark's recipe (``galzoo_fm.training.low_label.pretrain_encoder``: the small ResNet,
 32 px at 0.524"/px, batch 64, AdamW 2e-3) with one change, pretrained for ``--steps`` on the same simulated
 galaxies as ``benchmarks/length_study.py`` and probed on the same ring task at 50, 250 and 750 labels. The
 effect is the difference to the variant's baseline row (``base`` of the same loss).
@@ -25,7 +25,7 @@ from _provenance import provenance
 from astropy.table import Table
 from length_study import SETTING, curve_text, pixel_probe, prepare, probe
 
-from galzoo_fm.datasets.simbench import pretrain_encoder
+from galzoo_fm.training.low_label import pretrain_encoder
 
 #: name: (loss, loss options, augmentation changes, training changes, what it tests). Training changes:
 #: ``optim`` (updates the ``[optim]`` table) and ``batch_size``. ``loss`` "pixels" is the raw-pixel probe.

@@ -3,7 +3,7 @@
 Throughput (one run, same model, same input size): a synthetic survey fills a local cutout store once;
 then, interleaved and repeated (median reported):
 
-- *model only*: the model's forward (:class:`~galzoo_fm.inference.InferenceModel`: eval, inference mode,
+- *model only*: the model's forward (:class:`~galzoo_fm.models.inference.InferenceModel`: eval, inference mode,
   channels-last, the autocast the embedding uses, ``torch.compile`` with ``--compile``) on preprocessed
   batches already on the device;
 - *preprocess per core*: :class:`~galzoo_fm.preprocess.Preprocessor` on CPU tensors, one torch thread;
@@ -42,11 +42,12 @@ import torch
 from astropy.table import Table
 
 from galzoo_fm import Encoder
+from galzoo_fm.cutout import Cutout, Status
 from galzoo_fm.embedding import run_embedding
 from galzoo_fm.fetch import fetch_catalog
-from galzoo_fm.inference import InferenceModel, resolve_device
+from galzoo_fm.models.inference import InferenceModel, resolve_device
 from galzoo_fm.preprocess import Preprocessor
-from galzoo_fm.surveys.base import Cutout, Status, Survey
+from galzoo_fm.surveys.base import Survey
 
 
 class SyntheticSurvey(Survey):
@@ -116,7 +117,7 @@ def throughput(args: argparse.Namespace) -> dict:
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="galzoo-embed-bench-"))
     work = work / f"{args.rows}x{size}" if args.work else work
     fetch_catalog(cat, survey, size=size, out=work / "store")  # resumes: an existing --work store is reused
-    from galzoo_fm.store import CutoutStore
+    from galzoo_fm.store.reader import CutoutStore
 
     b = args.batch_size
     cutouts = CutoutStore(work / "store").read(slice(None))

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from galzoo_fm import Encoder
-from galzoo_fm.inference import autocast_dtype, resolve_device
+from galzoo_fm.models.inference import autocast_dtype, resolve_device
 
 
 def _sync(device: torch.device) -> None:

@@ -31,9 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from _survey_servers import legacy_server
 
 from galzoo_fm import get_survey
+from galzoo_fm.cutout import Cutout, Status
 from galzoo_fm.fetch import fetch_catalog
-from galzoo_fm.store import CutoutStore, StoreWriter, ensure_manifest
-from galzoo_fm.surveys.base import Cutout, Status
+from galzoo_fm.store.reader import CutoutStore, StoreWriter, ensure_manifest
 
 
 def fetch_rates(latency: float, workers: int, rows: int, size: int) -> dict[str, float]:

@@ -1,6 +1,6 @@
 """An independent galaxy simulation for checking encoders: its own parameters, renderer, PSF and sky.
 
-Nothing here comes from the package's simulation (``galzoo_fm.datasets.simtruth`` / ``simrender`` /
+Nothing here comes from the package's simulation (``galzoo_fm.datasets.sim.truth`` / ``simrender`` /
 ``synthetic`` / ``embedding.demo``); those only guided the orders of magnitude (r = 15.8–18.6 mag, half-light
 radii of a few arcsec, Legacy-Surveys-like sky noise in nanomaggies at 0.262″/px). What differs on purpose:
 

@@ -29,7 +29,7 @@ from _provenance import provenance
 from astropy.table import Table
 
 from galzoo_fm import Encoder
-from galzoo_fm.datasets.synthetic import SimulationConfig, simulate_catalog, simulate_images
+from galzoo_fm.datasets.sim.catalogue import SimulationConfig, simulate_catalog, simulate_images
 from galzoo_fm.training.invariance import TRANSFORMS, invariance_scores
 
 DEMO = Path(__file__).resolve().parents[1] / "galzoo_fm" / "data" / "demo_encoder"

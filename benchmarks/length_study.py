@@ -25,9 +25,9 @@ import numpy as np
 from _provenance import provenance
 from astropy.table import Table
 
-from galzoo_fm.datasets.simbench import encoder_features, make_ring_task, pretrain_encoder
-from galzoo_fm.datasets.synthetic import SimulationConfig, write_synthetic
+from galzoo_fm.datasets.sim.catalogue import SimulationConfig, write_synthetic
 from galzoo_fm.training import low_label_curve
+from galzoo_fm.training.low_label import encoder_features, make_ring_task, pretrain_encoder
 
 SETTING = {"size": 32, "pixscale": 0.524, "n_pretrain": 2000, "batch_size": 64, "n_train": 800, "n_test": 400,
            "repeats": 5}
@@ -52,7 +52,7 @@ def pixel_probe(encoder, task: tuple[np.ndarray, ...], seed: int, pca: int | Non
     """The raw-pixel baseline: the same linear probe on the flattened model-ready pixels (the encoder's
     recorded preprocessing: stretch and resampling, no network), or on their first ``pca`` principal
     components (fitted on the training pool only, as ``benchmarks/independent_probe.py`` does)."""
-    from galzoo_fm.datasets.simbench import _model_ready
+    from galzoo_fm.training.low_label import _model_ready
 
     train_x, train_y, test_x, test_y = task
     pre = encoder.preprocessor

@@ -33,15 +33,15 @@ import numpy as np
 from _provenance import provenance
 from astropy.table import Table
 
-from galzoo_fm.datasets.simbench import (
+from galzoo_fm.datasets.sim.catalogue import SimulationConfig, write_synthetic
+from galzoo_fm.training import low_label_curve
+from galzoo_fm.training.low_label import (
     METHODS,
     encoder_features,
     finetune_accuracy,
     make_ring_task,
     pretrain_encoder,
 )
-from galzoo_fm.datasets.synthetic import SimulationConfig, write_synthetic
-from galzoo_fm.training import low_label_curve
 
 SETTINGS = {
     "quick": {"size": 32, "pixscale": 0.524, "n_pretrain": 2000, "steps": 150, "batch_size": 64,

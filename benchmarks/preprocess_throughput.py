@@ -8,7 +8,7 @@
    photutils steps (``Background2D``; segmentation + deblending + neighbour in-painting + recentring).
    On CUDA, the torch pipeline on the device too.
 2. On the training device (CUDA when available): two augmented views per galaxy
-   (:class:`~galzoo_fm.augment.MultiViewAugment`) against one training step of the backbone on those two
+   (:class:`~galzoo_fm.training.augment.MultiViewAugment`) against one training step of the backbone on those two
    views (forward + backward + SGD update; bf16 autocast and channels-last on CUDA). The ratio
    ``augmentation time / training-step time`` is the fraction of a step spent augmenting (goal on a GPU:
    under 0.15). Passes are interleaved and medians reported::
@@ -26,11 +26,11 @@ import numpy as np
 import torch
 
 from galzoo_fm import get_backbone
-from galzoo_fm.augment import MultiViewAugment
-from galzoo_fm.imagesets import read_image_set
-from galzoo_fm.inference import resolve_device
+from galzoo_fm.embedding.images import read_image_set
+from galzoo_fm.models.inference import resolve_device
 from galzoo_fm.preprocess import Preprocessor
 from galzoo_fm.preprocess.reference import reference_preprocess
+from galzoo_fm.training.augment import MultiViewAugment
 
 
 def _sync(device: torch.device) -> None:

@@ -38,7 +38,7 @@ from length_study import SETTING, SIZES, curve_text, pixel_probe, prepare, probe
 from low_label import finetune_curve
 
 from galzoo_fm import Encoder
-from galzoo_fm.datasets.simbench import pretrain_encoder
+from galzoo_fm.training.low_label import pretrain_encoder
 
 LOSSES = ("dirichlet", "hybrid", "byol", "spectral")
 FINETUNE_STEPS = 100  # the quick setting's budget in benchmarks/low_label.py

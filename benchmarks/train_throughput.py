@@ -3,7 +3,7 @@
 For each loss, the same optimizer step (autocast, channels-last, forward, backward, AdamW, EMA update) is
 timed two ways, interleaved so that drift of the machine affects both alike:
 
-* **data path**: a cutout store on disk → :class:`~galzoo_fm.datasets.CutoutStoreDataset` (one batch per
+* **data path**: a cutout store on disk → :class:`~galzoo_fm.training.data.CutoutStoreDataset` (one batch per
   read) → DataLoader (pinned memory on CUDA) → device → on-device augmentations
   (:class:`~galzoo_fm.training.AugmentViews`, ``n_views`` views) → objective step, exactly as
   :class:`~galzoo_fm.training.Trainer` does it;
@@ -28,10 +28,10 @@ import torch
 
 import galzoo_fm
 from galzoo_fm import Encoder
-from galzoo_fm.datasets import CutoutStoreDataset
-from galzoo_fm.store import StoreWriter, ensure_manifest
-from galzoo_fm.surveys.base import Cutout, Status
+from galzoo_fm.cutout import Cutout, Status
+from galzoo_fm.store.reader import StoreWriter, ensure_manifest
 from galzoo_fm.training import AugmentViews, build_optimizer
+from galzoo_fm.training.data import CutoutStoreDataset
 from galzoo_fm.training.distributed import resolve_device
 from galzoo_fm.training.sampling import ResumableBatchSampler
 

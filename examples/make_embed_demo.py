@@ -2,7 +2,7 @@
 
 A g, r, z mosaic (nanomaggies, TAN WCS, 0.262"/px) with 36 synthetic galaxies on a grid, and a catalogue
 listing them plus one position off the mosaic and one with a missing Dec (see
-:func:`galzoo_fm.embedding.demo.make_demo_field`). Seeded: re-run to regenerate it exactly::
+:func:`galzoo_fm.datasets.sim.demo.make_demo_field`). Seeded: re-run to regenerate it exactly::
 
     python examples/make_embed_demo.py
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from galzoo_fm.embedding.demo import make_demo_field
+from galzoo_fm.datasets.sim.demo import make_demo_field
 
 OUT = Path(__file__).resolve().parent / "data"
 

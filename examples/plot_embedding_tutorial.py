@@ -17,8 +17,9 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from galzoo_fm.embedding import embed_catalog, map_figure, neighbours_figure
-from galzoo_fm.plots import save_figure
+from galzoo_fm.embedding import embed_catalog
+from galzoo_fm.explore import map_figure, neighbours_figure
+from galzoo_fm.explore.plots import save_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "examples" / "data"

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from galzoo_fm import Encoder
-from galzoo_fm.datasets import ArrayDataset
 from galzoo_fm.training import extract_features, low_label_curve, plot_low_label_curve, pretrain
+from galzoo_fm.training.data import ArrayDataset
 
 
 def synthetic_galaxies(n: int, size: int = 32, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

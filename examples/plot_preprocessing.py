@@ -18,8 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from galzoo_fm.augment import Augment
-from galzoo_fm.imagesets import read_image_set
+from galzoo_fm.embedding.images import read_image_set
 from galzoo_fm.preprocess import (
     Preprocessor,
     asinh_stretch,
@@ -27,6 +26,7 @@ from galzoo_fm.preprocess import (
     estimate_background,
     make_rgb,
 )
+from galzoo_fm.training.augment import Augment
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "images"
 BANDS = ["g", "r", "z"]

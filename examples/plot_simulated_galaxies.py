@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from galzoo_fm.datasets.simplots import CLASSES, plot_classes
-from galzoo_fm.datasets.synthetic import SimulationConfig, simulate_catalog, simulate_images
+from galzoo_fm.datasets.sim.catalogue import SimulationConfig, simulate_catalog, simulate_images
+from galzoo_fm.datasets.sim.plots import CLASSES, plot_classes
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "images" / "simulated_galaxies.png"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.metadata
 from typing import Any
 
-from .hookspecs import hookimpl
+from galzoo_fm.hookspecs import hookimpl
 
 try:
     __version__ = importlib.metadata.version("galzoo-fm")
@@ -37,14 +37,14 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # the Encoder pulls in torch and timm: import it on first use so that `galzoo-fm --help` stays fast
     if name == "Encoder":
-        from .encoder import Encoder
+        from galzoo_fm.models.encoder import Encoder
 
         return Encoder
     raise AttributeError(f"module 'galzoo_fm' has no attribute {name!r}")
 
 
 def _names(kind: str, pattern: str | None) -> list[str]:
-    from .plugins import get_registry
+    from galzoo_fm.plugins import get_registry
 
     return get_registry(kind).names(pattern)
 
@@ -80,7 +80,7 @@ def get_dataset(name: str, **kwargs: Any):
     Download it with :func:`galzoo_fm.datasets.public.download` and turn it into a training set with
     :func:`galzoo_fm.datasets.public.prepare`. Unknown names raise ``ValueError`` suggesting close names.
     """
-    from .plugins import get_registry
+    from galzoo_fm.plugins import get_registry
 
     return get_registry("datasets").create(name, **kwargs)
 
@@ -88,31 +88,31 @@ def get_dataset(name: str, **kwargs: Any):
 def get_backbone(name: str, **kwargs: Any):
     """Build a registered backbone: a module mapping ``(N, in_chans, H, W)`` to ``(N, num_features)``.
 
-    Keyword arguments are those of :func:`galzoo_fm.backbones.build_backbone` (``in_chans``,
+    Keyword arguments are those of :func:`galzoo_fm.models.backbones.build_backbone` (``in_chans``,
     ``image_size``, ``pretrained``) plus any the backbone's factory takes. Unknown names raise
     ``ValueError`` suggesting close names.
     """
-    from .backbones.base import build_backbone
+    from galzoo_fm.models.backbones.base import build_backbone
 
     return build_backbone(name, **kwargs)
 
 
 def get_loss(name: str, **kwargs: Any):
     """Build the loss registered as ``name`` with ``kwargs``."""
-    from .plugins import get_registry
+    from galzoo_fm.plugins import get_registry
 
     return get_registry("losses").create(name, **kwargs)
 
 
 def get_survey(name: str, **kwargs: Any):
     """Build the survey registered as ``name`` with ``kwargs`` (its options)."""
-    from .plugins import get_registry
+    from galzoo_fm.plugins import get_registry
 
     return get_registry("surveys").create(name, **kwargs)
 
 
 def get_schema(name: str, **kwargs: Any):
     """Build the label schema registered as ``name`` with ``kwargs``."""
-    from .plugins import get_registry
+    from galzoo_fm.plugins import get_registry
 
     return get_registry("schemas").create(name, **kwargs)

@@ -15,7 +15,7 @@ __all__ = ["main"]
 def main() -> None:
     """Entry point of the ``galzoo-fm`` console script."""
     try:
-        from .cli import main as cli_main
+        from galzoo_fm.cli import main as cli_main
 
         cli_main()
     except KeyboardInterrupt:

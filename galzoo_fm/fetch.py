@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from .catalog import Catalog, read_catalog
-from .store import StoreWriter, ensure_manifest
-from .storeindex import StoreIndex
-from .surveys.base import Cutout, Status, Survey
+from galzoo_fm.catalog import Catalog, read_catalog
+from galzoo_fm.cutout import Cutout, Status
+from galzoo_fm.store.index import StoreIndex
+from galzoo_fm.store.reader import StoreWriter, ensure_manifest
+from galzoo_fm.surveys.base import Survey
 
 __all__ = ["FetchSummary", "build_survey", "fetch_catalog", "parse_options", "parse_shard", "shard_rows"]
 
@@ -123,7 +124,7 @@ def build_survey(name: str, options: Mapping[str, Any] | None = None, *, cache_d
         If the survey rejects an option: names the caller's unknown options (not ``cache_dir``, which is
         added here) and, when its factory's signature tells them, the options the survey takes.
     """
-    from .plugins import get_registry
+    from galzoo_fm.plugins import get_registry
 
     factory = get_registry("surveys").entry(name).factory
     given = dict(options or {})
@@ -244,7 +245,7 @@ def fetch_catalog(
         Keep raw responses in ``out/cache`` (so rows lost by a crash before their chunk was committed are
         not requested again); surveys without an HTTP cache ignore it.
     chunk_size : int, optional
-        Rows per committed chunk (default: about 64 MB of pixels); see :class:`~galzoo_fm.store.StoreWriter`.
+        Rows per committed chunk (default: about 64 MB of pixels); see :class:`~galzoo_fm.store.reader.StoreWriter`.
     flush_seconds : float
         Commit queued rows at least this often, bounding what a crash can lose.
     progress : bool
@@ -266,7 +267,7 @@ def fetch_catalog(
     index, count = parse_shard(shard)
     own = isinstance(survey, str)
     if own:
-        from .store import _check_folder
+        from galzoo_fm.store.reader import _check_folder
 
         existed = out.exists()
         _check_folder(out)
@@ -290,7 +291,7 @@ def fetch_catalog(
 
 
 def _manifest(catalog: Catalog, survey: Survey, size: int) -> dict[str, Any]:
-    from . import __version__
+    from galzoo_fm._utils.version import __version__
 
     prov = survey.provenance()
     return {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .plugins import KINDS, get_registry, plugin_info
+from galzoo_fm.plugins import KINDS, get_registry, plugin_info
 
 __all__ = ["describe_plugins", "describe_registry"]
 

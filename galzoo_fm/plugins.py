@@ -27,8 +27,8 @@ from typing import Any
 
 import pluggy
 
-from . import hookspecs
-from .registry import DuplicateNameError, Registry
+import galzoo_fm.hookspecs as hookspecs
+from galzoo_fm.registry import DuplicateNameError, Registry
 
 __all__ = [
     "BUILTIN_PLUGINS",
@@ -56,10 +56,11 @@ _LISTING = {"backbones": "galzoo-fm backbones", "losses": "galzoo-fm losses", "s
             "schemas": "galzoo-fm schemas", "datasets": "galzoo-fm datasets list"}
 #: Modules that make up the built-in plugins, registered through the same hooks as third-party ones.
 BUILTIN_PLUGINS = (
-    "galzoo_fm.backbones.timm_backbones",
+    "galzoo_fm.models.backbones.timm_backbones",
     "galzoo_fm.losses.builtin",
     "galzoo_fm.schemas.builtin",
     "galzoo_fm.surveys.builtin",
+    "galzoo_fm.datasets.sim.builtin",
     "galzoo_fm.datasets.public.builtin",
 )
 

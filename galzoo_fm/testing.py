@@ -45,11 +45,11 @@ def check_backbone(
     AssertionError
         Describing the first broken rule.
     """
-    from . import get_backbone
+    from galzoo_fm.models.backbones.base import build_backbone
 
     gen = torch.Generator().manual_seed(0)
     for c in in_chans:
-        model = get_backbone(name, in_chans=c, image_size=image_size, **kwargs)
+        model = build_backbone(name, in_chans=c, image_size=image_size, **kwargs)
         d = model.num_features
         x = torch.randn(batch_size, c, image_size, image_size, generator=gen)
         model.eval()
@@ -147,17 +147,17 @@ def check_loss(
     AssertionError
         Describing the first broken rule.
     """
-    from . import get_loss
-    from .losses import LossOutput
-    from .losses.base import resolve_question_groups
+    from galzoo_fm.losses import LossOutput
+    from galzoo_fm.losses.base import resolve_question_groups
+    from galzoo_fm.plugins import get_registry
 
     gen = torch.Generator().manual_seed(0)
     groups, n_answers = resolve_question_groups(schema)
     encoder = TinyEncoder(in_chans=in_chans)
-    probe = get_loss(name, encoder=TinyEncoder(in_chans=in_chans), schema=schema, **kwargs)
+    probe = get_registry("losses").create(name, encoder=TinyEncoder(in_chans=in_chans), schema=schema, **kwargs)
     decl = _loss_declarations(name, probe)
     uses_votes = decl["needs_votes"] or decl["uses_votes"]
-    loss_obj = get_loss(name, encoder=encoder, schema=schema if uses_votes else None, **kwargs)
+    loss_obj = get_registry("losses").create(name, encoder=encoder, schema=schema if uses_votes else None, **kwargs)
     views = [torch.randn(batch_size, in_chans, image_size, image_size, generator=gen) for _ in range(decl["n_views"])]
     votes = torch.zeros(batch_size, n_answers)
     for start, end in groups[:2]:  # the first galaxies answer a couple of questions

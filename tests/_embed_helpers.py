@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from galzoo_fm import Encoder
-from galzoo_fm.embedding.demo import make_demo_field
+from galzoo_fm.datasets.sim.demo import make_demo_field
 from galzoo_fm.preprocess import Preprocessor
 
 
@@ -30,8 +30,8 @@ def bad_input_store(folder: Path, size: int = 40, n_good: int = 9, seed: int = 0
     footprint (no pixels), one failed fetch, one all NaN, then two more galaxies."""
     import numpy as np
 
-    from galzoo_fm.store import StoreWriter, ensure_manifest
-    from galzoo_fm.surveys.base import Cutout, Status
+    from galzoo_fm.cutout import Cutout, Status
+    from galzoo_fm.store.reader import StoreWriter, ensure_manifest
 
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
@@ -69,7 +69,7 @@ def embed_store(store: Path, encoder, folder: Path, *, device="cpu", batch_size:
 
     from galzoo_fm.embedding.partial import PartialRun
     from galzoo_fm.embedding.runner import embed_blocks
-    from galzoo_fm.storeindex import StoreIndex
+    from galzoo_fm.store.index import StoreIndex
 
     n = sum(1 for _ in _store_rows(store))
     rows = StoreIndex(store, n)
@@ -85,6 +85,6 @@ def embed_store(store: Path, encoder, folder: Path, *, device="cpu", batch_size:
 
 
 def _store_rows(store: Path):
-    from galzoo_fm.store import CutoutStore
+    from galzoo_fm.store.reader import CutoutStore
 
     return CutoutStore(store).table["row"]

@@ -58,6 +58,6 @@ def fake_distribution(tmp_path, monkeypatch, fresh_plugins):
 
 @pytest.fixture
 def demo_images() -> Path:
-    from galzoo_fm.imagesets import _demo_path
+    from galzoo_fm.embedding.images import _demo_path
 
     return _demo_path()

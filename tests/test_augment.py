@@ -8,7 +8,7 @@ import torch
 from astropy.stats import mad_std
 from scipy.ndimage import gaussian_filter
 
-from galzoo_fm.augment import Augment, MultiViewAugment, affine, estimate_noise, gaussian_blur
+from galzoo_fm.training.augment import Augment, MultiViewAugment, affine, estimate_noise, gaussian_blur
 
 #: every random transform switched off: tests switch on one at a time
 OFF = dict(rotation=0, hflip=0, vflip=0, crop_scale=(1, 1), translate=0, blur_prob=0, noise=(0, 0),
@@ -17,7 +17,7 @@ OFF = dict(rotation=0, hflip=0, vflip=0, crop_scale=(1, 1), translate=0, blur_pr
 
 @pytest.fixture(scope="module")
 def galaxies():
-    from galzoo_fm.imagesets import read_image_set
+    from galzoo_fm.embedding.images import read_image_set
 
     return torch.from_numpy(np.ascontiguousarray(read_image_set().images[:16], dtype=np.float32))
 

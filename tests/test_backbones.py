@@ -113,7 +113,7 @@ def test_zoobot_encoder_from_the_hub():
 
 def test_random_init_resnets_do_not_zero_their_last_batchnorm_unless_asked():
     """timm zeroes each residual block's last BatchNorm by default; the package does not (docs/low_label.rst)."""
-    from galzoo_fm.backbones import TimmBackbone
+    from galzoo_fm.models.backbones import TimmBackbone
 
     ours = TimmBackbone("resnet18", in_chans=3)
     timms = TimmBackbone("resnet18", in_chans=3, zero_init_last=True)

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 import galzoo_fm
 import galzoo_fm.plugins
 from galzoo_fm.cli import cli
-from galzoo_fm.imagesets import read_image_set
+from galzoo_fm.embedding.images import read_image_set
 
 
 def run(*args):
@@ -26,7 +26,7 @@ def test_version_and_help():
 
 def test_plugins_lists_builtin_and_example_plugin():
     out = run("plugins").output
-    assert "galzoo_fm.backbones.timm_backbones  [builtin" in out
+    assert "galzoo_fm.models.backbones.timm_backbones  [builtin" in out
     assert "example  [entry point; galzoo-fm-example 0.1.0; galzoo_fm_example.plugin]" in out
     assert "backbones (1): example_smallcnn" in out
     data = json.loads(run("plugins", "--json").output)
@@ -200,7 +200,7 @@ def test_ctrl_c_during_a_command_or_plugin_loading_is_one_line(monkeypatch):
 
 # ------------------------------------------------------------------ messages
 def test_cli_error_words_output_exists_and_unknown_names_for_the_command_line():
-    from galzoo_fm._checks import OutputExistsError
+    from galzoo_fm._utils.checks import OutputExistsError
     from galzoo_fm.cli import _cli_error
     from galzoo_fm.registry import Registry
 
@@ -219,7 +219,7 @@ def test_cli_error_words_output_exists_and_unknown_names_for_the_command_line():
 
 def test_existing_output_caught_nowhere_else_still_says_overwrite(monkeypatch):
     import galzoo_fm.surveys.describe
-    from galzoo_fm._checks import OutputExistsError
+    from galzoo_fm._utils.checks import OutputExistsError
 
     def exists(*args, **kwargs):
         raise OutputExistsError("x.fits")

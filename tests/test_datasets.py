@@ -8,9 +8,9 @@ import torch
 from astropy.table import Table
 
 import galzoo_fm
-from galzoo_fm.datasets import ArrayDataset, BatchSubset, CutoutStoreDataset, open_dataset
-from galzoo_fm.store import StoreWriter, ensure_manifest
-from galzoo_fm.surveys.base import Cutout, Status
+from galzoo_fm.cutout import Cutout, Status
+from galzoo_fm.store.reader import StoreWriter, ensure_manifest
+from galzoo_fm.training.data import ArrayDataset, BatchSubset, CutoutStoreDataset, open_dataset
 from galzoo_fm.training.sampling import ResumableBatchSampler
 
 SHAPE = (3, 16, 16)

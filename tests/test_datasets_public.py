@@ -31,6 +31,7 @@ from PIL import Image
 
 import galzoo_fm
 from galzoo_fm import hookimpl
+from galzoo_fm._utils.http import HTTPFailure, RetryPolicy
 from galzoo_fm.cli import cli
 from galzoo_fm.datasets.public import (
     ChecksumError,
@@ -51,8 +52,7 @@ from galzoo_fm.datasets.public import (
     to_store_pixels,
     verify,
 )
-from galzoo_fm.store import CutoutStore
-from galzoo_fm.surveys.http import HTTPFailure, RetryPolicy
+from galzoo_fm.store.reader import CutoutStore
 
 dl = importlib.import_module("galzoo_fm.datasets.public.download")
 FAST = RetryPolicy(retries=3, backoff=0.001, max_wait=0.01)

@@ -11,8 +11,9 @@ from click.testing import CliRunner
 
 from galzoo_fm import Encoder
 from galzoo_fm.cli import cli
-from galzoo_fm.embedding import embed_catalog, make_plan, read_embeddings
-from galzoo_fm.store import CutoutStore
+from galzoo_fm.embedding import embed_catalog, make_plan
+from galzoo_fm.explore import read_embeddings
+from galzoo_fm.store.reader import CutoutStore
 
 
 def run(*args):
@@ -62,9 +63,9 @@ def test_output_equals_encoder_embed_on_preprocessed_cutouts(field, tmp_path, ba
     """Also when a block arrives in several pieces (max(4, workers) batches each) around rows without pixels."""
     catalog, mosaic = field
     encoder = tiny_encoder(image_size=32, pixel_scale=0.262 * 1.5)
-    table = encoder.embed_catalog(catalog, out=tmp_path / "e.ecsv", batch_size=batch_size, block_rows=block_rows,
-                                  workers=workers,
-                                  **{k: v for k, v in local(mosaic).items() if k != "survey"}, survey="local")
+    table = embed_catalog(catalog, model=encoder, out=tmp_path / "e.ecsv", batch_size=batch_size,
+                          block_rows=block_rows, workers=workers,
+                          **{k: v for k, v in local(mosaic).items() if k != "survey"}, survey="local")
     assert table.meta["PRESRC"] == "checkpoint" and table.meta["CUTSIZE"] == 48  # 32 px × 1.5 of the field
     store = CutoutStore(tmp_path / "e.ecsv.cutouts")
     ok = store.indices("ok")
@@ -186,17 +187,18 @@ def test_cli_reports_bad_input(tmp_path):
     assert res.exit_code == 1 and "cannot find a RA column" in res.output and "has columns: x" in res.output
 
 
-def test_encoder_embed_catalog_keeps_encoder_usable(field):
+def test_embed_catalog_with_an_in_memory_encoder_keeps_it_usable(field):
     catalog, mosaic = field
     encoder = Encoder("resnet18", in_chans=3, image_size=32, seed=0)
-    table = encoder.embed_catalog(Table.read(catalog)[:3], survey="local", survey_options={"path": str(mosaic)})
+    table = embed_catalog(Table.read(catalog)[:3], model=encoder, survey="local",
+                          survey_options={"path": str(mosaic)})
     assert table["embedding"].shape == (3, 512) and table.meta["MODEL"] == "in-memory resnet18"
 
 
 def test_store_index_resolves_rows_like_the_cutout_store(tmp_path):
-    from galzoo_fm.store import StoreWriter, ensure_manifest
-    from galzoo_fm.storeindex import StoreIndex
-    from galzoo_fm.surveys.base import Cutout, Status
+    from galzoo_fm.cutout import Cutout, Status
+    from galzoo_fm.store.index import StoreIndex
+    from galzoo_fm.store.reader import StoreWriter, ensure_manifest
 
     ensure_manifest(tmp_path, {"shape": [2, 3, 3], "bands": ["g", "r"], "extras": [], "dtype": "float32", "size": 3,
                                "survey": "t", "layer": None, "pixscale": 1.0, "catalog_fingerprint": "x"})

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from _embed_helpers import demo_field
 
-from galzoo_fm.embedding import read_embeddings, run_embedding
+from galzoo_fm.embedding import run_embedding
+from galzoo_fm.explore import read_embeddings
 
 
 def _free_port():

@@ -56,7 +56,7 @@ def test_cuda_bf16_vectors_point_the_cpu_way(store, tmp_path):
 def test_cuda_path_does_not_wait_for_the_device_per_batch(tmp_path):
     """48 batches in 2 blocks: the main thread may synchronise with the device a few times per block (none is
     planned: results come back by non-blocking copies), never once per batch."""
-    from galzoo_fm.storeindex import StoreIndex
+    from galzoo_fm.store.index import StoreIndex
 
     store = bad_input_store(tmp_path / "big", n_good=180)
     n = StoreIndex(store, 10**6).recorded().sum()

@@ -14,7 +14,7 @@ from _embed_helpers import demo_field
 from click.testing import CliRunner
 
 from galzoo_fm.cli import cli
-from galzoo_fm.embedding import read_embeddings
+from galzoo_fm.explore import read_embeddings
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 

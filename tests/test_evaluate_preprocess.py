@@ -12,9 +12,9 @@ import torch
 from astropy.table import Table
 
 from galzoo_fm import Encoder
-from galzoo_fm.datasets import open_dataset
 from galzoo_fm.preprocess import BAD_FLAGS, PreprocessFlag, Preprocessor
 from galzoo_fm.training import evaluate, extract_features, knn_classify, linear_probe
+from galzoo_fm.training.data import open_dataset
 from galzoo_fm.training.evaluate import input_preprocessing
 
 TINY = {"layers": [1, 1, 1, 1], "channels": [8, 8, 8, 8]}
@@ -128,8 +128,8 @@ def test_embed_preprocess_errors(encoder, raw):
 @pytest.fixture(scope="module")
 def labelled(tmp_path_factory):
     """Raw cutouts as a .npy file and as a cutout store (bands z, r, g at 0.131"), a catalogue, an encoder."""
-    from galzoo_fm.store import StoreWriter, ensure_manifest
-    from galzoo_fm.surveys.base import Cutout, Status
+    from galzoo_fm.cutout import Cutout, Status
+    from galzoo_fm.store.reader import StoreWriter, ensure_manifest
 
     root = tmp_path_factory.mktemp("raw_labelled")
     images, cls = raw_cutouts(N, seed=1)

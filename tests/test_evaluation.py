@@ -65,7 +65,7 @@ def test_extract_features_puts_batchnorm_in_eval_mode():
     enc = TinyEncoder()
     enc.train()
     x = torch.randn(6, 3, 8, 8)
-    from galzoo_fm.datasets import ArrayDataset
+    from galzoo_fm.training.data import ArrayDataset
 
     feats = extract_features(enc, ArrayDataset(x.numpy()), batch_size=4)
     assert enc.training  # mode restored

@@ -16,9 +16,10 @@ from click.testing import CliRunner
 
 from galzoo_fm import hookimpl, plugins
 from galzoo_fm.cli import cli
+from galzoo_fm.cutout import Cutout, Status
 from galzoo_fm.fetch import fetch_catalog, parse_options, parse_shard
-from galzoo_fm.store import CutoutStore
-from galzoo_fm.surveys.base import Cutout, Status, Survey
+from galzoo_fm.store.reader import CutoutStore
+from galzoo_fm.surveys.base import Survey
 
 
 def run(*args):

@@ -5,8 +5,8 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from galzoo_fm.imagesets import read_image_set
-from galzoo_fm.tableio import write_table
+from galzoo_fm._utils.writers import write_table
+from galzoo_fm.embedding.images import read_image_set
 
 
 def test_demo_set():

@@ -35,7 +35,7 @@ def test_reading_parquet_needs_pandas_as_the_install_page_says(tmp_path, monkeyp
     import astropy.io.misc.parquet as astropy_parquet
     from astropy.table import Table
 
-    from galzoo_fm.embedding import read_embeddings
+    from galzoo_fm.explore import read_embeddings
 
     monkeypatch.setattr(astropy_parquet, "HAS_PANDAS", False)
     path = tmp_path / "emb.parquet"

@@ -13,7 +13,6 @@ import torch
 from torch import nn
 
 import galzoo_fm
-from galzoo_fm.heads import DirichletHead, MLPHead
 from galzoo_fm.losses import (
     ByolObjective,
     DirichletObjective,
@@ -30,6 +29,7 @@ from galzoo_fm.losses import (
     resolve_question_groups,
     spectral_contrastive_loss,
 )
+from galzoo_fm.losses.heads import DirichletHead, MLPHead
 from galzoo_fm.plugins import get_registry
 from galzoo_fm.testing import TinyEncoder, check_loss
 

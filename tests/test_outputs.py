@@ -23,10 +23,12 @@ from astropy.io import fits
 from astropy.table import Table
 from click.testing import CliRunner
 
-from galzoo_fm.atomic import remove_stale_temporaries, temporary_path
+from galzoo_fm._utils.atomic import remove_stale_temporaries, temporary_path
+from galzoo_fm._utils.tableio import fits_date, read_table, read_table_meta
+from galzoo_fm._utils.writers import write_table
 from galzoo_fm.cli import cli
-from galzoo_fm.embedding import embed_catalog, read_embeddings
-from galzoo_fm.tableio import fits_date, read_table, read_table_meta, write_table
+from galzoo_fm.embedding import embed_catalog
+from galzoo_fm.explore import read_embeddings
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -101,7 +103,7 @@ def test_embedding_table_passes_fitsverify_and_describes_its_columns(embedded):
 
 
 def test_every_fits_the_package_writes_passes_fitsverify(tmp_path, field, fits_catalog, demo_images):
-    from galzoo_fm.datasets.synthetic import write_synthetic
+    from galzoo_fm.datasets.sim.catalogue import write_synthetic
 
     _, mosaic = field
     fitsverify(mosaic)  # the demo field generator's image
@@ -149,7 +151,7 @@ def test_parquet_from_a_fits_catalogue_stores_text_ids(embedded):
 
 
 def test_streamed_votable_equals_astropys_whole_table_votable(tmp_path):
-    from galzoo_fm.embedding.writers import StreamingWriter
+    from galzoo_fm._utils.writers import StreamingWriter
 
     rng = np.random.default_rng(0)
     t = Table({"id": np.array([f"g{i}" for i in range(11)]), "v": rng.normal(size=(11, 5)).astype("f4"),
@@ -231,7 +233,7 @@ def test_written_files_honour_the_umask(field, tmp_path, umask):
 def test_stale_temporaries_are_removed_and_nothing_else(tmp_path):
     out = tmp_path / "e.fits"
     mine = temporary_path(out, ".fits")  # this process: alive
-    dead = subprocess.run([sys.executable, "-c", "from galzoo_fm.atomic import temporary_path as t; "
+    dead = subprocess.run([sys.executable, "-c", "from galzoo_fm._utils.atomic import temporary_path as t; "
                            f"print(t({str(out)!r}, '.fits'))"], capture_output=True, text=True, check=True)
     dead_tmp = Path(dead.stdout.strip())
     other = tmp_path / f".other.fits.{dead_tmp.name.split('.fits.', 1)[1]}"  # another output's debris
@@ -245,13 +247,13 @@ def test_stale_temporaries_are_removed_and_nothing_else(tmp_path):
 
 
 def test_the_http_cache_removes_killed_writers_temporaries(tmp_path):
-    from galzoo_fm.surveys.http import DiskCache
+    from galzoo_fm._utils.http import DiskCache
 
     root = tmp_path / "cache"
     entry = DiskCache(root).path("ab" + "0" * 62)
     entry.parent.mkdir(parents=True)
     entry.write_bytes(b"cached")
-    dead = subprocess.run([sys.executable, "-c", "from galzoo_fm.atomic import temporary_path as t; "
+    dead = subprocess.run([sys.executable, "-c", "from galzoo_fm._utils.atomic import temporary_path as t; "
                            f"print(t({str(entry)!r}))"], capture_output=True, text=True, check=True)
     DiskCache._cleaned.discard(root)  # a new process
     DiskCache(root)
@@ -268,7 +270,7 @@ def _embed_cmd(catalog, mosaic, out, prelude=""):
 # the output's writer is killed with SIGKILL after writing every row, before the rename
 _KILL_IN_WRITE = """
 import os, signal
-from galzoo_fm.embedding import writers
+from galzoo_fm._utils import writers
 def close(self):
     self._state["fh"].flush()
     os.kill(os.getpid(), signal.SIGKILL)

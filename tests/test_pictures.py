@@ -20,8 +20,9 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from galzoo_fm.embedding import embed_catalog, map_figure, neighbours_figure
-from galzoo_fm.plots import galaxy_rgb, orient_north_up, plot_neighbours
+from galzoo_fm.embedding import embed_catalog
+from galzoo_fm.explore import map_figure, neighbours_figure
+from galzoo_fm.explore.plots import galaxy_rgb, orient_north_up, plot_neighbours
 from galzoo_fm.preprocess import band_wavelength, make_rgb, rgb_band_order
 
 PIXSCALE = 0.262
@@ -254,7 +255,7 @@ def test_scale_bar_from_the_wcs_when_the_store_records_no_pixel_scale(embedded, 
 def test_simulated_galaxy_grid_colours_follow_band_names(tmp_path):
     from matplotlib.image import imread
 
-    from galzoo_fm.datasets.simplots import plot_classes
+    from galzoo_fm.datasets.sim.plots import plot_classes
 
     images = np.stack([_galaxy(32), 0.5 * _galaxy(32)])  # g, r, z
     truth = Table({"kind": ["star", "star"]})

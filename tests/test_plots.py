@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from astropy.visualization import make_lupton_rgb
 
-from galzoo_fm.imagesets import read_image_set
-from galzoo_fm.plots import galaxy_rgb, plot_map, plot_neighbours, project_2d, save_figure
+from galzoo_fm.embedding.images import read_image_set
+from galzoo_fm.explore.plots import galaxy_rgb, plot_map, plot_neighbours, project_2d, save_figure
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ def _plugin_module(name="throwaway", **hooks):
 
 def test_builtin_timm_plugin_registers_through_the_hook(fresh_plugins):
     info = {i.name: i for i in plugins.plugin_info()}
-    timm_info = info["galzoo_fm.backbones.timm_backbones"]
+    timm_info = info["galzoo_fm.models.backbones.timm_backbones"]
     assert timm_info.source == "builtin" and timm_info.error is None
     assert "resnet18" in timm_info.registered["backbones"]
     assert galzoo_fm.get_backbone("resnet18", in_chans=2).num_features == 512
@@ -152,7 +152,7 @@ def test_load_plugins_environment_variable(fake_distribution, monkeypatch):
     plugins.reset()
     names = {i.name for i in plugins.plugin_info()}
     assert "fakegood" not in names and "example" not in names
-    assert "galzoo_fm.backbones.timm_backbones" in names  # built-ins always load
+    assert "galzoo_fm.models.backbones.timm_backbones" in names  # built-ins always load
     for selector in ("fakegood", "galzoo-fm-fakegood"):  # entry-point name or distribution name
         monkeypatch.setenv("GALZOO_FM_LOAD_PLUGINS", f"nonexistent, {selector}")
         plugins.reset()
@@ -272,7 +272,7 @@ assert "example" in infos and infos["example"].error is None, infos
 plugins.add_plugin_commands(click.Group())
 print(galzoo_fm.list_losses(), galzoo_fm.list_surveys(), galzoo_fm.list_schemas(), galzoo_fm.list_datasets())
 assert plugins.get_registry("losses").entry("hybrid").metadata["has_ema_target"] is True
-import galzoo_fm.losses, galzoo_fm.backbones, galzoo_fm.datasets  # the package namespaces are lazy
+import galzoo_fm.losses, galzoo_fm.models.backbones, galzoo_fm.datasets  # the package namespaces are lazy
 print(sorted(m for m in ("torch", "timm") if m in sys.modules))
 """
     env = {k: v for k, v in __import__("os").environ.items() if k != "GALZOO_FM_LOAD_PLUGINS"}
@@ -283,17 +283,17 @@ print(sorted(m for m in ("torch", "timm") if m in sys.modules))
 
 
 def test_lazy_package_namespaces_resolve_every_public_name():
-    import galzoo_fm.backbones
     import galzoo_fm.datasets
     import galzoo_fm.losses
+    import galzoo_fm.models.backbones
 
-    for module in (galzoo_fm.backbones, galzoo_fm.datasets, galzoo_fm.losses):
+    for module in (galzoo_fm.models.backbones, galzoo_fm.datasets, galzoo_fm.losses):
         assert set(module._WHERE) == set(module.__all__)
         for name in module.__all__:
             assert getattr(module, name) is not None
         assert set(module.__all__) <= set(dir(module))
         with pytest.raises(AttributeError, match="no attribute 'nope'"):
             module.nope  # noqa: B018
-    from galzoo_fm.backbones.timm_backbones import TimmBackbone
+    from galzoo_fm.models.backbones.timm_backbones import TimmBackbone
 
-    assert TimmBackbone is galzoo_fm.backbones.TimmBackbone
+    assert TimmBackbone is galzoo_fm.models.backbones.TimmBackbone

@@ -11,7 +11,7 @@ from astropy.stats import sigma_clipped_stats
 from astropy.visualization import AsinhStretch, make_lupton_rgb
 
 from galzoo_fm import Encoder
-from galzoo_fm.imagesets import read_image_set
+from galzoo_fm.embedding.images import read_image_set
 from galzoo_fm.preprocess import (
     SURVEY_DEFAULTS,
     PreprocessFlag,

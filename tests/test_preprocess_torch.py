@@ -5,7 +5,7 @@ import pytest
 import torch
 from astropy.stats import sigma_clipped_stats
 
-from galzoo_fm.imagesets import read_image_set
+from galzoo_fm.embedding.images import read_image_set
 from galzoo_fm.preprocess import PreprocessFlag, Preprocessor, subsample_step
 from galzoo_fm.preprocess.reference import reference_preprocess
 from galzoo_fm.preprocess.torch_steps import clean_batch, clipped_stats_torch, sky_batch

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from galzoo_fm.search import SimilarityIndex, anomaly_scores, nearest_row
+from galzoo_fm.explore.search import SimilarityIndex, anomaly_scores, nearest_row
 
 
 def brute_force(db, queries, k, exclude=None):

@@ -9,8 +9,9 @@ from astropy.table import Table
 from click.testing import CliRunner
 
 from galzoo_fm.cli import cli
-from galzoo_fm.embedding import embed_catalog, find_similar, read_embeddings
-from galzoo_fm.search import SimilarityIndex
+from galzoo_fm.embedding import embed_catalog
+from galzoo_fm.explore import find_similar, read_embeddings
+from galzoo_fm.explore.search import SimilarityIndex
 
 
 def run(*args):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from astropy.wcs import WCS
 
-from galzoo_fm.store import CutoutStore, StoreWriter, ensure_manifest
-from galzoo_fm.surveys.base import Cutout, Status
+from galzoo_fm.cutout import Cutout, Status
+from galzoo_fm.store.reader import CutoutStore, StoreWriter, ensure_manifest
 
 SHAPE = (2, 8, 8)
 

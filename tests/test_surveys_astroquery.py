@@ -6,10 +6,10 @@ from _survey_servers import FAST, hips_server, sdss_field_of, sdss_server, skyvi
 from astropy.table import Table
 
 import galzoo_fm
+from galzoo_fm._utils.http import HTTPFailure
+from galzoo_fm.cutout import Status
 from galzoo_fm.fetch import fetch_catalog
-from galzoo_fm.store import CutoutStore
-from galzoo_fm.surveys.base import Status
-from galzoo_fm.surveys.http import HTTPFailure
+from galzoo_fm.store.reader import CutoutStore
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ from _survey_servers import tan_header
 from astropy.io import fits
 
 import galzoo_fm
-from galzoo_fm.surveys.base import Status, classify_coverage
+from galzoo_fm.cutout import Status
+from galzoo_fm.surveys.base import classify_coverage
 
 RNG = np.random.default_rng(0)
 RGB8 = RNG.integers(1, 256, (3, 64, 64)).astype(np.uint8)  # no zeros of its own

@@ -8,7 +8,7 @@ import pytest
 from _survey_servers import fits_bytes, legacy_server
 from astropy.io import fits
 
-from galzoo_fm.surveys.http import (
+from galzoo_fm._utils.http import (
     CorruptResponse,
     DiskCache,
     HTTPFailure,

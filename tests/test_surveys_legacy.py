@@ -9,10 +9,10 @@ from astropy.table import Table
 from astropy.wcs import FITSFixedWarning
 
 import galzoo_fm
+from galzoo_fm._utils.http import validate_fits
+from galzoo_fm.cutout import Status
 from galzoo_fm.fetch import fetch_catalog
-from galzoo_fm.store import CutoutStore
-from galzoo_fm.surveys.base import Status
-from galzoo_fm.surveys.http import validate_fits
+from galzoo_fm.store.reader import CutoutStore
 
 
 @pytest.fixture

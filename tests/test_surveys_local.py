@@ -11,9 +11,9 @@ from astropy.nddata import Cutout2D
 from astropy.wcs import WCS
 
 import galzoo_fm
+from galzoo_fm.cutout import Status
 from galzoo_fm.fetch import fetch_catalog
-from galzoo_fm.store import CutoutStore
-from galzoo_fm.surveys.base import Status
+from galzoo_fm.store.reader import CutoutStore
 
 N = 200
 

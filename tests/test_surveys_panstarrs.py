@@ -5,7 +5,7 @@ import pytest
 from _survey_servers import FAST, ps1_server
 
 import galzoo_fm
-from galzoo_fm.surveys.base import Status
+from galzoo_fm.cutout import Status
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import galzoo_fm
-from galzoo_fm.surveys.base import Status
+from galzoo_fm.cutout import Status
 
 M51 = (202.4696, 47.1952)
 

@@ -4,9 +4,7 @@ import numpy as np
 import pytest
 
 import galzoo_fm
-from galzoo_fm.datasets.simrender import render_galaxy
-from galzoo_fm.datasets.simtruth import BLOCK, KINDS, draw_truth
-from galzoo_fm.datasets.synthetic import (
+from galzoo_fm.datasets.sim.catalogue import (
     SimulationConfig,
     galaxy_positions,
     position_to_index,
@@ -15,7 +13,9 @@ from galzoo_fm.datasets.synthetic import (
     synthetic_dataset,
     write_synthetic,
 )
-from galzoo_fm.datasets.votesim import Campaign, answer_probabilities, simulate_votes
+from galzoo_fm.datasets.sim.render import render_galaxy
+from galzoo_fm.datasets.sim.truth import BLOCK, KINDS, draw_truth
+from galzoo_fm.datasets.sim.votes import Campaign, answer_probabilities, simulate_votes
 
 
 @pytest.fixture(scope="module")

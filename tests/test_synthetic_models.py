@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from galzoo_fm import Encoder
-from galzoo_fm.datasets.simbench import encoder_features, make_ring_task, pretrain_encoder
-from galzoo_fm.datasets.synthetic import SimulationConfig, simulate_catalog, simulate_images, write_synthetic
+from galzoo_fm.datasets.sim.catalogue import SimulationConfig, simulate_catalog, simulate_images, write_synthetic
 from galzoo_fm.training import linear_probe
+from galzoo_fm.training.low_label import encoder_features, make_ring_task, pretrain_encoder
 
 DEMO = Path(str(resources.files("galzoo_fm") / "data" / "demo_encoder"))
 
@@ -61,7 +61,7 @@ def test_ring_task_errors():
 
 
 def test_finetune_accuracy_runs(tmp_path):
-    from galzoo_fm.datasets.simbench import finetune_accuracy
+    from galzoo_fm.training.low_label import finetune_accuracy
 
     cfg = SimulationConfig(seed=0, size=32, pixscale=0.524)
     train_x, train_y, test_x, test_y = make_ring_task(40, 20, cfg)
@@ -80,7 +80,7 @@ def test_readme_demo_command_end_to_end(tmp_path):
 
     from galzoo_fm import Encoder
     from galzoo_fm.cli import cli
-    from galzoo_fm.store import CutoutStore
+    from galzoo_fm.store.reader import CutoutStore
 
     repo = Path(__file__).resolve().parents[1]
     catalog = repo / "examples" / "data" / "sim_catalog.fits"

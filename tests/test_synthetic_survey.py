@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import galzoo_fm
-from galzoo_fm.datasets.synthetic import SimulationConfig, simulate_catalog, simulate_images
+from galzoo_fm.datasets.sim.catalogue import SimulationConfig, simulate_catalog, simulate_images
 from galzoo_fm.surveys import Status
 
 
@@ -59,7 +59,7 @@ def test_off_footprint_and_errors(sim):
 
 def test_fetch_into_a_store(tmp_path, sim):
     from galzoo_fm.fetch import fetch_catalog
-    from galzoo_fm.store import CutoutStore
+    from galzoo_fm.store.reader import CutoutStore
 
     _, cat, images = sim
     path = tmp_path / "cat.fits"

@@ -173,7 +173,7 @@ class NaNAfter(Objective):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
-    from galzoo_fm.datasets import ArrayDataset
+    from galzoo_fm.training.data import ArrayDataset
 
     ds = ArrayDataset(np.random.default_rng(0).normal(size=(16, 3, 8, 8)).astype("float32"))
     settings = TrainSettings(steps=10, batch_size=4, checkpoint_every=2, log_every=3, progress=False,
@@ -358,7 +358,7 @@ def test_preprocess_runs_the_pipeline_before_and_the_stretch_after_augmenting_an
 
 
 def test_gradient_clipping_bounds_the_update(tmp_path):
-    from galzoo_fm.datasets import ArrayDataset
+    from galzoo_fm.training.data import ArrayDataset
 
     ds = ArrayDataset(np.random.default_rng(0).normal(size=(8, 3, 8, 8)).astype("float32"))
     obj = NaNAfter(TinyEncoder(), bad_step=10**9)
@@ -392,7 +392,7 @@ class NoLossMetric(NaNAfter):
 
 
 def test_loss_is_logged_when_the_objective_reports_no_loss_metric(tmp_path):
-    from galzoo_fm.datasets import ArrayDataset
+    from galzoo_fm.training.data import ArrayDataset
 
     ds = ArrayDataset(np.random.default_rng(0).normal(size=(8, 3, 8, 8)).astype("float32"))
     settings = TrainSettings(steps=2, batch_size=4, log_every=1, progress=True, tensorboard=False)
@@ -435,7 +435,7 @@ def test_metrics_csv_has_no_empty_cells_and_validation_has_its_own_file(tmp_path
     """Training rows (every ``log_every`` steps) and validation rows (every ``eval_every`` steps) are two
     tables with fixed columns: ``metrics.csv`` and ``validation.csv``; a value that was not measured is
     ``nan``, never an empty cell."""
-    from galzoo_fm.datasets import ArrayDataset
+    from galzoo_fm.training.data import ArrayDataset
 
     class Sometimes(NaNAfter):  # reports "extra" only from its third call on: the header widens
         def compute(self, views, votes):

@@ -128,7 +128,7 @@ def test_example_finetune_config_runs_on_the_demo_encoder_and_simulated_data(tmp
     import tomllib
     from pathlib import Path
 
-    from galzoo_fm.datasets.synthetic import SimulationConfig, write_synthetic
+    from galzoo_fm.datasets.sim.catalogue import SimulationConfig, write_synthetic
     from galzoo_fm.training import FINETUNE_SPEC, finetune, load_config, load_finetuned
 
     root = Path(__file__).resolve().parents[1]

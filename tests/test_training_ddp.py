@@ -10,9 +10,9 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from galzoo_fm.datasets import ArrayDataset
 from galzoo_fm.losses import DirichletObjective
 from galzoo_fm.training import Trainer, TrainSettings
+from galzoo_fm.training.data import ArrayDataset
 
 GROUPS = [(0, 2), (2, 5)]
 

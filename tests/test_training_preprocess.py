@@ -13,9 +13,9 @@ import pytest
 import torch
 
 import galzoo_fm
-from galzoo_fm.augment import estimate_noise
 from galzoo_fm.embedding import embed_catalog
 from galzoo_fm.training import finetune, load_finetuned, prepare_pretraining
+from galzoo_fm.training.augment import estimate_noise
 from galzoo_fm.training.views import PreprocessViews
 
 SURVEY = {"seed": 5, "n": 12, "bands": "griz"}
@@ -29,7 +29,7 @@ ONLY_HFLIP = {"rotation": 0.0, "hflip": 1.0, "vflip": 0.0, "crop_scale": [1.0, 1
 @pytest.fixture(scope="module")
 def sky(tmp_path_factory):
     """``(catalogue, store)``: 12 simulated galaxies fetched as 48-pixel g, r, i, z cutouts."""
-    from galzoo_fm.datasets.synthetic import simulate_catalog
+    from galzoo_fm.datasets.sim.catalogue import simulate_catalog
     from galzoo_fm.fetch import fetch_catalog
 
     root = tmp_path_factory.mktemp("sky")
@@ -53,7 +53,7 @@ def pretrain_config(store, out, *, preprocess=None, augment=None, steps=2, batch
 
 
 def raw_batch(store, n=4):
-    from galzoo_fm.store import CutoutStore
+    from galzoo_fm.store.reader import CutoutStore
 
     s = CutoutStore(store)
     return torch.from_numpy(s.read(s.indices("ok")[:n]))
@@ -175,7 +175,7 @@ def test_npy_input_bands_and_pixel_scale(tmp_path):
 def test_finetune_validates_and_predicts_through_the_whole_pipeline(sky, pretrained, tmp_path):
     """Finetuning from a model.init with recorded preprocessing (no [preprocess]) runs that preprocessing;
     the validation loss is the loss on ``pre(raw)``; ``predict`` takes raw cutouts."""
-    from galzoo_fm.datasets import open_dataset
+    from galzoo_fm.training.data import open_dataset
 
     catalog, store = sky
     _, init, _ = pretrained

@@ -7,7 +7,7 @@ import pytest
 from astropy import units as u
 from astropy.table import MaskedColumn, Table, vstack
 
-from galzoo_fm.embedding.writers import StreamingWriter
+from galzoo_fm._utils.writers import StreamingWriter
 
 
 def _block(start: int, n: int, *, masked: bool) -> Table:

@@ -2,9 +2,9 @@
 
 Two passes over the blocks: the first reads only the small status files (string widths, counts, and — for
 ``--anomaly`` only — the vectors), the second builds the rows of a few consecutive blocks at a time (about
-32 MiB of vectors) and streams them to the output (:class:`~galzoo_fm.embedding.writers.StreamingWriter`),
+32 MiB of vectors) and streams them to the output (:class:`~galzoo_fm._utils.writers.StreamingWriter`),
 so memory stays bounded. Anomaly scores need every vector at once (``N × D`` float32; use the faiss backend of
-:class:`~galzoo_fm.search.SimilarityIndex` beyond memory).
+:class:`~galzoo_fm.explore.search.SimilarityIndex` beyond memory).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 from astropy.table import Table, vstack
 
-from ..tableio import describe_columns, fits_date
-from .partial import PartialRun
-from .plan import EmbedPlan
-from .writers import StreamingWriter
+from galzoo_fm._utils.tableio import describe_columns, fits_date
+from galzoo_fm._utils.writers import StreamingWriter
+from galzoo_fm.embedding.partial import PartialRun
+from galzoo_fm.embedding.plan import EmbedPlan
 
 __all__ = ["assemble", "provenance"]
 
@@ -32,7 +32,7 @@ def provenance(plan: EmbedPlan, store_ref: str, anomaly_k: int | None,
     unknown; ``RUNHASH`` fingerprints the run (:attr:`EmbedPlan.fingerprint`) so that rerunning the same
     command can tell its own finished output; ``COUNTS`` is the rows per status as JSON.
     """
-    from .. import __version__
+    from galzoo_fm._utils.version import __version__
 
     enc, sv, pre = plan.encoder, plan.survey, plan.preprocessor
     settings = pre.to_dict()
@@ -136,7 +136,7 @@ def assemble(plan: EmbedPlan, partial: PartialRun, *, anomaly_k: int | None = No
             vectors[start:stop] = partial.read_vectors(b)
     scores = None
     if vectors is not None:
-        from ..search import SimilarityIndex
+        from galzoo_fm.explore.search import SimilarityIndex
 
         usable = int(np.isfinite(vectors).all(axis=1).sum())
         if usable <= anomaly_k:

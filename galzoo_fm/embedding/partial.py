@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_write, exclusive_write, fsync_dir, remove_stale_temporaries
+from galzoo_fm._utils.atomic import atomic_write, exclusive_write, fsync_dir, remove_stale_temporaries
 
 __all__ = ["PartialRun"]
 

@@ -26,16 +26,16 @@ from typing import Any
 import torch
 from astropy.table import Table
 
-from .._checks import OutputExistsError, positive_int
-from ..fetch import fetch_catalog
-from ..inference import autocast_dtype
-from ..storeindex import StoreIndex
-from ..tableio import read_table_meta
-from .assemble import assemble
-from .partial import PartialRun
-from .plan import EmbedPlan, make_plan
-from .ranks import Ranks, rank_blocks
-from .runner import PLACEMENTS, embed_blocks
+from galzoo_fm._utils.checks import OutputExistsError, positive_int
+from galzoo_fm._utils.tableio import read_table_meta
+from galzoo_fm.embedding.assemble import assemble
+from galzoo_fm.embedding.partial import PartialRun
+from galzoo_fm.embedding.plan import EmbedPlan, make_plan
+from galzoo_fm.embedding.ranks import Ranks, rank_blocks
+from galzoo_fm.embedding.runner import PLACEMENTS, embed_blocks
+from galzoo_fm.fetch import fetch_catalog
+from galzoo_fm.models.inference import autocast_dtype
+from galzoo_fm.store.index import StoreIndex
 
 __all__ = ["EmbedSummary", "embed_catalog", "run_embedding"]
 
@@ -359,6 +359,6 @@ def embed_catalog(
         return summary.table
     if summary.out is None:
         raise RuntimeError("this rank wrote no table (only rank 0 assembles the output)")
-    from .explore import read_embeddings
+    from galzoo_fm.explore.figures import read_embeddings
 
     return read_embeddings(summary.out)

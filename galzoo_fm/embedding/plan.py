@@ -20,13 +20,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..catalog import Catalog, read_catalog
-from ..encoder import Encoder
-from ..fetch import build_survey
-from ..preprocess import SURVEY_DEFAULTS, Preprocessor, band_mapping
-from ..preprocess.pipeline import check_for_encoder
-from ..surveys.base import Survey
-from ..tableio import table_format
+from galzoo_fm._utils.tableio import table_format
+from galzoo_fm.catalog import Catalog, read_catalog
+from galzoo_fm.fetch import build_survey
+from galzoo_fm.models.encoder import Encoder
+from galzoo_fm.preprocess import SURVEY_DEFAULTS, Preprocessor, band_mapping
+from galzoo_fm.preprocess.pipeline import check_for_encoder
+from galzoo_fm.surveys.base import Survey
 
 __all__ = ["EmbedPlan", "default_preprocessor", "load_encoder", "make_plan", "weights_hash"]
 

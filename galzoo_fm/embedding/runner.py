@@ -3,7 +3,7 @@
 Where each step runs
 --------------------
 * **Read** — a pool of reader threads copies the raw float32 cutouts of each batch from the store's
-  memory-mapped chunk files (:meth:`~galzoo_fm.storeindex.StoreIndex.take`, sequential slab copies), a few
+  memory-mapped chunk files (:meth:`~galzoo_fm.store.index.StoreIndex.take`, sequential slab copies), a few
   batches ahead of the model, in catalogue order. On CUDA they copy straight into *pinned* host buffers
   (a small ring: a buffer is refilled once its previous copy has finished) and issue the copy to the
   device on a side CUDA stream with ``non_blocking=True``, so the copy of batch ``i + 1`` overlaps the
@@ -17,7 +17,7 @@ Where each step runs
     ``background="background2d"``, ``neighbours``, ``recentre`` — which works on the host): the reader
     threads run it on CPU tensors, one torch thread each (torch ops release the GIL, so it overlaps the
     model in the main thread); on a GPU the model-ready batch then goes through the pinned buffers to the device.
-* **Model** — the main thread (:class:`~galzoo_fm.inference.InferenceModel`: eval, channels-last, bf16
+* **Model** — the main thread (:class:`~galzoo_fm.models.inference.InferenceModel`: eval, channels-last, bf16
   autocast on CUDA, optionally ``torch.compile``).
 * **Results** — vectors and flags stay on the device until a block is complete; then one
   ``non_blocking`` copy per block to pinned host memory, and a committer thread waits for that copy and
@@ -45,10 +45,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..inference import InferenceModel
-from ..preprocess import Preprocessor
-from ..storeindex import StoreIndex
-from .partial import PartialRun
+from galzoo_fm.embedding.partial import PartialRun
+from galzoo_fm.models.inference import InferenceModel
+from galzoo_fm.preprocess import Preprocessor
+from galzoo_fm.store.index import StoreIndex
 
 __all__ = ["PLACEMENTS", "BlockHeader", "Piece", "embed_blocks", "preprocess_placement"]
 

@@ -14,7 +14,7 @@ Build one by name with ``galzoo_fm.get_loss(name, encoder=..., schema=..., **hyp
 
 from __future__ import annotations
 
-from .._lazy import lazy_exports
+from galzoo_fm._utils.lazy import lazy_exports
 
 # the names are imported from their modules on first use: the built-in plugin module
 # (galzoo_fm.losses.builtin) is loaded with every ``galzoo-fm`` command and must not import torch

@@ -85,9 +85,9 @@ def resolve_question_groups(schema: Any) -> tuple[list[tuple[int, int]], int]:
         If a group is empty, out of range, or overlaps another.
     """
     if isinstance(schema, str):
-        from .. import get_schema
+        from galzoo_fm.plugins import get_registry
 
-        schema = get_schema(schema)
+        schema = get_registry("schemas").create(schema)
     n_answers: int | None = None
     if hasattr(schema, "question_index_groups"):
         groups = schema.question_index_groups

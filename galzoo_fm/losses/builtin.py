@@ -11,10 +11,10 @@ import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..hookspecs import hookimpl
+from galzoo_fm.hookspecs import hookimpl
 
 if TYPE_CHECKING:
-    from .base import Objective
+    from galzoo_fm.losses.base import Objective
 
 __all__ = ["objective_metadata", "register_losses"]
 

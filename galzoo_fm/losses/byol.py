@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import one_of
-from ..heads import byol_predictor, byol_projector
-from .base import LossOutput, Objective
+from galzoo_fm._utils.checks import one_of
+from galzoo_fm.losses.base import LossOutput, Objective
+from galzoo_fm.losses.heads import byol_predictor, byol_projector
 
 __all__ = ["ByolObjective", "byol_loss", "cosine_tau", "ema_update_"]
 

@@ -16,8 +16,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..heads import DirichletHead
-from .base import LossOutput, Objective, resolve_question_groups
+from galzoo_fm.losses.base import LossOutput, Objective, resolve_question_groups
+from galzoo_fm.losses.heads import DirichletHead
 
 __all__ = [
     "DirichletObjective",
@@ -48,7 +48,7 @@ def _check_concentrations(concentrations: Tensor) -> None:
         raise ValueError(
             f"concentrations must be positive and finite; found {concentrations[first].item()!r} at index "
             f"{first} ({int(bad.sum())} bad values). Use a head with a positive activation such as "
-            "1 + 100·sigmoid(x) (galzoo_fm.heads.DirichletHead)"
+            "1 + 100·sigmoid(x) (galzoo_fm.losses.heads.DirichletHead)"
         )
 
 
@@ -145,7 +145,7 @@ def dirichlet_loss(
     Parameters
     ----------
     concentrations : torch.Tensor
-        Shape ``(N, n_answers)``, e.g. from :class:`galzoo_fm.heads.DirichletHead`.
+        Shape ``(N, n_answers)``, e.g. from :class:`galzoo_fm.losses.heads.DirichletHead`.
     counts : torch.Tensor
         Vote counts ``(N, n_answers)``; zeros where a question was not asked or not answered.
     question_index_groups : Schema or sequence of (int, int)
@@ -222,7 +222,7 @@ def expected_vote_fractions(concentrations: Tensor, question_index_groups: Any) 
 
 
 class DirichletObjective(Objective):
-    """Supervised Galaxy Zoo loss: encoder → :class:`~galzoo_fm.heads.DirichletHead` → Dirichlet-multinomial.
+    """Supervised Galaxy Zoo loss: encoder → :class:`~galzoo_fm.losses.heads.DirichletHead` → Dirichlet-multinomial.
 
     The loss is the batch mean of :func:`dirichlet_loss` (summed over questions). Consumes one view and
     needs vote counts.

@@ -13,11 +13,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._checks import one_of
-from ..heads import DirichletHead
-from .base import LossOutput
-from .byol import ByolObjective
-from .dirichlet import dirichlet_loss
+from galzoo_fm._utils.checks import one_of
+from galzoo_fm.losses.base import LossOutput
+from galzoo_fm.losses.byol import ByolObjective
+from galzoo_fm.losses.dirichlet import dirichlet_loss
+from galzoo_fm.losses.heads import DirichletHead
 
 __all__ = ["HybridObjective", "hybrid_combine"]
 
@@ -117,7 +117,7 @@ class HybridObjective(ByolObjective):
         What the Dirichlet head reads: the backbone's features ``(N, num_features)`` (default, the paper's)
         or the online projector's output ``(N, projection_dim)``.
     dropout, concentration_scale, min_concentration : float
-        Dirichlet head settings (defaults 0.2, 100, 1), see :class:`~galzoo_fm.heads.DirichletHead`.
+        Dirichlet head settings (defaults 0.2, 100, 1), see :class:`~galzoo_fm.losses.heads.DirichletHead`.
 
     References
     ----------

@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..heads import spectral_projector
-from .base import LossOutput, Objective
+from galzoo_fm.losses.base import LossOutput, Objective
+from galzoo_fm.losses.heads import spectral_projector
 
 __all__ = ["SpectralObjective", "spectral_contrastive_loss"]
 

@@ -5,7 +5,7 @@ The main entry point is :class:`Preprocessor`, a configurable pipeline whose set
 also available as functions operating on batches ``(N, C, H, W)``.
 """
 
-from .bands import (
+from galzoo_fm.preprocess.bands import (
     BAND_WAVELENGTHS,
     FILTER_WAVELENGTHS,
     MISSING_BAND_RULES,
@@ -14,12 +14,12 @@ from .bands import (
     band_wavelength,
     survey_defaults,
 )
-from .flags import BAD_FLAGS, PreprocessFlag, describe_flags
-from .geometry import resample_images
-from .pipeline import Preprocessor, PreprocessResult
-from .rgb import make_rgb, rgb_band_order
-from .sources import detection_images, find_central_sources, measure_centroids, replace_neighbours
-from .steps import asinh_stretch, clean_images, clipped_stats, estimate_background, subsample_step
+from galzoo_fm.preprocess.flags import BAD_FLAGS, PreprocessFlag, describe_flags
+from galzoo_fm.preprocess.geometry import resample_images
+from galzoo_fm.preprocess.pipeline import Preprocessor, PreprocessResult
+from galzoo_fm.preprocess.rgb import make_rgb, rgb_band_order
+from galzoo_fm.preprocess.sources import detection_images, find_central_sources, measure_centroids, replace_neighbours
+from galzoo_fm.preprocess.steps import asinh_stretch, clean_images, clipped_stats, estimate_background, subsample_step
 
 __all__ = [
     "BAD_FLAGS",

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .bands import MISSING_BAND_RULES, band_mapping, check_band_names, survey_defaults
-from .flags import BAD_FLAGS, PreprocessFlag, describe_flags
-from .geometry import INTERPOLATIONS, resample_images
-from .sources import (
+from galzoo_fm.preprocess.bands import MISSING_BAND_RULES, band_mapping, check_band_names, survey_defaults
+from galzoo_fm.preprocess.flags import BAD_FLAGS, PreprocessFlag, describe_flags
+from galzoo_fm.preprocess.geometry import INTERPOLATIONS, resample_images
+from galzoo_fm.preprocess.sources import (
     CENTROID_METHODS,
     NEIGHBOUR_MODES,
     detection_images,
@@ -22,8 +22,8 @@ from .sources import (
     measure_centroids,
     replace_neighbours,
 )
-from .steps import BACKGROUND_METHODS, _background2d, asinh_stretch, subsample_step
-from .torch_steps import any_band, clean_batch, resample_shared, sky_batch
+from galzoo_fm.preprocess.steps import BACKGROUND_METHODS, _background2d, asinh_stretch, subsample_step
+from galzoo_fm.preprocess.torch_steps import any_band, clean_batch, resample_shared, sky_batch
 
 __all__ = ["FORMAT", "PreprocessResult", "Preprocessor", "check_for_encoder"]
 
@@ -218,7 +218,7 @@ class Preprocessor:
 
     Examples
     --------
-    >>> from galzoo_fm.imagesets import read_image_set
+    >>> from galzoo_fm.embedding.images import read_image_set
     >>> from galzoo_fm.preprocess import Preprocessor
     >>> demo = read_image_set()
     >>> pre = Preprocessor(["g", "r", "z"], survey="legacy", input_bands=demo.bands, image_size=48,

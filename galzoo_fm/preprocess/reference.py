@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bands import band_mapping
-from .flags import PreprocessFlag
-from .geometry import resample_images
-from .pipeline import Preprocessor, PreprocessResult
-from .steps import clean_images, estimate_background
+from galzoo_fm.preprocess.bands import band_mapping
+from galzoo_fm.preprocess.flags import PreprocessFlag
+from galzoo_fm.preprocess.geometry import resample_images
+from galzoo_fm.preprocess.pipeline import Preprocessor, PreprocessResult
+from galzoo_fm.preprocess.steps import clean_images, estimate_background
 
 __all__ = ["reference_preprocess"]
 

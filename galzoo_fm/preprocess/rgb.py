@@ -1,6 +1,6 @@
 """Colour pictures of multi-band cutouts: Lupton et al. (2004) arcsinh RGB via astropy, planes by wavelength.
 
-The one RGB implementation of the package: :func:`galzoo_fm.plots.galaxy_rgb` and every figure call
+The one RGB implementation of the package: :func:`galzoo_fm.explore.plots.galaxy_rgb` and every figure call
 :func:`make_rgb`. The reddest band becomes red and the bluest blue, whatever the channel order of the store
 (a ``local`` file may hold z, r, g), using :func:`~galzoo_fm.preprocess.band_wavelength`.
 """
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .bands import band_wavelength, check_band_names
+from galzoo_fm.preprocess.bands import band_wavelength, check_band_names
 
 __all__ = ["make_rgb", "rgb_band_order"]
 

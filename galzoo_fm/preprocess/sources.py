@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .flags import PreprocessFlag
+from galzoo_fm.preprocess.flags import PreprocessFlag
 
 __all__ = ["detection_images", "find_central_sources", "measure_centroids", "replace_neighbours"]
 

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .flags import PreprocessFlag
-from .torch_steps import asinh_
+from galzoo_fm.preprocess.flags import PreprocessFlag
+from galzoo_fm.preprocess.torch_steps import asinh_
 
 __all__ = ["asinh_stretch", "clean_images", "clipped_stats", "estimate_background", "subsample_step"]
 

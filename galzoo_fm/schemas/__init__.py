@@ -19,17 +19,17 @@ Examples
 
 from __future__ import annotations
 
-from .base import Answer, Question, Schema
-from .describe import describe
-from .io import read_schema, write_schema
-from .predictions import (
+from galzoo_fm.schemas.base import Answer, Question, Schema
+from galzoo_fm.schemas.describe import describe
+from galzoo_fm.schemas.io import read_schema, write_schema
+from galzoo_fm.schemas.predictions import (
     answer_probability,
     asked_probability,
     expected_fractions,
     most_likely_answers,
     vote_fractions,
 )
-from .votes import MissingLabelsWarning, votes_from_table
+from galzoo_fm.schemas.votes import MissingLabelsWarning, votes_from_table
 
 __all__ = [
     "Answer",

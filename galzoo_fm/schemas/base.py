@@ -438,27 +438,27 @@ class Schema:
 
     def to_dict(self) -> dict[str, Any]:
         """A plain ``dict`` (JSON / YAML ready) from which :meth:`from_dict` rebuilds the schema."""
-        from .io import schema_to_dict
+        from galzoo_fm.schemas.io import schema_to_dict
 
         return schema_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, name: str | None = None) -> Schema:
         """Build a schema from the output of :meth:`to_dict`; see :func:`.io.schema_from_dict`."""
-        from .io import schema_from_dict
+        from galzoo_fm.schemas.io import schema_from_dict
 
         return schema_from_dict(data, name=name)
 
     @classmethod
     def from_file(cls, path: Any) -> Schema:
         """Read a schema from a ``.json`` file, or ``.yaml`` / ``.yml`` if PyYAML is installed."""
-        from .io import read_schema
+        from galzoo_fm.schemas.io import read_schema
 
         return read_schema(path)
 
     def to_file(self, path: Any) -> None:
         """Write the schema as JSON, or as YAML for a ``.yaml`` / ``.yml`` path (needs PyYAML)."""
-        from .io import write_schema
+        from galzoo_fm.schemas.io import write_schema
 
         write_schema(self, path)
 
@@ -494,36 +494,36 @@ class Schema:
 
     def votes_from_table(self, table: Any, **kwargs: Any) -> np.ndarray:
         """Vote counts ``(N, n_answers)`` from a catalogue; see :func:`.votes.votes_from_table`."""
-        from .votes import votes_from_table
+        from galzoo_fm.schemas.votes import votes_from_table
 
         return votes_from_table(self, table, **kwargs)
 
     def vote_fractions(self, votes: Any) -> np.ndarray:
         """Observed vote fractions per question; see :func:`.predictions.vote_fractions`."""
-        from .predictions import vote_fractions
+        from galzoo_fm.schemas.predictions import vote_fractions
 
         return vote_fractions(self, votes)
 
     def expected_fractions(self, concentrations: Any) -> np.ndarray:
         """Expected vote fractions ``α_a / Σα``; see :func:`.predictions.expected_fractions`."""
-        from .predictions import expected_fractions
+        from galzoo_fm.schemas.predictions import expected_fractions
 
         return expected_fractions(self, concentrations)
 
     def asked_probability(self, concentrations: Any = None, *, fractions: Any = None) -> np.ndarray:
         """Probability each question is asked; see :func:`.predictions.asked_probability`."""
-        from .predictions import asked_probability
+        from galzoo_fm.schemas.predictions import asked_probability
 
         return asked_probability(self, concentrations, fractions=fractions)
 
     def answer_probability(self, concentrations: Any = None, *, fractions: Any = None) -> np.ndarray:
         """Probability of each answer overall; see :func:`.predictions.answer_probability`."""
-        from .predictions import answer_probability
+        from galzoo_fm.schemas.predictions import answer_probability
 
         return answer_probability(self, concentrations, fractions=fractions)
 
     def most_likely_answers(self, concentrations: Any) -> np.ndarray:
         """Output index of each question's most likely answer; see :mod:`galzoo_fm.schemas.predictions`."""
-        from .predictions import most_likely_answers
+        from galzoo_fm.schemas.predictions import most_likely_answers
 
         return most_likely_answers(self, concentrations)

@@ -42,8 +42,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..hookspecs import hookimpl
-from .base import Question, Schema
+from galzoo_fm.hookspecs import hookimpl
+from galzoo_fm.schemas.base import Question, Schema
 
 __all__ = ["BUILTIN_SCHEMAS", "register_schemas"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Question, Schema
+from galzoo_fm.schemas.base import Question, Schema
 
 __all__ = ["describe"]
 
@@ -15,7 +15,7 @@ def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
 
 
 def _list_all() -> str:
-    from ..plugins import get_registry
+    from galzoo_fm.plugins import get_registry
 
     registry = get_registry("schemas")
     rows = []
@@ -99,6 +99,6 @@ def describe(name: str | Schema | None = None) -> str:
         return _list_all()
     if isinstance(name, Schema):
         return _tree(name)
-    from ..plugins import get_registry
+    from galzoo_fm.plugins import get_registry
 
     return _tree(get_registry("schemas").create(name))

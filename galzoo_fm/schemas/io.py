@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .base import Question, Schema, suggest
+from galzoo_fm.schemas.base import Question, Schema, suggest
 
 __all__ = ["read_schema", "schema_from_dict", "schema_to_dict", "write_schema"]
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from .base import Schema
+    from galzoo_fm.schemas.base import Schema
 
 __all__ = [
     "answer_probability",

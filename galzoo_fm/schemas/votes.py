@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 if TYPE_CHECKING:
-    from .base import Schema
+    from galzoo_fm.schemas.base import Schema
 
 __all__ = ["MissingLabelsWarning", "votes_from_table"]
 

@@ -10,7 +10,7 @@ import the adapters (``astropy.wcs``, ``requests``, astroquery).
 
 from __future__ import annotations
 
-from .._lazy import lazy_exports
+from galzoo_fm._utils.lazy import lazy_exports
 
 __all__ = [
     "Cutout",
@@ -28,15 +28,15 @@ __all__ = [
 ]
 
 _WHERE = {
-    "Cutout": "base",
-    "HTTPSurvey": "remote",
+    "Cutout": "galzoo_fm.cutout",
+    "HTTPSurvey": "http_survey",
     "HiPSSurvey": "hips",
     "LegacySurvey": "legacy",
     "LocalSurvey": "local",
     "PanSTARRSSurvey": "panstarrs",
     "SDSSSurvey": "sdss",
     "SkyViewSurvey": "skyview",
-    "Status": "base",
+    "Status": "galzoo_fm.cutout",
     "Survey": "base",
     "describe_surveys": "describe",
     "survey_info": "describe",

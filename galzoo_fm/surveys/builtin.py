@@ -7,30 +7,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..hookspecs import hookimpl
+from galzoo_fm.hookspecs import hookimpl
 
-__all__ = ["register_surveys"]
+__all__ = ["lazy_survey", "register_surveys"]
 
 
-def _lazy(module: str, cls: str):
+def lazy_survey(module: str, cls: str):
+    """A survey factory that imports ``module`` (a dotted path) and builds ``cls`` only when first called."""
     def factory(**options: Any):
         import importlib
 
-        return getattr(importlib.import_module(f"galzoo_fm.surveys.{module}"), cls)(**options)
+        return getattr(importlib.import_module(module), cls)(**options)
 
     factory.__name__ = cls
 
     def info() -> dict[str, Any]:
         import importlib
 
-        return getattr(importlib.import_module(f"galzoo_fm.surveys.{module}"), cls).info()
+        return getattr(importlib.import_module(module), cls).info()
 
     factory.info = info
 
     def target() -> type:  # the class, for messages that name its options (galzoo_fm.fetch.build_survey)
         import importlib
 
-        return getattr(importlib.import_module(f"galzoo_fm.surveys.{module}"), cls)
+        return getattr(importlib.import_module(module), cls)
 
     factory.target = target
     return factory
@@ -43,12 +44,14 @@ _BUILTINS = {
     "hips": ("hips", "HiPSSurvey", "any HiPS image survey via CDS hips2fits (astroquery.hips2fits)"),
     "skyview": ("skyview", "SkyViewSurvey", "NASA SkyView surveys via astroquery.skyview"),
     "local": ("local", "LocalSurvey", "your own FITS images or mosaics with WCS"),
-    "synthetic": ("synthetic", "SyntheticSurvey", "simulated Galaxy Zoo galaxies by position (offline demo)"),
 }
 
 
 @hookimpl
 def register_surveys(register):
-    """Register ``legacy``, ``panstarrs``, ``sdss``, ``hips``, ``skyview``, ``local`` and ``synthetic``."""
+    """Register ``legacy``, ``panstarrs``, ``sdss``, ``hips``, ``skyview`` and ``local``.
+
+    The ``synthetic`` survey is the simulation's, registered by :mod:`galzoo_fm.datasets.sim.builtin`.
+    """
     for name, (module, cls, description) in _BUILTINS.items():
-        register(name, _lazy(module, cls), description=description)
+        register(name, lazy_survey(f"galzoo_fm.surveys.{module}", cls), description=description)

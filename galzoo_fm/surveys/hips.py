@@ -8,10 +8,10 @@ import numpy as np
 from astropy import units as u
 from astropy.coordinates import Angle, Latitude, Longitude
 
-from .aqbase import AstroquerySurvey
-from .base import Cutout, Status, classify_coverage, parse_bands, parse_float
-from .grid import header_wcs
-from .http import RETRY_STATUS, DiskCache, HTTPFailure, validate_fits
+from galzoo_fm._utils.http import RETRY_STATUS, DiskCache, HTTPFailure, validate_fits
+from galzoo_fm.surveys.astroquery_survey import AstroquerySurvey
+from galzoo_fm.surveys.base import Cutout, Status, classify_coverage, parse_bands, parse_float
+from galzoo_fm.surveys.grid import header_wcs
 
 __all__ = ["DEFAULT_HIPS", "HiPSSurvey"]
 

@@ -7,9 +7,9 @@ from typing import Any, ClassVar
 import numpy as np
 from astropy.io import fits
 
-from .base import Cutout, Status, classify_coverage, parse_bands, parse_bool, parse_float
-from .grid import header_wcs
-from .remote import HTTPSurvey
+from galzoo_fm.surveys.base import Cutout, Status, classify_coverage, parse_bands, parse_bool, parse_float
+from galzoo_fm.surveys.grid import header_wcs
+from galzoo_fm.surveys.http_survey import HTTPSurvey
 
 __all__ = ["LAYERS", "LegacySurvey"]
 
@@ -47,7 +47,7 @@ class LegacySurvey(HTTPSurvey):
         Also fetch the inverse-variance planes (stored as the ``invvar`` plane).
     **http_options
         ``server``, ``cache_dir``, ``timeout``, ``retries``, ``backoff``, ``max_wait``, ``per_host``; see
-        :class:`~galzoo_fm.surveys.remote.HTTPSurvey`. The server also comes from ``$GALZOO_FM_LEGACY_URL``.
+        :class:`~galzoo_fm.surveys.http_survey.HTTPSurvey`. The server also comes from ``$GALZOO_FM_LEGACY_URL``.
 
     Notes
     -----

@@ -21,7 +21,7 @@ from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales
 
-from .base import Cutout, Status, Survey, classify_coverage, parse_bands
+from galzoo_fm.surveys.base import Cutout, Status, Survey, classify_coverage, parse_bands
 
 __all__ = ["LocalSurvey"]
 

@@ -9,10 +9,10 @@ import numpy as np
 from astropy.io import ascii as asciitable
 from astropy.wcs import WCS
 
-from .base import Cutout, Status, classify_coverage, parse_bands, parse_bool
-from .grid import header_wcs, resample_to
-from .http import CorruptResponse, DiskCache
-from .remote import HTTPSurvey
+from galzoo_fm._utils.http import CorruptResponse, DiskCache
+from galzoo_fm.surveys.base import Cutout, Status, classify_coverage, parse_bands, parse_bool
+from galzoo_fm.surveys.grid import header_wcs, resample_to
+from galzoo_fm.surveys.http_survey import HTTPSurvey
 
 __all__ = ["PanSTARRSSurvey"]
 

@@ -20,10 +20,10 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.wcs import WCS
 
-from .aqbase import AstroquerySurvey
-from .base import Cutout, Status, classify_coverage, parse_bands, parse_float, parse_int
-from .grid import bilinear, header_wcs, tan_grid
-from .http import CorruptResponse, DiskCache, server_url, validate_fits
+from galzoo_fm._utils.http import CorruptResponse, DiskCache, server_url, validate_fits
+from galzoo_fm.surveys.astroquery_survey import AstroquerySurvey
+from galzoo_fm.surveys.base import Cutout, Status, classify_coverage, parse_bands, parse_float, parse_int
+from galzoo_fm.surveys.grid import bilinear, header_wcs, tan_grid
 
 __all__ = ["SDSSSurvey"]
 

@@ -12,8 +12,8 @@
 
 from __future__ import annotations
 
-from .config import FINETUNE_SPEC, PRETRAIN_SPEC, load_config
-from .evaluate import (
+from galzoo_fm.training.config import FINETUNE_SPEC, PRETRAIN_SPEC, load_config
+from galzoo_fm.training.evaluate import (
     EvaluationResult,
     evaluate,
     extract_features,
@@ -22,13 +22,13 @@ from .evaluate import (
     low_label_curve,
     plot_low_label_curve,
 )
-from .finetune import FinetuneModel, FinetuneResult, finetune, load_finetuned
-from .invariance import InvarianceResult, invariance_scores, invariant_fraction, transform_images
-from .optim import LARS, WarmupCosine, build_optimizer
-from .pretrain import PretrainJob, prepare_pretraining, pretrain
-from .state import latest_checkpoint
-from .trainer import NonFiniteLossError, Trainer, TrainResult, TrainSettings, identity_views
-from .views import AugmentViews
+from galzoo_fm.training.finetune import FinetuneModel, FinetuneResult, finetune, load_finetuned
+from galzoo_fm.training.invariance import InvarianceResult, invariance_scores, invariant_fraction, transform_images
+from galzoo_fm.training.optim import LARS, WarmupCosine, build_optimizer
+from galzoo_fm.training.pretrain import PretrainJob, prepare_pretraining, pretrain
+from galzoo_fm.training.state import latest_checkpoint
+from galzoo_fm.training.trainer import NonFiniteLossError, Trainer, TrainResult, TrainSettings, identity_views
+from galzoo_fm.training.views import AugmentViews
 
 __all__ = [
     "FINETUNE_SPEC",

@@ -28,7 +28,7 @@ __all__ = ["EvaluationResult", "evaluate", "extract_features", "input_preprocess
 
 
 def _root(dataset: Any) -> Any:
-    """The dataset a :class:`~galzoo_fm.datasets.BatchSubset` (or a chain of them) reads from."""
+    """The dataset a :class:`~galzoo_fm.training.data.BatchSubset` (or a chain of them) reads from."""
     while hasattr(dataset, "parent"):
         dataset = dataset.parent
     return dataset
@@ -80,7 +80,7 @@ def input_preprocessing(encoder: nn.Module, dataset: Any, *, preprocess: bool | 
     TypeError
         ``preprocess`` is not a bool or None, or the encoder is not a :class:`~galzoo_fm.Encoder`.
     """
-    from ..preprocess import Preprocessor
+    from galzoo_fm.preprocess import Preprocessor
 
     if preprocess is not None and not isinstance(preprocess, bool):
         raise TypeError(f"preprocess must be True, False or None (automatic), got {preprocess!r}")
@@ -152,9 +152,9 @@ def extract_features(encoder: nn.Module, dataset: Any, *, batch_size: int = 256,
     numpy.ndarray or (numpy.ndarray, numpy.ndarray)
         ``(N, D)`` float32 features, and the ``(N,)`` flags with ``return_flags``.
     """
-    from ..encoder import preprocess_transform
-    from .distributed import resolve_device
-    from .trainer import _autocast
+    from galzoo_fm.models.encoder import preprocess_transform
+    from galzoo_fm.training.distributed import resolve_device
+    from galzoo_fm.training.trainer import _autocast
 
     plan = input_preprocessing(encoder, dataset, preprocess=preprocess, bands=bands, pixel_scale=pixel_scale)
     flags: list[torch.Tensor] = []
@@ -452,7 +452,7 @@ def evaluate(model: Any, data: str | Path, catalog: str | Path, label_column: st
     data : str or path
         Cutout store folder or ``.npy`` images.
     catalog : str or path
-        Catalogue with the label column (aligned as in :func:`galzoo_fm.datasets.open_dataset`).
+        Catalogue with the label column (aligned as in :func:`galzoo_fm.training.data.open_dataset`).
     label_column : str
         Class labels; rows with an empty label are skipped.
     out : str or path, optional
@@ -475,10 +475,10 @@ def evaluate(model: Any, data: str | Path, catalog: str | Path, label_column: st
     -------
     EvaluationResult
     """
-    from ..datasets import BatchSubset, open_dataset
+    from galzoo_fm.training.data import BatchSubset, open_dataset
 
     if isinstance(model, str | Path):
-        from ..encoder import Encoder
+        from galzoo_fm.models.encoder import Encoder
 
         model = Encoder.from_pretrained(model)
     if not 0 < test_fraction < 1:
@@ -494,7 +494,7 @@ def evaluate(model: Any, data: str | Path, catalog: str | Path, label_column: st
     if plan is None:
         prep: dict[str, Any] = {"applied": False}
     else:
-        from ..preprocess import BAD_FLAGS
+        from galzoo_fm.preprocess import BAD_FLAGS
 
         prep = {"applied": True, "input_bands": plan[1], "input_pixel_scale": plan[2],
                 "n_flagged": int(np.count_nonzero(flags)),

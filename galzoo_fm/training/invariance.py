@@ -75,7 +75,7 @@ def sky_noise(images: np.ndarray) -> np.ndarray:
 
     The frame is :func:`border_width` pixels wide (4 for 64-pixel cutouts). A galaxy cutout's border is
     mostly sky, so its median absolute deviation measures the sky noise; an estimate over the whole image
-    (:func:`galzoo_fm.augment.estimate_noise`, or the preprocessing's sigma-clipped standard deviation) is
+    (:func:`galzoo_fm.training.augment.estimate_noise`, or the preprocessing's sigma-clipped standard deviation) is
     pulled up by the galaxy's light and its shot noise where the galaxy fills the cutout: on the package's
     simulation at 64 px they give about twice the true sky noise, the border MAD 1.04-1.07 times it
     (median over galaxies).
@@ -328,8 +328,8 @@ def invariance_scores(
     >>> result.fraction
     {'rot90': 1.0, 'flip': 1.0}
     """
-    from ..datasets.arrays import ArrayDataset
-    from .evaluate import extract_features
+    from galzoo_fm.training.data.arrays import ArrayDataset
+    from galzoo_fm.training.evaluate import extract_features
 
     images = _check_images(images)
     names = _check_transforms(transforms)

@@ -10,8 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import PRETRAIN_SPEC, load_config
-from .trainer import Trainer, TrainResult, TrainSettings, ViewsFn, identity_views
+from galzoo_fm.training.config import PRETRAIN_SPEC, load_config
+from galzoo_fm.training.trainer import Trainer, TrainResult, TrainSettings, ViewsFn, identity_views
 
 __all__ = ["PretrainJob", "build_preprocessor", "data_geometry", "prepare_pretraining", "pretrain",
            "settings_from_config"]
@@ -58,7 +58,7 @@ def settings_from_config(cfg: dict[str, Any]) -> TrainSettings:
 
 
 def _loss_entry(name: str):
-    from ..plugins import get_registry
+    from galzoo_fm.plugins import get_registry
 
     registry = get_registry("losses")
     try:
@@ -70,7 +70,7 @@ def _loss_entry(name: str):
 def data_geometry(dataset: Any, info: dict[str, Any]) -> tuple[list[str] | None, float | None]:
     """``(band names, arcsec per pixel)`` that the data records.
 
-    A cutout store records its bands (``info["bands"]`` of :func:`~galzoo_fm.datasets.open_dataset`) and,
+    A cutout store records its bands (``info["bands"]`` of :func:`~galzoo_fm.training.data.open_dataset`) and,
     when its survey has one, its pixel scale (the manifest's ``pixscale``); a ``.npy`` image file records
     neither: ``(None, None)``.
     """
@@ -87,7 +87,7 @@ def _table_settings(table: dict[str, Any] | None, recorded: dict[str, Any] | Non
         return settings, model_bands, "[preprocess]", True
     if not recorded:
         return None
-    from ..preprocess import Preprocessor
+    from galzoo_fm.preprocess import Preprocessor
 
     try:
         settings = Preprocessor.from_dict(recorded).settings
@@ -119,10 +119,10 @@ def build_preprocessor(table: dict[str, Any] | None, dataset: Any, info: dict[st
     table : dict, optional
         The ``[preprocess]`` table: :class:`~galzoo_fm.preprocess.Preprocessor` settings, with the model
         ``bands`` (default: the data's band names, or ``band0``, ``band1``, ... for a ``.npy`` file).
-    dataset : galzoo_fm.datasets.BatchDataset
+    dataset : galzoo_fm.training.data.BatchDataset
         The training data (``image_shape`` ``(C, H, W)``; a store's through its ``store`` attribute).
     info : dict
-        :func:`~galzoo_fm.datasets.open_dataset`'s info (``"bands"``).
+        :func:`~galzoo_fm.training.data.open_dataset`'s info (``"bands"``).
     recorded : dict, optional
         A :meth:`~galzoo_fm.preprocess.Preprocessor.to_dict`, used when ``table`` is ``None``.
 
@@ -134,7 +134,7 @@ def build_preprocessor(table: dict[str, Any] | None, dataset: Any, info: dict[st
     TypeError
         An unknown or mistyped setting.
     """
-    from ..preprocess import Preprocessor
+    from galzoo_fm.preprocess import Preprocessor
 
     n_chans = int(dataset.image_shape[0])
     data_bands, data_scale = data_geometry(dataset, info)
@@ -188,7 +188,7 @@ def build_views(cfg: dict[str, Any], dataset: Any, info: dict[str, Any], *,
     with ``[augment] enabled = false``. Without one, the ``[augment]`` views of the raw images (or the images
     themselves when augmentation is off).
     """
-    from .views import AugmentViews, PreprocessViews
+    from galzoo_fm.training.views import AugmentViews, PreprocessViews
 
     pre = build_preprocessor(cfg.get("preprocess"), dataset, info, recorded=recorded)
     aug = dict(cfg["augment"] or {})
@@ -207,7 +207,7 @@ def build_views(cfg: dict[str, Any], dataset: Any, info: dict[str, Any], *,
 
 def load_init(model_cfg: dict[str, Any]) -> nn.Module | None:
     """The encoder of ``model.init`` (a pretrained folder or hub id), or ``None`` when it is not set."""
-    from ..encoder import Encoder
+    from galzoo_fm.models.encoder import Encoder
 
     return Encoder.from_pretrained(model_cfg["init"]) if model_cfg["init"] else None
 
@@ -219,7 +219,7 @@ def build_encoder(model_cfg: dict[str, Any], in_chans: int, image_size: int, *, 
     ``in_chans`` is the channel count the model gets (the preprocessing's output channels when there is
     one); ``init``: the already loaded ``model.init`` encoder (see :func:`load_init`).
     """
-    from ..encoder import Encoder
+    from galzoo_fm.models.encoder import Encoder
 
     if model_cfg["init"]:
         encoder = init if init is not None else Encoder.from_pretrained(model_cfg["init"])
@@ -227,8 +227,8 @@ def build_encoder(model_cfg: dict[str, Any], in_chans: int, image_size: int, *, 
             raise ValueError(f"model.init {model_cfg['init']!r} takes {encoder.in_chans} channels but the data has "
                              f"{in_chans}")
         if preprocessing is not None:  # this run's preprocessing replaces the one the init was trained with
-            from ..preprocess import Preprocessor
-            from ..preprocess.pipeline import check_for_encoder
+            from galzoo_fm.preprocess import Preprocessor
+            from galzoo_fm.preprocess.pipeline import check_for_encoder
 
             pre = Preprocessor.from_dict(preprocessing)
             try:
@@ -298,8 +298,8 @@ def prepare_pretraining(config: str | Path | dict[str, Any], *, views_fn: ViewsF
     -------
     PretrainJob
     """
-    from .. import get_loss, get_schema
-    from ..datasets import open_dataset
+    from galzoo_fm.plugins import get_registry
+    from galzoo_fm.training.data import open_dataset
 
     cfg = load_config(config, PRETRAIN_SPEC)
     where = cfg["_source"]
@@ -313,7 +313,7 @@ def prepare_pretraining(config: str | Path | dict[str, Any], *, views_fn: ViewsF
             raise ValueError(f"loss.name = {loss_cfg['name']!r} uses Galaxy Zoo vote counts: set loss.schema "
                              f"(e.g. \"decals_dr5\"; see `galzoo-fm schemas`) ({where})")
         try:
-            schema = get_schema(loss_cfg["schema"])
+            schema = get_registry("schemas").create(loss_cfg["schema"])
         except (KeyError, ValueError) as exc:
             raise ValueError(f"loss.schema: {exc} ({where})") from None
         if needs and data_cfg["catalog"] is None:
@@ -335,7 +335,8 @@ def prepare_pretraining(config: str | Path | dict[str, Any], *, views_fn: ViewsF
     try:
         with torch.random.fork_rng(devices=[]):  # heads initialised from train.seed: runs are reproducible
             torch.manual_seed(cfg["train"]["seed"])
-            objective = get_loss(loss_cfg["name"], encoder=encoder, schema=schema, **loss_cfg["options"])
+            objective = get_registry("losses").create(loss_cfg["name"], encoder=encoder, schema=schema,
+                                                      **loss_cfg["options"])
     except TypeError as exc:
         raise TypeError(f"loss.options: {exc} ({where})") from None
     except ValueError as exc:

@@ -30,8 +30,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..atomic import honour_umask, remove_stale_temporaries
-from ..checkpoint import atomic_write_bytes
+from galzoo_fm._utils.atomic import honour_umask, remove_stale_temporaries
+from galzoo_fm.models.checkpoint import atomic_write_bytes
 
 __all__ = [
     "FORMAT",
@@ -216,7 +216,7 @@ _DEBRIS = re.compile(r"^\.(tmp|trash)-.+-(\d+)$")
 
 def _remove_debris(root: Path) -> None:
     """Remove the half-written (``.tmp-*-PID``) and half-deleted (``.trash-*-PID``) checkpoint folders of dead
-    processes, and stray temporary files (:func:`galzoo_fm.atomic.remove_stale_temporaries`)."""
+    processes, and stray temporary files (:func:`galzoo_fm._utils.atomic.remove_stale_temporaries`)."""
     for entry in root.iterdir():
         m = _DEBRIS.match(entry.name)
         if m and entry.is_dir() and int(m.group(2)) != os.getpid():
@@ -282,7 +282,7 @@ def load_state(
     tensors = load_file(str(folder / STATE_TENSORS), device="cpu")
     state = {k[len("objective."):]: v for k, v in tensors.items() if k.startswith("objective.")}
     if meta["encoder_in_folder"]:
-        from ..checkpoint import load_weights
+        from galzoo_fm.models.checkpoint import load_weights
 
         state.update({f"encoder.{k}": v for k, v in load_weights(folder / "encoder").items()})
     missing, unexpected = objective.load_state_dict(state, strict=False)

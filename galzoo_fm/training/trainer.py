@@ -19,11 +19,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .distributed import DistInfo, all_gather_objects, barrier, init_distributed
-from .metrics import MetricsLogger
-from .optim import WarmupCosine, build_optimizer
-from .sampling import ResumableBatchSampler
-from .state import capture_rng, latest_checkpoint, load_state, restore_rng, save_state
+from galzoo_fm.training.distributed import DistInfo, all_gather_objects, barrier, init_distributed
+from galzoo_fm.training.metrics import MetricsLogger
+from galzoo_fm.training.optim import WarmupCosine, build_optimizer
+from galzoo_fm.training.sampling import ResumableBatchSampler
+from galzoo_fm.training.state import capture_rng, latest_checkpoint, load_state, restore_rng, save_state
 
 __all__ = ["NonFiniteLossError", "TrainResult", "TrainSettings", "Trainer", "identity_views"]
 
@@ -158,7 +158,7 @@ class Trainer:
     objective : torch.nn.Module
         An :class:`~galzoo_fm.losses.Objective` (or anything with its interface: ``n_views``,
         ``forward(views, targets) -> LossOutput``, ``update_target``, ``optimizer_parameters``, ``encoder``).
-    dataset : galzoo_fm.datasets.BatchDataset
+    dataset : galzoo_fm.training.data.BatchDataset
         ``dataset[indices]`` gives a batch dict with ``"images"`` and optionally targets.
     settings : TrainSettings
     out : str or path

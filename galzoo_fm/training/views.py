@@ -17,7 +17,7 @@ __all__ = ["AugmentViews", "PreprocessViews"]
 
 
 class AugmentViews:
-    """Independently augmented views with :class:`galzoo_fm.augment.MultiViewAugment`, on the batch's device.
+    """Independently augmented views with :class:`galzoo_fm.training.augment.MultiViewAugment`, on the batch's device.
 
     Each call draws one seed from the trainer's generator and restarts the augmentations from it, so the
     views depend only on that generator: a resumed run, which restores the generator, draws the same
@@ -26,13 +26,13 @@ class AugmentViews:
     Parameters
     ----------
     settings : dict, optional
-        :class:`~galzoo_fm.augment.Augment` settings shared by every view (the ``[augment]`` table).
+        :class:`~galzoo_fm.training.augment.Augment` settings shared by every view (the ``[augment]`` table).
     post : callable, optional
         Applied to each view after augmenting (e.g. a stretch).
     """
 
     def __init__(self, settings: dict[str, Any] | None = None, post: Callable[[Tensor], Tensor] | None = None):
-        from ..augment import Augment
+        from galzoo_fm.training.augment import Augment
 
         self.settings = dict(settings or {})
         try:
@@ -52,9 +52,9 @@ class AugmentViews:
         """``n_views`` augmented views of ``images`` ``(N, C, H, W)``.
 
         ``noise_level`` ``(N, C)``: each image's noise per band, the unit of the added noise (default: estimated
-        from the images, :func:`~galzoo_fm.augment.estimate_noise`).
+        from the images, :func:`~galzoo_fm.training.augment.estimate_noise`).
         """
-        from ..augment import MultiViewAugment
+        from galzoo_fm.training.augment import MultiViewAugment
 
         if self._multi is None or len(self._multi) != n_views:
             self._multi = MultiViewAugment(self._prototype, n_views=n_views, seed=0, post=self.post)
@@ -69,8 +69,8 @@ class PreprocessViews:
     For a raw batch ``x`` (survey flux units, the dataset's bands and pixel scale), ``r = pre.flux(x)`` gives
     the model-sized, background-subtracted fluxes; each view is ``pre.finish(r, images=augment(r.images)).images``
     (stretch, clip). The augmentation's noise unit is the robust noise of those fluxes
-    (:func:`~galzoo_fm.augment.estimate_noise`, per *output* pixel: the sky noise ``r.noise`` is per input pixel
-    and, for a galaxy filling the cutout, inflated by its light).
+    (:func:`~galzoo_fm.training.augment.estimate_noise`, per *output* pixel: the sky noise ``r.noise`` is per
+    input pixel and, for a galaxy filling the cutout, inflated by its light).
     Without augmentation every view is ``pre(x).images``, exactly what
     :func:`~galzoo_fm.embedding.embed_catalog` gives the model.
 

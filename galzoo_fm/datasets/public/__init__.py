@@ -13,8 +13,8 @@ them and ``galzoo_fm.get_dataset(name)`` returns one.
 
 from __future__ import annotations
 
-from .base import ImageSource, Release, ReleaseFormatError, RemoteFile, require_columns
-from .download import (
+from galzoo_fm.datasets.public.base import ImageSource, Release, ReleaseFormatError, RemoteFile, require_columns
+from galzoo_fm.datasets.public.download import (
     ChecksumError,
     DatasetUnavailableError,
     DiskFullError,
@@ -26,9 +26,9 @@ from .download import (
     status,
     verify,
 )
-from .images import FolderImages, ZipImages, decode_image, to_store_pixels
-from .join import JoinWarning, join_campaigns, join_files
-from .prepare import PrepareSummary, check_catalog, prepare
+from galzoo_fm.datasets.public.images import FolderImages, ZipImages, decode_image, to_store_pixels
+from galzoo_fm.datasets.public.join import JoinWarning, join_campaigns, join_files
+from galzoo_fm.datasets.public.prepare import PrepareSummary, check_catalog, prepare
 
 __all__ = [
     "ChecksumError",

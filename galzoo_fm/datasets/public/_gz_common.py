@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from .base import ReleaseFormatError, require_columns
+from galzoo_fm.datasets.public.base import ReleaseFormatError, require_columns
 
 __all__ = ["ChainedImages", "archive_images", "read_csv_columns", "require_files", "votes_table"]
 
@@ -202,7 +202,7 @@ def archive_images(folder: Path, archives: Sequence[str]):
     ``.zip`` (the user extracted it there). Keys are the image file names without folders and suffix.
     Raises :class:`FileNotFoundError` naming every archive with neither.
     """
-    from .images import FolderImages, ZipImages
+    from galzoo_fm.datasets.public.images import FolderImages, ZipImages
 
     zips, folders, missing = [], [], []
     for name in archives:

@@ -8,10 +8,10 @@
 
 from __future__ import annotations
 
-from ...hookspecs import hookimpl
-from .gz2 import GZ2
-from .gz_decals import GZDecalsDR5
-from .gz_evo import GZEvo, GZEvoTiny
+from galzoo_fm.datasets.public.gz2 import GZ2
+from galzoo_fm.datasets.public.gz_decals import GZDecalsDR5
+from galzoo_fm.datasets.public.gz_evo import GZEvo, GZEvoTiny
+from galzoo_fm.hookspecs import hookimpl
 
 __all__ = ["BUILTIN_RELEASES", "register_datasets"]
 

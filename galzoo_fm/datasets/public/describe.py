@@ -6,8 +6,8 @@ import json
 import os
 import textwrap
 
-from .base import Release
-from .download import _human, release_dir, status
+from galzoo_fm.datasets.public.base import Release
+from galzoo_fm.datasets.public.download import _human, release_dir, status
 
 __all__ = ["describe_dataset", "describe_datasets", "open_release"]
 

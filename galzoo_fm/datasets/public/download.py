@@ -12,7 +12,7 @@
 Errors: :class:`ChecksumError` (a file's bytes are wrong, also after fetching it again once),
 :class:`DatasetUnavailableError` (no network, or ``offline=True``: the message lists every file to place,
 with its URL, size and exact path), :class:`DiskFullError` (naming the folder and the bytes needed; the
-``.part`` file stays for resuming), :class:`~galzoo_fm.surveys.http.HTTPFailure` (e.g. HTTP 404).
+``.part`` file stays for resuming), :class:`~galzoo_fm._utils.http.HTTPFailure` (e.g. HTTP 404).
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from pathlib import Path
 
 import requests
 
-from ...atomic import atomic_write, fsync_dir
-from ...surveys.http import RETRY_STATUS, HTTPFailure, RetryPolicy, user_agent
-from .base import Release, RemoteFile
+from galzoo_fm._utils.atomic import atomic_write, fsync_dir
+from galzoo_fm._utils.http import RETRY_STATUS, HTTPFailure, RetryPolicy, user_agent
+from galzoo_fm.datasets.public.base import Release, RemoteFile
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -434,7 +434,7 @@ def download(release: Release, folder: str | os.PathLike | None = None, *, progr
         HTTP session (a fresh one with the package's User-Agent by default).
     retries : int or RetryPolicy, optional
         Retries of a dropped connection / HTTP 5xx (each resumes where the last stopped); default
-        :class:`~galzoo_fm.surveys.http.RetryPolicy` ``()``.
+        :class:`~galzoo_fm._utils.http.RetryPolicy` ``()``.
     offline : bool
         Never use the network: check the files present and report the missing ones.
     timeout : float or (float, float)
@@ -454,7 +454,7 @@ def download(release: Release, folder: str | os.PathLike | None = None, *, progr
         A file is corrupt after fetching it again once, or (offline) a placed file does not match.
     DiskFullError
         The disk filled up (or would): the ``.part`` file stays, and a rerun resumes.
-    galzoo_fm.surveys.http.HTTPFailure
+    galzoo_fm._utils.http.HTTPFailure
         A non-retryable HTTP status (e.g. 404), or retries ran out.
     """
     folder = _folder(release, folder)

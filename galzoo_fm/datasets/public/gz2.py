@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from ._gz_common import archive_images, read_csv_columns, release_catalog, require_files
-from .base import Release, ReleaseFormatError, RemoteFile
+from galzoo_fm.datasets.public._gz_common import archive_images, read_csv_columns, release_catalog, require_files
+from galzoo_fm.datasets.public.base import Release, ReleaseFormatError, RemoteFile
 
 __all__ = ["GZ2", "HART16", "HART16_COLUMNS", "IMAGES_ZIP", "MAPPING"]
 
@@ -110,9 +110,9 @@ class GZ2(Release):
         folder = Path(folder)
         urls = {f.name: f.url for f in self.files}
         require_files(folder, self.name, [HART16, MAPPING], urls)
-        from ... import get_schema
+        from galzoo_fm.plugins import get_registry
 
-        schema = get_schema(self.schema)
+        schema = get_registry("schemas").create(self.schema)
         mapping = {c: HART16_COLUMNS[c] for c in schema.label_cols if c in HART16_COLUMNS}
         votes = read_csv_columns(folder / HART16, ["dr7objid", "ra", "dec", *mapping.values()], _EXTRA,
                                  string_cols=("dr7objid", "sample", "gz2_class"))

@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table
 
-from ._gz_common import archive_images, read_csv_columns, release_catalog, require_files
-from .base import Release, RemoteFile
+from galzoo_fm.datasets.public._gz_common import archive_images, read_csv_columns, release_catalog, require_files
+from galzoo_fm.datasets.public.base import Release, RemoteFile
 
 __all__ = ["VOLUNTEERS_5", "ZENODO_RECORD", "GZDecalsDR5"]
 
@@ -82,9 +82,9 @@ class GZDecalsDR5(Release):
     def catalog(self, folder: Path) -> Table:
         folder = Path(folder)
         require_files(folder, self.name, [VOLUNTEERS_5], {f.name: f.url for f in self.files})
-        from ... import get_schema
+        from galzoo_fm.plugins import get_registry
 
-        schema = get_schema(self.schema)
+        schema = get_registry("schemas").create(self.schema)
         mapping = {col: col.replace("-dr5_", "_", 1) for col in schema.label_cols}
         src = read_csv_columns(folder / VOLUNTEERS_5, ["iauname", "ra", "dec", *mapping.values()], _EXTRA,
                                string_cols=("iauname",))

@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 from astropy.table import Table, vstack
 
-from ._gz_common import require_files, votes_table
-from .base import Release, ReleaseFormatError, RemoteFile, require_columns
-from .images import decode_image
+from galzoo_fm.datasets.public._gz_common import require_files, votes_table
+from galzoo_fm.datasets.public.base import Release, ReleaseFormatError, RemoteFile, require_columns
+from galzoo_fm.datasets.public.images import decode_image
 
 __all__ = ["HUB", "GZEvo", "GZEvoTiny", "ParquetImages"]
 
@@ -161,9 +161,9 @@ class GZEvo(Release):
         folder = Path(folder)
         names = self._shard_names()
         require_files(folder, self.name, names, {f.name: f.url for f in self.files})
-        from ... import get_schema
+        from galzoo_fm.plugins import get_registry
 
-        label_cols = get_schema(self.schema).label_cols
+        label_cols = get_registry("schemas").create(self.schema).label_cols
         parts = []
         for name in names:
             path = folder / name

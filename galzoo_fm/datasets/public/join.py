@@ -19,7 +19,7 @@ import numpy as np
 from astropy import units as u
 from astropy.table import Table
 
-from ..._checks import OutputExistsError
+from galzoo_fm._utils.checks import OutputExistsError
 
 __all__ = ["JoinWarning", "join_campaigns", "join_files", "parse_votes"]
 
@@ -266,8 +266,8 @@ def join_files(images: str | os.PathLike, votes: Mapping[str, str | os.PathLike]
     """
     import json
 
-    from ...tableio import write_table
-    from ..loading import read_table
+    from galzoo_fm._utils.writers import write_table
+    from galzoo_fm.training.data.loading import read_table
 
     out = Path(out)
     if out.exists() and not overwrite:

@@ -3,7 +3,7 @@
 :func:`prepare` makes the release's files present (downloading, or offline from files the user placed),
 reads its catalogue (:meth:`Release.catalog`: one row per galaxy with the schema's ``{question}_{answer}``
 vote counts), writes it to ``OUT/catalog.fits`` with a ``row`` column, and writes every galaxy's image into a
-:class:`~galzoo_fm.store.CutoutStore` at ``OUT/`` as float32 ``(C, H, W)`` = uint8 / 255 (resized when asked).
+:class:`~galzoo_fm.store.reader.CutoutStore` at ``OUT/`` as float32 ``(C, H, W)`` = uint8 / 255 (resized when asked).
 A galaxy whose image is missing or unreadable is recorded with status ``failed`` and the reason (never
 dropped; retried by the next run); one without an image key is ``invalid``. The job is resumable: rows
 already committed to the store are skipped. ``OUT/prepared.json`` (the counts per status) is written only
@@ -33,11 +33,11 @@ from typing import Any
 import numpy as np
 from astropy.table import Table
 
-from ...atomic import atomic_write
-from .base import Release, ReleaseFormatError, require_columns
-from .download import DiskFullError, release_dir
-from .download import download as fetch_files
-from .images import to_store_pixels
+from galzoo_fm._utils.atomic import atomic_write
+from galzoo_fm.datasets.public.base import Release, ReleaseFormatError, require_columns
+from galzoo_fm.datasets.public.download import DiskFullError, release_dir
+from galzoo_fm.datasets.public.download import download as fetch_files
+from galzoo_fm.datasets.public.images import to_store_pixels
 
 __all__ = ["PrepareSummary", "check_catalog", "prepare"]
 
@@ -122,7 +122,7 @@ def _fingerprint(release: Release, table: Table) -> str:
 
 
 def _write_catalog(table: Table, path: Path) -> None:
-    from ...tableio import write_table
+    from galzoo_fm._utils.writers import write_table
 
     try:
         write_table(table, path, overwrite=True)  # atomic, fsynced, fitsverify-clean
@@ -147,7 +147,7 @@ def _first_shape(source, keys: np.ndarray) -> tuple[int, int]:
 def _cutouts(source, keys: np.ndarray, todo: np.ndarray, channels: int, shape: tuple[int, int],
              workers: int) -> Iterator[tuple[int, Any]]:
     """``(row, Cutout)`` for each row of ``todo`` in order, read and resized by ``workers`` threads."""
-    from ...surveys.base import Cutout, Status
+    from galzoo_fm.cutout import Cutout, Status
 
     def load(row: int):
         key = str(keys[row])
@@ -218,8 +218,8 @@ def prepare(release: Release, out: str | os.PathLike, *, folder: str | os.PathLi
     """
     from tqdm.auto import tqdm
 
-    from ...store import StoreWriter, ensure_manifest
-    from ...storeindex import StoreIndex
+    from galzoo_fm.store.index import StoreIndex
+    from galzoo_fm.store.reader import StoreWriter, ensure_manifest
 
     if size is not None and (not isinstance(size, int | np.integer) or size < 1):
         raise ValueError(f"size must be a positive integer, got {size!r}")

@@ -1,0 +1,1 @@
+"""Plumbing shared by every stage: atomic writes, HTTP, tables, argument checks (private)."""

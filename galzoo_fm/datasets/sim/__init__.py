@@ -1,0 +1,34 @@
+"""The simulated Galaxy Zoo: galaxies of known morphology, rendered, with simulated volunteer votes.
+
+* :mod:`~galzoo_fm.datasets.sim.truth` — the true morphology of each galaxy (:func:`draw_truth`);
+* :mod:`~galzoo_fm.datasets.sim.render` — the galaxy renderer (GalSim profiles, PSF, noise);
+* :mod:`~galzoo_fm.datasets.sim.votes` — volunteer votes from several campaigns (:func:`simulate_votes`);
+* :mod:`~galzoo_fm.datasets.sim.catalogue` — catalogues, images and training sets (:func:`simulate_catalog`,
+  :func:`synthetic_dataset`, :func:`write_synthetic`);
+* :mod:`~galzoo_fm.datasets.sim.survey` — the ``synthetic`` survey, the same galaxies by sky position;
+* :mod:`~galzoo_fm.datasets.sim.demo` — the small demo field of the README's first command;
+* :mod:`~galzoo_fm.datasets.sim.plots` — a picture of each simulated class.
+"""
+
+from __future__ import annotations
+
+from galzoo_fm._utils.lazy import lazy_exports
+
+_WHERE = {
+    "Campaign": "votes",
+    "DEFAULT_CAMPAIGNS": "votes",
+    "SimulationConfig": "catalogue",
+    "answer_probabilities": "votes",
+    "draw_truth": "truth",
+    "make_demo_field": "demo",
+    "plot_classes": "plots",
+    "simulate_catalog": "catalogue",
+    "simulate_images": "catalogue",
+    "simulate_votes": "votes",
+    "synthetic_dataset": "catalogue",
+    "write_synthetic": "catalogue",
+}
+
+__all__ = sorted(_WHERE)
+
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, __all__)
