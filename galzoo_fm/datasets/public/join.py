@@ -266,8 +266,8 @@ def join_files(images: str | os.PathLike, votes: Mapping[str, str | os.PathLike]
     """
     import json
 
+    from galzoo_fm._utils.tablefile import read_table_file as read_table
     from galzoo_fm._utils.writers import write_table
-    from galzoo_fm.training.data.loading import read_table
 
     out = Path(out)
     if out.exists() and not overwrite:

@@ -9,25 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from galzoo_fm._utils.tablefile import read_table_file
 from galzoo_fm.training.data.arrays import ArrayDataset, BatchDataset
 from galzoo_fm.training.data.store import CutoutStoreDataset
 
-__all__ = ["open_dataset", "read_table", "table_targets"]
-
-
-def read_table(path: str | Path) -> Any:
-    """Read a catalogue with astropy (FITS, ECSV, CSV, Parquet, HDF5, ...); ``ValueError`` naming the file."""
-    from astropy.table import Table
-
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"catalogue {str(path)!r} does not exist or is not a file")
-    try:
-        if path.name.lower().endswith((".csv", ".csv.gz")):
-            return Table.read(path, format="ascii.csv")
-        return Table.read(path)
-    except Exception as exc:
-        raise ValueError(f"cannot read catalogue {str(path)!r}: {type(exc).__name__}: {exc}") from None
+__all__ = ["open_dataset", "table_targets"]
 
 
 def _class_order(name: str) -> tuple:
@@ -120,7 +106,7 @@ def open_dataset(
         ``{"classes": [...] or None, "n_labelled": int, "bands": [...] or None}``.
     """
     path = Path(path)
-    table = read_table(catalog) if isinstance(catalog, str | Path) else catalog
+    table = read_table_file(catalog) if isinstance(catalog, str | Path) else catalog
     if (schema is not None or label_columns is not None) and table is None:
         raise ValueError("votes or labels were requested but no catalogue was given")
     votes = labels = classes = None
