@@ -1,63 +1,65 @@
-"""Make the small bundled image set ``galzoo_fm/data/demo_cutouts.fits``.
+"""Make a small image set like the bundled ``galzoo_fm/data/demo_cutouts.fits``, with the package's renderer.
 
 24 simulated galaxies, 3 bands (g, r, z), 64 x 64 pixels at 0.262 arcsec/pixel (the DESI Legacy Surveys
-scale): Sérsic profiles (astropy.modeling) of varied index, size, ellipticity and angle, band-dependent
-colours, convolved with a Gaussian PSF and with Gaussian sky noise. Written as a FITS file with the image
-cube (N, C, H, W) in the primary HDU (units: nanomaggies) and a binary table ``OBJECTS`` with id, ra, dec
-and the true structural parameters. Re-run to regenerate it exactly (seeded)::
+scale): the first 24 ellipticals and discs of the simulated Galaxy Zoo of seed 0, drawn by the package's
+one galaxy renderer, :func:`galzoo_fm.datasets.sim.render.render_galaxy` (GalSim Sérsic and inclined
+exponential profiles, bars, spiral arms, rings, clumps, a Moffat PSF, sky and shot noise; see
+``docs/simulation.rst``). They are the first 24 rows of ``examples/data/sim_catalog.fits`` that are not
+stars or artefacts (galaxies 0–4, 6–8, 10–25), at the same positions: the ``synthetic`` survey serves the
+same pixels. Written as a FITS file with the image cube
+``(N, C, H, W)`` in the primary HDU (units: nanomaggies, ``BAND0..2`` and ``PIXSCALE`` keywords) and a
+binary table ``OBJECTS`` with ``id``, ``ra``, ``dec`` and the true morphology (``kind``, ``mag_r``,
+``r_e`` in arcsec, ``sersic_n``, ``q``, ``bulge_frac``, ``bar``, ``n_arms``, ``ring``, ``merger``).
+Seeded: the same output every run::
 
-    python examples/make_demo_cutouts.py
+    python examples/make_demo_cutouts.py                  # writes ./demo_cutouts.fits
+    python examples/make_demo_cutouts.py my_cutouts.fits
+    galzoo-fm embed-images my_cutouts.fits -o my_embeddings.fits
+
+The bundled ``galzoo_fm/data/demo_cutouts.fits`` is **not** rewritten by this script (it refuses that path):
+that file was made by an earlier version of it (commit 63031d0) with a different renderer — astropy
+``Sersic2D`` profiles (index 0.6–1.5 or 3–5, r 19.5–20.7) convolved with a 1.1″ Gaussian PSF, plus
+Gaussian noise — and the documented demo numbers and tests are tied to its pixels. Running this script
+gives new cutouts, not identical ones.
 """
 
+import sys
 from pathlib import Path
 
 import numpy as np
-from astropy.convolution import Gaussian2DKernel, convolve_fft
 from astropy.io import fits
-from astropy.modeling.models import Sersic2D
 from astropy.table import Table
 
-N, SIZE, BANDS = 24, 64, ("g", "r", "z")
-PIXSCALE = 0.262
-OUT = Path(__file__).resolve().parents[1] / "galzoo_fm" / "data" / "demo_cutouts.fits"
+from galzoo_fm.datasets.sim.catalogue import SimulationConfig, simulate_catalog, simulate_images
+
+N, SIZE, BANDS, PIXSCALE, SEED = 24, 64, ("g", "r", "z"), 0.262, 0
+SHIPPED = Path(__file__).resolve().parents[1] / "galzoo_fm" / "data" / "demo_cutouts.fits"
+TRUTH = ("kind", "mag_r", "r_e", "sersic_n", "q", "bulge_frac", "bar", "n_arms", "ring", "merger")
 
 
-def main(seed: int = 20261128) -> Path:
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[:SIZE, :SIZE]
-    psf = Gaussian2DKernel(x_stddev=1.1 / 2.355 / PIXSCALE)  # 1.1" FWHM seeing
-    cube = np.empty((N, len(BANDS), SIZE, SIZE), dtype=np.float32)
-    rows = []
-    for i in range(N):
-        n_sersic = float(rng.choice([rng.uniform(0.6, 1.5), rng.uniform(3.0, 5.0)]))
-        r_eff = float(rng.uniform(3.0, 10.0))  # pixels
-        ellip = float(rng.uniform(0.0, 0.7))
-        theta = float(rng.uniform(0, np.pi))
-        flux_r = float(10 ** rng.uniform(0.5, 1.5))  # nanomaggies, ~ r = 19.5-20.7
-        # early types redder than discs: g-r and r-z colours
-        g_r = 0.75 if n_sersic > 2.5 else 0.45
-        r_z = 0.45 if n_sersic > 2.5 else 0.3
-        band_flux = {"g": flux_r * 10 ** (-0.4 * g_r), "r": flux_r, "z": flux_r * 10 ** (0.4 * r_z)}
-        cx, cy = SIZE / 2 - 0.5 + rng.normal(0, 0.5, size=2)
-        model = Sersic2D(amplitude=1.0, r_eff=r_eff, n=n_sersic, x_0=cx, y_0=cy, ellip=ellip, theta=theta)
-        profile = model(x, y)
-        profile /= profile.sum()
-        for c, band in enumerate(BANDS):
-            img = convolve_fft(profile * band_flux[band], psf, normalize_kernel=True)
-            cube[i, c] = img + rng.normal(0.0, 0.004, size=img.shape)
-        rows.append((f"demo{i:03d}", 150.0 + 0.01 * i, 2.2 + 0.005 * i, n_sersic, r_eff * PIXSCALE, ellip))
-    objects = Table(rows=rows, names=("id", "ra", "dec", "sersic_n", "r_eff_arcsec", "ellipticity"))
+def main(out: str | Path = "demo_cutouts.fits") -> Path:
+    """Write the image set to ``out`` and return its path."""
+    out = Path(out)
+    if out.resolve() == SHIPPED:
+        raise SystemExit(f"refusing to overwrite the bundled {SHIPPED}: it was made by another renderer and "
+                         "the documented demo numbers depend on it; give another path")
+    cfg = SimulationConfig(seed=SEED, size=SIZE, pixscale=PIXSCALE, bands=BANDS)
+    catalog = simulate_catalog(4 * N, config=cfg, campaigns=())
+    catalog = catalog[np.isin(catalog["kind"], ("elliptical", "disc"))][:N]
+    cube = simulate_images(catalog, cfg)  # (N, 3, 64, 64) float32, nanomaggies
+    objects = Table({"id": catalog["id"], "ra": catalog["ra"], "dec": catalog["dec"],
+                     **{k: catalog[k] for k in TRUTH}})
     primary = fits.PrimaryHDU(cube)
     primary.header["BUNIT"] = "nanomaggy"
     primary.header["PIXSCALE"] = (PIXSCALE, "arcsec / pixel")
     for c, band in enumerate(BANDS):
         primary.header[f"BAND{c}"] = band
-    primary.header["COMMENT"] = "Simulated Sersic galaxies made by examples/make_demo_cutouts.py"
-    table_hdu = fits.BinTableHDU(objects, name="OBJECTS")
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    fits.HDUList([primary, table_hdu]).writeto(OUT, overwrite=True)
-    return OUT
+    primary.header["SIMSEED"] = (SEED, "galzoo_fm simulation seed")
+    primary.header["COMMENT"] = "Simulated galaxies (galzoo_fm.datasets.sim.render) by examples/make_demo_cutouts.py"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fits.HDUList([primary, fits.BinTableHDU(objects, name="OBJECTS")]).writeto(out, overwrite=True)
+    return out
 
 
 if __name__ == "__main__":
-    print(main())
+    print(main(*sys.argv[1:2]))

@@ -2,9 +2,14 @@
 
 A g, r, z mosaic (nanomaggies, TAN WCS, 0.262"/px) with 36 synthetic galaxies on a grid, and a catalogue
 listing them plus one position off the mosaic and one with a missing Dec (see
-:func:`galzoo_fm.datasets.sim.demo.make_demo_field`). Seeded: re-run to regenerate it exactly::
+:func:`galzoo_fm.datasets.sim.demo.make_demo_field`). Seeded: every run gives the same files::
 
     python examples/make_embed_demo.py
+
+The shipped files were made before ``make_demo_field`` drew its galaxies with the package's one renderer
+(:mod:`galzoo_fm.datasets.sim.render`; they were NumPy exponential discs and bulges then): re-running gives
+new galaxies at nearly the same positions, not identical files, and the pictures of ``docs/embedding.rst``
+show the shipped ones.
 """
 
 from __future__ import annotations

@@ -10,12 +10,12 @@ from galzoo_fm.datasets.sim.catalogue import (
     position_to_index,
     simulate_catalog,
     simulate_images,
-    synthetic_dataset,
     write_synthetic,
 )
 from galzoo_fm.datasets.sim.render import render_galaxy
 from galzoo_fm.datasets.sim.truth import BLOCK, KINDS, draw_truth
 from galzoo_fm.datasets.sim.votes import Campaign, answer_probabilities, simulate_votes
+from galzoo_fm.training.data.synthetic import synthetic_dataset
 
 
 @pytest.fixture(scope="module")

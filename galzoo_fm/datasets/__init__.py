@@ -25,7 +25,7 @@ _WHERE = {
     "simulate_catalog": "sim.catalogue",
     "simulate_images": "sim.catalogue",
     "simulate_votes": "sim.votes",
-    "synthetic_dataset": "sim.catalogue",
+    "synthetic_dataset": "galzoo_fm.training.data.synthetic",  # handed on: a training dataset
     "write_synthetic": "sim.catalogue",
 }
 

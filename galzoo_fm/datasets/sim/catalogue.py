@@ -5,7 +5,8 @@
   campaigns with different trees (:func:`~galzoo_fm.datasets.sim.votes.simulate_votes`);
 * :func:`simulate_images` — the ``(N, C, H, W)`` g, r, z images in nanomaggies at 0.262"/px
   (:func:`~galzoo_fm.datasets.sim.render.render_galaxy`: GalSim profiles and PSFs), in parallel;
-* :func:`synthetic_dataset` — both as a training dataset (:class:`~galzoo_fm.training.data.ArrayDataset`);
+* :func:`~galzoo_fm.training.data.synthetic_dataset` — both as a training dataset (it lives in
+  :mod:`galzoo_fm.training.data`, as the simulation does not import the training code);
 * :func:`write_synthetic` — both as files (``images.npy`` + ``catalog.fits``) for ``galzoo-fm pretrain``;
 * the ``synthetic`` survey (:class:`galzoo_fm.datasets.sim.survey.SyntheticSurvey`) serves the same
   galaxies by sky position, so fetch → store → embed runs without a network.
@@ -25,6 +26,7 @@ Examples
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -48,9 +50,10 @@ __all__ = [
     "position_to_index",
     "simulate_catalog",
     "simulate_images",
-    "synthetic_dataset",
     "write_synthetic",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -239,7 +242,8 @@ def simulate_images(truth: Any, config: SimulationConfig | None = None, *, worke
     chunk : int
         Galaxies per task.
     progress : bool
-        Print the rate when done.
+        Show a tqdm bar (galaxies, galaxies/s). The rate is also logged at INFO level on the
+        ``galzoo_fm.datasets.sim.catalogue`` logger when done.
     noise : bool
         Add sky and shot noise.
 
@@ -263,56 +267,32 @@ def simulate_images(truth: Any, config: SimulationConfig | None = None, *, worke
     workers = workers or os.cpu_count() or 1
     kw = {"size": cfg.size, "scale": cfg.pixscale, "bands": cfg.bands, "seed": cfg.seed, "noise": noise}
     rows = _rows(truth)
+    from tqdm.auto import tqdm
+
     t0 = time.perf_counter()
     tasks = [(rows[i:i + chunk], kw) for i in range(0, len(rows), chunk)]
-    if workers == 1 or len(tasks) <= 1:
-        parts = [_render_chunk(t) for t in tasks]
-    else:
-        import multiprocessing as mp
+    parts = []
+    with tqdm(total=len(rows), unit="galaxy", desc="simulate", disable=not progress or not rows,
+              dynamic_ncols=True) as bar:
+        if workers == 1 or len(tasks) <= 1:
+            for task in tasks:
+                parts.append(_render_chunk(task))
+                bar.update(len(task[0]))
+        else:
+            import multiprocessing as mp
 
-        # fork on Linux (children run only NumPy and GalSim); spawn elsewhere, which needs the usual
-        # `if __name__ == "__main__":` guard in scripts
-        method = "fork" if "fork" in mp.get_all_start_methods() and sys.platform == "linux" else "spawn"
-        with mp.get_context(method).Pool(workers) as pool:
-            parts = pool.map(_render_chunk, tasks)
+            # fork on Linux (children run only NumPy and GalSim); spawn elsewhere, which needs the usual
+            # `if __name__ == "__main__":` guard in scripts
+            method = "fork" if "fork" in mp.get_all_start_methods() and sys.platform == "linux" else "spawn"
+            with mp.get_context(method).Pool(workers) as pool:
+                for task, part in zip(tasks, pool.imap(_render_chunk, tasks), strict=True):  # in order
+                    parts.append(part)
+                    bar.update(len(task[0]))
     out = np.concatenate(parts) if parts else np.zeros((0, len(cfg.bands), cfg.size, cfg.size), np.float32)
-    if progress:
-        dt = time.perf_counter() - t0
-        print(f"rendered {len(rows)} galaxies in {dt:.1f} s ({len(rows) / max(dt, 1e-9):.0f}/s, {workers} workers)")
+    dt = time.perf_counter() - t0
+    logger.info("rendered %d galaxies in %.1f s (%.0f/s, %d workers)", len(rows), dt, len(rows) / max(dt, 1e-9),
+                workers)
     return out
-
-
-def synthetic_dataset(n: int, seed: int | None = None, *, schema: Any = "gz_evo", label: str | None = None,
-                      config: SimulationConfig | None = None, workers: int = 1) -> tuple[Any, Table]:
-    """A training dataset of simulated galaxies with their votes (and optionally a label column).
-
-    Parameters
-    ----------
-    n, seed, config, workers
-        As in :func:`simulate_catalog` and :func:`simulate_images`.
-    schema : Schema or str or None
-        Vote counts ``(N, A)`` are read through this schema (``gz_evo`` holds both default campaigns);
-        ``None`` for no votes.
-    label : str, optional
-        A catalogue column used as the dataset's labels, e.g. ``"ring"``.
-
-    Returns
-    -------
-    (ArrayDataset, astropy.table.Table)
-        The dataset and the catalogue.
-    """
-    from galzoo_fm.training.data.arrays import ArrayDataset
-
-    cfg = _config(config, seed)
-    cat = simulate_catalog(n, config=cfg)
-    images = simulate_images(cat, cfg, workers=workers)
-    votes = None
-    if schema is not None:
-        from galzoo_fm.datasets.sim.votes import _schema
-
-        votes = _schema(schema).votes_from_table(cat, on_missing="ignore")
-    labels = None if label is None else np.asarray(cat[label])
-    return ArrayDataset(images, votes=votes, labels=labels), cat
 
 
 def write_synthetic(out: str | Path, n: int, seed: int | None = None, *, config: SimulationConfig | None = None,
@@ -320,6 +300,19 @@ def write_synthetic(out: str | Path, n: int, seed: int | None = None, *, config:
     """Write ``images.npy`` ``(N, C, H, W)`` and ``catalog.fits`` (one row per image) into folder ``out``.
 
     These are the ``data.path`` and ``data.catalog`` of a ``galzoo-fm pretrain`` configuration.
+
+    Parameters
+    ----------
+    out : str or path
+        The folder (created if needed).
+    n, seed, config
+        As in :func:`simulate_catalog`.
+    workers : int
+        Processes for :func:`simulate_images`.
+    overwrite : bool
+        Replace existing files.
+    progress : bool
+        Show a tqdm bar while the images are rendered.
 
     Returns
     -------

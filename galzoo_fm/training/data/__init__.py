@@ -10,6 +10,7 @@ cutout store groups such reads per chunk file, which is far faster than one imag
 * :class:`CutoutStoreDataset` — the rows of a :class:`~galzoo_fm.store.CutoutStore` that have pixels,
   with votes taken from the catalogue through a schema (``{question}_{answer}`` columns);
 * :func:`open_dataset` — either of them from a path and an optional catalogue.
+* :func:`synthetic_dataset` — simulated galaxies (:mod:`galzoo_fm.datasets.sim`) with their votes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ _WHERE = {
     "BatchSubset": "arrays",
     "CutoutStoreDataset": "store",
     "open_dataset": "loading",
+    "synthetic_dataset": "synthetic",
     "table_targets": "loading",
 }
 
