@@ -201,10 +201,10 @@ def test_ctrl_c_during_a_command_or_plugin_loading_is_one_line(monkeypatch):
 # ------------------------------------------------------------------ messages
 def test_cli_error_words_output_exists_and_unknown_names_for_the_command_line():
     from galzoo_fm._utils.checks import OutputExistsError
-    from galzoo_fm.cli import _cli_error
+    from galzoo_fm.cli._errors import cli_error
     from galzoo_fm.registry import Registry
 
-    direct = _cli_error(OutputExistsError("out.fits", "embed again"))
+    direct = cli_error(OutputExistsError("out.fits", "embed again"))
     assert direct.message == "out.fits exists; pass --overwrite to embed again"
     try:  # wrapped by a library function that adds context
         try:
@@ -212,9 +212,9 @@ def test_cli_error_words_output_exists_and_unknown_names_for_the_command_line():
         except ValueError as exc:
             raise ValueError(f"loss.name: {exc}") from None
     except ValueError as exc:
-        wrapped = _cli_error(exc)
+        wrapped = cli_error(exc)
     assert wrapped.message == "loss.name: unknown loss 'byl' (0 losses registered; list them with `galzoo-fm losses`)"
-    assert _cli_error(FileExistsError("plain")).message == "plain"
+    assert cli_error(FileExistsError("plain")).message == "plain"
 
 
 def test_existing_output_caught_nowhere_else_still_says_overwrite(monkeypatch):
