@@ -10,94 +10,50 @@ them?) happen in :func:`galzoo_fm.training.prepare_pretraining`, still before th
 from __future__ import annotations
 
 import copy
-import difflib
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from galzoo_fm._utils.settings import REQUIRED, Setting, suggest, table_of, type_name, validate_table  # noqa: F401
+from galzoo_fm.training.trainer import TrainSettings
+
 __all__ = ["FINETUNE_SPEC", "PRETRAIN_SPEC", "Field", "load_config"]
 
-REQUIRED = object()
-_TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array",
-               dict: "a table"}
-
-
-@dataclass(frozen=True)
-class Field:
-    """One configuration key: accepted types, default, and optional allowed values / bounds.
-
-    ``choices`` lists every allowed value; ``words`` the allowed strings of a key that also takes numbers.
-    """
-
-    types: tuple[type, ...]
-    default: Any = REQUIRED
-    choices: tuple[Any, ...] | None = None
-    minimum: float | None = None
-    maximum: float | None = None
-    length: int | None = None
-    items: type | None = None
-    words: tuple[str, ...] | None = None
-
-
-def _f(*types: type, default: Any = REQUIRED, **kw: Any) -> Field:
-    return Field(tuple(types), default, **kw)
-
-
+#: One configuration key (the old name of :class:`galzoo_fm._utils.settings.Setting`).
+Field = Setting
 _OPEN = "open"  # a table whose keys are checked by the code that uses it (loss options, augment settings)
 
-_OPTIM = {
-    "name": _f(str, default="adamw", choices=("adamw", "lars", "sgd")),
-    "lr": _f(float, default=1e-3, minimum=0.0),
-    "weight_decay": _f(float, default=0.05, minimum=0.0),
-    "betas": _f(list, default=[0.9, 0.999], length=2, items=float),
-    "momentum": _f(float, default=0.9, minimum=0.0, maximum=0.999999),
-    "trust_coefficient": _f(float, default=0.001, minimum=1e-12),
-    "warmup_steps": _f(int, default=0, minimum=0),
-    "min_lr_ratio": _f(float, default=0.0, minimum=0.0, maximum=1.0),
-    "grad_clip": _f(float, default=0.0, minimum=0.0),
-}
-_TRAIN = {
-    "out": _f(str),
-    "steps": _f(int, default=1000, minimum=1),
-    "batch_size": _f(int, default=256, minimum=2),
-    "seed": _f(int, default=0, minimum=0),
-    "precision": _f(str, default="auto", choices=("auto", "bf16", "fp32")),
-    "channels_last": _f(bool, default=True),
-    "compile": _f(bool, default=False),
-    "device": _f(str, default="auto"),
-    "sync_batchnorm": _f(bool, str, default="auto", choices=(True, False, "auto")),
-    "find_unused_parameters": _f(bool, default=False),
-    "num_workers": _f(int, str, default="auto", minimum=0, words=("auto",)),
-    "checkpoint_every": _f(int, default=0, minimum=0),
-    "keep": _f(int, default=3, minimum=0),
-    "resume": _f(bool, str, default="auto"),
-}
-_LOGGING = {
-    "every": _f(int, default=10, minimum=1),
-    "tensorboard": _f(bool, str, default="auto", choices=(True, False, "auto")),
-    "progress": _f(bool, str, default="auto", choices=(True, False, "auto")),
-}
+# [train], [optim] and [logging]: TrainSettings declares them (its fields name their keys), plus the two
+# [train] keys that are the Trainer's own arguments
+_OUT = Setting(str, doc="The run folder (checkpoints, metrics).")
+_RESUME = Setting((bool, str), "auto", doc="Continue the run in train.out (\"auto\"), start afresh (false), or "
+                  "resume this checkpoint folder.")
+_TRAIN = {"out": _OUT, **table_of(TrainSettings, "train", exclude=("eval_every", "patience")), "resume": _RESUME}
+_OPTIM = table_of(TrainSettings, "optim")
+_LOGGING = table_of(TrainSettings, "logging")
 _MODEL = {
-    "backbone": _f(str, default="resnet18"),
-    "init": _f(str, default=None),
-    "pretrained": _f(bool, str, default=False),
-    "in_chans": _f(int, default=None, minimum=1),
-    "image_size": _f(int, default=None, minimum=8),
-    "backbone_kwargs": _f(dict, default={}),
-    "seed": _f(int, default=0, minimum=0),
-    "symmetry": _f(str, default=None, choices=("none", "d4")),
+    "backbone": Setting(str, "resnet18", doc="A registered backbone (see `galzoo-fm backbones`)."),
+    "init": Setting(str, None, doc="Start from this pretrained encoder folder or hub id."),
+    "pretrained": Setting((bool, str), False, doc="The backbone's own pretrained weights (true, or a tag)."),
+    "in_chans": Setting(int, None, minimum=1, doc="Input channels (default: the data's)."),
+    "image_size": Setting(int, None, minimum=8, doc="Input side in pixels (default: the data's or the views')."),
+    "backbone_kwargs": Setting(dict, {}, doc="Extra keyword arguments of the backbone."),
+    "seed": Setting(int, 0, minimum=0, doc="Seed of the fresh weights."),
+    "symmetry": Setting(str, None, choices=("none", "d4"), doc="Average embeddings over the 8 symmetries of the "
+                        "square (\"d4\")."),
 }
 _DATA = {
-    "path": _f(str),
-    "catalog": _f(str, default=None),
-    "statuses": _f(list, default=["ok", "partial"], items=str),
+    "path": Setting(str, doc="A cutout store folder or a .npy image file."),
+    "catalog": Setting(str, None, doc="The catalogue with labels or vote counts."),
+    "statuses": Setting(list, ["ok", "partial"], items=str, doc="Cutout statuses used."),
 }
 
 #: Tables and keys of a pretraining configuration.
 PRETRAIN_SPEC: dict[str, Any] = {
     "model": _MODEL,
-    "loss": {"name": _f(str), "schema": _f(str, default=None), "options": _f(dict, default={})},
+    "loss": {"name": Setting(str, doc="A registered loss (see `galzoo-fm losses`)."),
+             "schema": Setting(str, None, doc="The vote schema of a loss that uses votes."),
+             "options": Setting(dict, {}, doc="Keyword arguments of the loss.")},
     "data": _DATA,
     "augment": _OPEN,
     "preprocess": _OPEN,
@@ -108,63 +64,26 @@ PRETRAIN_SPEC: dict[str, Any] = {
 
 #: Tables and keys of a finetuning configuration.
 FINETUNE_SPEC: dict[str, Any] = {
-    "model": {**_MODEL, "init": _f(str)},
+    "model": {**_MODEL, "init": Setting(str, doc="The pretrained encoder folder or hub id.")},
     "task": {
-        "kind": _f(str, choices=("classifier", "regressor", "dirichlet")),
-        "label_columns": _f(str, list, default=None),
-        "schema": _f(str, default=None),
-        "head": _f(str, default="linear", choices=("linear", "mlp")),
-        "hidden": _f(int, default=256, minimum=1),
-        "dropout": _f(float, default=0.0, minimum=0.0, maximum=0.99),
-        "freeze_encoder": _f(bool, default=False),
+        "kind": Setting(str, choices=("classifier", "regressor", "dirichlet"), doc="The head's task."),
+        "label_columns": Setting((str, list), None, doc="The label column(s) of data.catalog."),
+        "schema": Setting(str, None, doc="The vote schema (kind = \"dirichlet\")."),
+        "head": Setting(str, "linear", choices=("linear", "mlp"), doc="One Linear layer, or Linear-ReLU-Linear."),
+        "hidden": Setting(int, 256, minimum=1, doc="Hidden units of the mlp head."),
+        "dropout": Setting(float, 0.0, minimum=0.0, maximum=0.99, doc="Dropout before the head."),
+        "freeze_encoder": Setting(bool, False, doc="Train only the head."),
     },
-    "data": {**_DATA, "catalog": _f(str), "val_fraction": _f(float, default=0.2, minimum=0.01, maximum=0.9)},
+    "data": {**_DATA, "catalog": Setting(str, doc="The catalogue with the labels."),
+             "val_fraction": Setting(float, 0.2, minimum=0.01, maximum=0.9, doc="Labelled galaxies held out.")},
     "augment": _OPEN,
     "preprocess": _OPEN,
-    "optim": {**_OPTIM, "lr": _f(float, default=1e-4, minimum=0.0)},
-    "train": {**_TRAIN, "steps": _f(int, default=500, minimum=1), "batch_size": _f(int, default=64, minimum=2),
-              "eval_every": _f(int, default=50, minimum=1), "patience": _f(int, default=5, minimum=0)},
+    "optim": table_of(TrainSettings, "optim", lr={"default": 1e-4}),
+    "train": {"out": _OUT, **table_of(TrainSettings, "train", steps={"default": 500}, batch_size={"default": 64},
+                                      eval_every={"default": 50, "minimum": 1}, patience={"default": 5}),
+              "resume": _RESUME},
     "logging": _LOGGING,
 }
-
-
-def _suggest(name: str, candidates: list[str], prefix: str) -> str:
-    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
-    return f"; did you mean {prefix}{close[0]}?" if close else f"; allowed: {', '.join(candidates)}"
-
-
-def _type_name(value: Any) -> str:
-    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
-            dict: "table"}.get(type(value), type(value).__name__)
-
-
-def _check_value(key: str, value: Any, spec: Field, where: str) -> Any:
-    types = spec.types
-    ok = any(isinstance(value, t) and not (t in (int, float) and isinstance(value, bool)) for t in types)
-    if float in types and isinstance(value, int) and not isinstance(value, bool):
-        ok, value = True, float(value)
-    if not ok:
-        wanted = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
-        raise TypeError(f"{key} must be {wanted}, got {_type_name(value)} {value!r} ({where})")
-    if spec.words is not None and isinstance(value, str) and value not in spec.words:
-        raise ValueError(f"{key} must be a number or one of {', '.join(map(repr, spec.words))}; got {value!r} "
-                         f"({where})")
-    if spec.choices is not None and value not in spec.choices:
-        raise ValueError(f"{key} must be one of {', '.join(map(repr, spec.choices))}; got {value!r} ({where})")
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if spec.minimum is not None and value < spec.minimum:
-            raise ValueError(f"{key} must be >= {spec.minimum}, got {value!r} ({where})")
-        if spec.maximum is not None and value > spec.maximum:
-            raise ValueError(f"{key} must be <= {spec.maximum}, got {value!r} ({where})")
-    if isinstance(value, list):
-        if spec.length is not None and len(value) != spec.length:
-            raise ValueError(f"{key} must have {spec.length} entries, got {len(value)} ({where})")
-        if spec.items is not None:
-            out = []
-            for i, item in enumerate(value):
-                out.append(_check_value(f"{key}[{i}]", item, Field((spec.items,)), where))
-            value = out
-    return value
 
 
 def load_config(source: str | Path | dict[str, Any], spec: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -215,24 +134,12 @@ def load_config(source: str | Path | dict[str, Any], spec: dict[str, Any] | None
     out: dict[str, Any] = {"_source": where}
     for table in doc:
         if table not in spec:
-            raise ValueError(f"unknown table [{table}] ({where})" + _suggest(table, list(spec), ""))
+            raise ValueError(f"unknown table [{table}] ({where})" + suggest(table, spec))
         if not isinstance(doc[table], dict):
-            raise TypeError(f"{table} must be a table ([{table}]), got {_type_name(doc[table])} ({where})")
+            raise TypeError(f"{table} must be a table ([{table}]), got {type_name(doc[table])} ({where})")
     for table, fields in spec.items():
-        given = doc.get(table, {})
         if fields == _OPEN:
-            out[table] = dict(given) if table in doc else None
-            continue
-        for key in given:
-            if key not in fields:
-                raise ValueError(f"unknown key {table}.{key} ({where})" + _suggest(key, list(fields), f"{table}."))
-        section = {}
-        for key, field in fields.items():
-            if key in given:
-                section[key] = _check_value(f"{table}.{key}", given[key], field, where)
-            elif field.default is REQUIRED:
-                raise ValueError(f"missing required key {table}.{key} ({where})")
-            else:
-                section[key] = copy.deepcopy(field.default)
-        out[table] = section
+            out[table] = dict(doc[table]) if table in doc else None
+        else:
+            out[table] = validate_table(doc.get(table, {}), fields, prefix=f"{table}.", where=where)
     return out

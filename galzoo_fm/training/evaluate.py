@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from galzoo_fm._utils.checks import one_of
+
 __all__ = ["EvaluationResult", "evaluate", "extract_features", "input_preprocessing", "knn_classify", "linear_probe",
            "low_label_curve", "parse_sizes", "plot_low_label_curve"]
 
@@ -269,8 +271,7 @@ def knn_classify(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, *
         ``(M,)`` predicted labels.
     """
     train_x, train_y = _check_xy(train_x, train_y, "knn_classify")
-    if metric not in ("cosine", "euclidean"):
-        raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
+    one_of(metric, ("cosine", "euclidean"), "metric")
     if not 1 <= k <= len(train_x):
         raise ValueError(f"k must be between 1 and the {len(train_x)} training galaxies, got {k}")
     classes, y = np.unique(train_y, return_inverse=True)
@@ -318,6 +319,7 @@ def low_label_curve(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray
     from astropy.table import Table
 
     train_x, train_y = _check_xy(train_x, train_y, "low_label_curve")
+    one_of(method, ("linear", "knn"), "method")
     rng = np.random.default_rng(seed)
     rows = []
     for size in sizes:
@@ -329,10 +331,8 @@ def low_label_curve(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray
             pick = rng.choice(len(train_x), n, replace=False)
             if method == "linear":
                 pred = linear_probe(train_x[pick], train_y[pick], test_x, C=C)
-            elif method == "knn":
-                pred = knn_classify(train_x[pick], train_y[pick], test_x, k=min(k, n))
             else:
-                raise ValueError(f"method must be 'linear' or 'knn', got {method!r}")
+                pred = knn_classify(train_x[pick], train_y[pick], test_x, k=min(k, n))
             accs.append(float(np.mean(pred == test_y)))
         rows.append((n, float(np.mean(accs)), float(np.std(accs)), len(accs), accs))
     table = Table(rows=[r[:4] for r in rows], names=("n_labels", "accuracy_mean", "accuracy_std", "repeats"),

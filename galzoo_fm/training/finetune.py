@@ -20,13 +20,15 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from galzoo_fm._utils.checks import one_of
 from galzoo_fm.losses import LossOutput
 from galzoo_fm.training.config import FINETUNE_SPEC, load_config
 from galzoo_fm.training.trainer import Trainer, TrainResult
 
 __all__ = ["FinetuneModel", "FinetuneResult", "finetune", "load_finetuned"]
 
-KINDS = ("classifier", "regressor", "dirichlet")
+KINDS: tuple[str, ...] = FINETUNE_SPEC["task"]["kind"].choices  # ("classifier", "regressor", "dirichlet")
+HEADS: tuple[str, ...] = FINETUNE_SPEC["task"]["head"].choices  # ("linear", "mlp")
 
 
 class FinetuneModel(nn.Module):
@@ -66,8 +68,8 @@ class FinetuneModel(nn.Module):
     def __init__(self, encoder: nn.Module, kind: str, n_outputs: int, *, head: str = "linear", hidden: int = 256,
                  dropout: float = 0.0, freeze_encoder: bool = False, schema: Any = None):
         super().__init__()
-        if kind not in KINDS:
-            raise ValueError(f"task.kind must be one of {', '.join(map(repr, KINDS))}; got {kind!r}")
+        one_of(kind, KINDS, "task.kind")
+        one_of(head, HEADS, "task.head")
         self.encoder = encoder
         self.kind = kind
         self.freeze_encoder = bool(freeze_encoder)
@@ -75,10 +77,8 @@ class FinetuneModel(nn.Module):
         layers: list[nn.Module] = [nn.Dropout(dropout)]
         if head == "mlp":
             layers += [nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, n_outputs)]
-        elif head == "linear":
-            layers.append(nn.Linear(d, n_outputs))
         else:
-            raise ValueError(f"task.head must be 'linear' or 'mlp', got {head!r}")
+            layers.append(nn.Linear(d, n_outputs))
         self.head = nn.Sequential(*layers)
         self.groups = None
         if kind == "dirichlet":

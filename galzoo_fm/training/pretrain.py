@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from galzoo_fm._utils.settings import from_tables
 from galzoo_fm.training.config import PRETRAIN_SPEC, load_config
 from galzoo_fm.training.trainer import Trainer, TrainResult, TrainSettings, ViewsFn, identity_views
 
@@ -41,20 +42,9 @@ def _jsonable_config(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def settings_from_config(cfg: dict[str, Any]) -> TrainSettings:
-    """:class:`TrainSettings` from the ``[optim]``, ``[train]`` and ``[logging]`` tables."""
-    o, t, log = cfg["optim"], cfg["train"], cfg["logging"]
-    auto = {"auto": None, True: True, False: False}
-    return TrainSettings(
-        steps=t["steps"], batch_size=t["batch_size"], optimizer=o["name"], lr=o["lr"],
-        weight_decay=o["weight_decay"], betas=tuple(o["betas"]), momentum=o["momentum"],
-        trust_coefficient=o["trust_coefficient"], warmup_steps=o["warmup_steps"], min_lr_ratio=o["min_lr_ratio"],
-        grad_clip=o["grad_clip"], seed=t["seed"], precision=t["precision"], channels_last=t["channels_last"],
-        compile=t["compile"], device=t["device"], sync_batchnorm=t["sync_batchnorm"],
-        find_unused_parameters=t["find_unused_parameters"], num_workers=t["num_workers"],
-        checkpoint_every=t["checkpoint_every"], keep=t["keep"], log_every=log["every"],
-        tensorboard=log["tensorboard"], progress=auto[log["progress"]],
-        eval_every=t.get("eval_every", 0), patience=t.get("patience", 0),
-    )
+    """:class:`TrainSettings` from the validated ``[optim]``, ``[train]`` and ``[logging]`` tables (each field
+    from the key it declares; ``eval_every`` and ``patience`` default to 0 when the tables lack them)."""
+    return from_tables(TrainSettings, cfg)
 
 
 def _loss_entry(name: str):

@@ -19,13 +19,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from galzoo_fm._utils.checks import one_of
+from galzoo_fm._utils.settings import setting, settings_class
 from galzoo_fm.training.distributed import DistInfo, all_gather_objects, barrier, init_distributed
 from galzoo_fm.training.metrics import MetricsLogger
-from galzoo_fm.training.optim import WarmupCosine, build_optimizer
+from galzoo_fm.training.optim import OPTIMIZERS, WarmupCosine, build_optimizer
 from galzoo_fm.training.sampling import ResumableBatchSampler
 from galzoo_fm.training.state import capture_rng, latest_checkpoint, load_state, restore_rng, save_state
 
-__all__ = ["NonFiniteLossError", "TrainResult", "TrainSettings", "Trainer", "identity_views"]
+__all__ = ["PRECISIONS", "NonFiniteLossError", "TrainResult", "TrainSettings", "Trainer", "identity_views"]
 
 ViewsFn = Callable[[Tensor, int, torch.Generator], list[Tensor]]
 
@@ -39,79 +41,75 @@ def identity_views(images: Tensor, n_views: int, generator: torch.Generator) -> 
     return [images] * n_views
 
 
-@dataclass
+PRECISIONS = ("auto", "bf16", "fp32")
+_AUTO = (True, False, "auto")
+
+
+def _auto_none(value: Any) -> Any:
+    return None if value == "auto" and not isinstance(value, bool) else value
+
+
+@settings_class
 class TrainSettings:
-    """Settings of :class:`Trainer` (the ``[train]``, ``[optim]`` and ``[logging]`` tables of a config).
+    """Settings of :class:`Trainer`: the ``[train]``, ``[optim]`` and ``[logging]`` tables of a configuration.
+
+    Each field is declared once (type, default, bounds, doc, configuration key): the tables of
+    :data:`~galzoo_fm.training.PRETRAIN_SPEC` / :data:`~galzoo_fm.training.FINETUNE_SPEC` and this class come
+    from the same declaration (:func:`galzoo_fm._utils.settings.table_of`). Building one directly does not
+    validate; :func:`~galzoo_fm.training.load_config` validates the configuration tables.
 
     Attributes
     ----------
-    steps : int
-        Optimizer steps in total.
-    batch_size : int
-        Global batch size (all ranks together); must divide by the number of processes.
-    optimizer : {"adamw", "lars", "sgd"}
-    lr, weight_decay, momentum, trust_coefficient : float
-    betas : (float, float)
-    warmup_steps : int
-        Linear warm-up steps of the cosine schedule.
-    min_lr_ratio : float
-        Final learning rate as a fraction of ``lr``.
-    grad_clip : float
-        Clip the global gradient norm to this value (0: no clipping).
-    seed : int
-    precision : {"auto", "bf16", "fp32"}
-        ``"auto"``: bf16 autocast on CUDA, fp32 on the CPU.
-    channels_last : bool
-    compile : bool
-        ``torch.compile`` the objective's forward.
-    device : str
-        ``"auto"``, ``"cpu"``, ``"cuda"``, ...
-    sync_batchnorm : bool or "auto"
-        Convert BatchNorm layers to SyncBatchNorm under DDP (``"auto"``: on CUDA; PyTorch has no CPU
-        SyncBatchNorm).
-    find_unused_parameters : bool
-        Passed to DistributedDataParallel.
-    num_workers : int or "auto"
-        DataLoader worker processes (each reads whole batches); ``"auto"``: 4 on CUDA, 0 on the CPU.
-    checkpoint_every : int
-        Save every this many steps (0: only at the end).
-    keep : int
-        Step checkpoints kept (0: all).
-    log_every : int
-        Steps between metric rows (and NaN checks).
-    tensorboard : bool or "auto"
-    progress : bool or None
-        Progress bar (``None``: when stderr is a terminal).
-    eval_every, patience : int
-        Validation interval and early-stopping patience (in validations; 0 disables early stopping).
+    {attributes}
     """
 
-    steps: int = 1000
-    batch_size: int = 256
-    optimizer: str = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    betas: tuple[float, float] = (0.9, 0.999)
-    momentum: float = 0.9
-    trust_coefficient: float = 0.001
-    warmup_steps: int = 0
-    min_lr_ratio: float = 0.0
-    grad_clip: float = 0.0
-    seed: int = 0
-    precision: str = "auto"
-    channels_last: bool = True
-    compile: bool = False
-    device: str = "auto"
-    sync_batchnorm: bool | str = "auto"
-    find_unused_parameters: bool = False
-    num_workers: int | str = "auto"
-    checkpoint_every: int = 0
-    keep: int = 3
-    log_every: int = 10
-    tensorboard: bool | str = "auto"
-    progress: bool | None = None
-    eval_every: int = 0
-    patience: int = 0
+    steps: int = setting(int, 1000, "Optimizer steps in total.", minimum=1, key="train.steps")
+    batch_size: int = setting(int, 256, "Global batch size (all ranks together); must divide by the number of "
+                              "processes.", minimum=2, key="train.batch_size")
+    optimizer: str = setting(str, "adamw", "The optimizer.", choices=OPTIMIZERS, key="optim.name")
+    lr: float = setting(float, 1e-3, "Peak learning rate.", minimum=0.0, key="optim.lr")
+    weight_decay: float = setting(float, 0.05, "Decoupled weight decay (not on biases and norms).", minimum=0.0,
+                                  key="optim.weight_decay")
+    betas: tuple[float, float] = setting(list, [0.9, 0.999], "AdamW betas.", length=2, items=float,
+                                         key="optim.betas", convert=tuple)
+    momentum: float = setting(float, 0.9, "SGD / LARS momentum.", minimum=0.0, maximum=0.999999,
+                              key="optim.momentum")
+    trust_coefficient: float = setting(float, 0.001, "LARS trust coefficient.", minimum=1e-12,
+                                       key="optim.trust_coefficient")
+    warmup_steps: int = setting(int, 0, "Linear warm-up steps of the cosine schedule.", minimum=0,
+                                key="optim.warmup_steps")
+    min_lr_ratio: float = setting(float, 0.0, "Final learning rate as a fraction of ``lr``.", minimum=0.0,
+                                  maximum=1.0, key="optim.min_lr_ratio")
+    grad_clip: float = setting(float, 0.0, "Clip the global gradient norm to this value (0: no clipping).",
+                               minimum=0.0, key="optim.grad_clip")
+    seed: int = setting(int, 0, "Seed of the batch order, the views and the random state.", minimum=0, key="train.seed")
+    precision: str = setting(str, "auto", "``\"auto\"``: bf16 autocast on CUDA, fp32 on the CPU.",
+                             choices=PRECISIONS, key="train.precision")
+    channels_last: bool = setting(bool, True, "Channels-last memory format.", key="train.channels_last")
+    compile: bool = setting(bool, False, "``torch.compile`` the objective's forward.", key="train.compile")
+    device: str = setting(str, "auto", "``\"auto\"``, ``\"cpu\"``, ``\"cuda\"``, ...", key="train.device")
+    sync_batchnorm: bool | str = setting((bool, str), "auto", "Convert BatchNorm layers to SyncBatchNorm under "
+                                         "DDP (``\"auto\"``: on CUDA; PyTorch has no CPU SyncBatchNorm).",
+                                         choices=_AUTO, key="train.sync_batchnorm")
+    find_unused_parameters: bool = setting(bool, False, "Passed to DistributedDataParallel.",
+                                           key="train.find_unused_parameters")
+    num_workers: int | str = setting((int, str), "auto", "DataLoader worker processes (each reads whole "
+                                     "batches); ``\"auto\"``: 4 on CUDA, 0 on the CPU.", minimum=0,
+                                     words=("auto",), key="train.num_workers")
+    checkpoint_every: int = setting(int, 0, "Save every this many steps (0: only at the end).", minimum=0,
+                                    key="train.checkpoint_every")
+    keep: int = setting(int, 3, "Step checkpoints kept (0: all).", minimum=0, key="train.keep")
+    log_every: int = setting(int, 10, "Steps between metric rows (and NaN checks).", minimum=1,
+                             key="logging.every")
+    tensorboard: bool | str = setting((bool, str), "auto", "Write TensorBoard events (``\"auto\"``: when "
+                                      "tensorboard is installed).", choices=_AUTO, key="logging.tensorboard")
+    progress: bool | None = setting((bool, str), "auto", "Progress bar (``\"auto\"``, ``None`` here: when "
+                                    "stderr is a terminal).", choices=_AUTO, key="logging.progress",
+                                    convert=_auto_none)
+    eval_every: int = setting(int, 0, "Steps between validations (0: none; finetuning).", minimum=0,
+                              key="train.eval_every")
+    patience: int = setting(int, 0, "Early-stopping patience in validations (0: no early stopping).", minimum=0,
+                            key="train.patience")
 
 
 @dataclass
@@ -145,9 +143,8 @@ class TrainResult:
 def _autocast(device: torch.device, precision: str):
     if precision == "fp32" or (precision == "auto" and device.type != "cuda"):
         return contextlib.nullcontext()
-    if precision in ("auto", "bf16"):
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    raise ValueError(f"train.precision must be 'auto', 'bf16' or 'fp32', got {precision!r}")
+    one_of(precision, PRECISIONS, "train.precision")
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
 class Trainer:
