@@ -295,16 +295,33 @@ def reset() -> None:
 
 
 def add_plugin_commands(cli: Any) -> None:
-    """Call every plugin's ``register_commands(cli)``; a failing plugin is reported, not fatal."""
+    """Call every plugin's ``register_commands(cli)``; a failing plugin is reported, not fatal.
+
+    A command whose name the group holds already (a built-in command, or an earlier plugin's) is not
+    replaced: the one there is kept and the plugin's is reported with a :class:`PluginLoadWarning`. The
+    command line runs its built-in commands without loading the plugins, so a plugin's command of the same
+    name could not be relied on anyway.
+
+    Parameters
+    ----------
+    cli : click.Group
+        The group to add the commands to.
+    """
     state = _get_state()
     for impl in state.pm.hook.register_commands.get_hookimpls():
         info = state.infos.get(impl.plugin_name)
         if info is None or info.error is not None:
             continue
+        before = dict(getattr(cli, "commands", {}))
         try:
             impl.function(cli=cli)
         except Exception as exc:
             _report(info, "register_commands raised", exc)
+        for name, command in before.items():
+            if cli.commands.get(name) is not command:
+                cli.commands[name] = command
+                warnings.warn(f"galzoo_fm plugin {info.name!r} ({info.module}) adds a command {name!r}, which "
+                              "exists already; the existing command is kept", PluginLoadWarning, stacklevel=2)
 
 
 # -- descriptions for the command line (`galzoo-fm plugins`, `galzoo-fm backbones`, ...) -----------------

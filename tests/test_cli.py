@@ -154,6 +154,49 @@ print("heavy:", sorted(m for m in ("torch", "timm") if m in sys.modules))
         assert "example-hello" in proc.stdout and "embed-images" in proc.stdout
 
 
+def test_a_built_in_command_loads_no_plugin_and_a_plugin_command_loads_them():
+    """`galzoo-fm fetch --help` (any built-in command) looks up its command without loading the plugins; a name
+    that no built-in command has (the example plugin's) loads them and runs."""
+    code = """
+import galzoo_fm.cli, galzoo_fm.plugins
+galzoo_fm.cli.cli.main(["fetch", "--help"], prog_name="galzoo-fm", standalone_mode=False)
+print("plugins loaded:", galzoo_fm.plugins._state is not None)
+galzoo_fm.cli.cli.main(["example-hello", "--name", "M31"], prog_name="galzoo-fm", standalone_mode=False)
+print("plugins loaded:", galzoo_fm.plugins._state is not None)
+"""
+    proc = _python(code)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert "Usage: galzoo-fm fetch" in proc.stdout
+    assert lines[-3:] == ["plugins loaded: False", "hello, M31, from galzoo-fm-example", "plugins loaded: True"]
+
+
+def test_verbose_logs_info_of_the_package_on_stderr(monkeypatch):
+    import logging
+
+    import galzoo_fm.surveys.describe
+
+    def describe(*args, **kwargs):
+        logging.getLogger("galzoo_fm.surveys.describe").info("listing %d surveys", 7)
+        logging.getLogger("galzoo_fm.surveys.describe").warning("one survey is slow")
+        logging.getLogger("elsewhere").warning("not ours")
+        return "listing"
+
+    monkeypatch.setattr(galzoo_fm.surveys.describe, "describe_surveys", describe)
+    quiet = CliRunner().invoke(cli, ["surveys"])
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.stdout == "listing\n"
+    assert quiet.stderr == "WARNING galzoo_fm.surveys.describe: one survey is slow\n"
+    for flag in ("-v", "--verbose"):
+        loud = CliRunner().invoke(cli, [flag, "surveys"])
+        assert loud.exit_code == 0, loud.output
+        assert loud.stdout == "listing\n"
+        assert loud.stderr == ("INFO galzoo_fm.surveys.describe: listing 7 surveys\n"
+                               "WARNING galzoo_fm.surveys.describe: one survey is slow\n")
+    handlers = [h for h in logging.getLogger("galzoo_fm").handlers if type(h).__name__ == "_StderrHandler"]
+    assert len(handlers) == 1  # configured once, however many invocations
+
+
 def test_ctrl_c_while_the_command_modules_import_is_one_line():
     """A real SIGINT delivered while `galzoo_fm.cli` is being imported by the console script's entry point."""
     code = """

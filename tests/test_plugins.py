@@ -203,6 +203,37 @@ def test_failing_register_commands_is_isolated(fake_distribution):
         assert "resnet18" in galzoo_fm.list_backbones()
 
 
+def test_plugin_command_does_not_replace_an_existing_command(fake_distribution):
+    fake_distribution(
+        "galzoo-fm-fakeshadow",
+        "fakeshadow",
+        """
+        import click
+        import galzoo_fm
+
+        @galzoo_fm.hookimpl
+        def register_commands(cli):
+            @cli.command(name="fetch")
+            def fetch():
+                click.echo("the plugin's fetch")
+
+            @cli.command(name="shadow-extra")
+            def extra():
+                click.echo("extra")
+        """,
+    )
+    group = click.Group(name="test")
+
+    @group.command(name="fetch")
+    def fetch():
+        click.echo("the built-in fetch")
+
+    with pytest.warns(plugins.PluginLoadWarning, match="'fakeshadow'.*adds a command 'fetch', which exists already"):
+        plugins.add_plugin_commands(group)
+    assert CliRunner().invoke(group, ["fetch"]).output == "the built-in fetch\n"
+    assert CliRunner().invoke(group, ["shadow-extra"]).output == "extra\n"
+
+
 def test_unknown_registry_kind():
     with pytest.raises(ValueError, match="unknown registry kind 'models'"):
         plugins.get_registry("models")
