@@ -11,20 +11,37 @@ so that readers see either the old file or the complete new one. The temporary n
   from files in use: :func:`remove_stale_temporaries` removes those of one destination whose writing process
   is gone (same host, PID no longer alive), and nothing else.
 
-Used by the output tables, the cutout store, the HTTP cache, checkpoints and training state
-(``galzoo_fm.models.checkpoint`` re-exports :func:`atomic_write` as ``atomic_write_bytes``); it imports nothing heavy,
-so that ``galzoo-fm fetch`` never imports torch.
+This is the package's one writer; every other module calls it:
+
+- :func:`atomic_write` — bytes in memory (store chunks, manifests, JSON documents, the HTTP cache);
+- :func:`atomic_path` — a context manager for libraries that write to a file name themselves (safetensors);
+- :func:`commit_temporary` — the last step (fsync, rename, folder fsync) for writers that fill a
+  :func:`temporary_path` over time (the streaming output tables);
+- :func:`exclusive_write` / :func:`write_json_once` — create a file only if it does not exist, safely against
+  racing processes (the store manifest, an embedding run's ``run.json``);
+- :func:`atomic_folder` (:func:`temporary_folder` then :func:`replace_folder`) — a folder built under a
+  temporary name and renamed into place (training checkpoints).
+
+``galzoo_fm.models.checkpoint`` re-exports :func:`atomic_write` as ``atomic_write_bytes``. The module imports
+nothing heavy, so that ``galzoo-fm fetch`` never imports torch.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import secrets
+import shutil
 import socket
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_write", "exclusive_write", "fsync_dir", "honour_umask", "remove_stale_temporaries", "temporary_path"]
+__all__ = ["atomic_folder", "atomic_path", "atomic_write", "commit_temporary", "exclusive_write", "fsync_dir",
+           "honour_umask", "remove_stale_temporaries", "replace_folder", "temporary_folder", "temporary_path",
+           "write_json_once"]
 
 _HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname() or "host")[:40]
 _TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)-[0-9a-f]{8}\.tmp(?:\..*)?$")
@@ -61,7 +78,7 @@ def temporary_path(path: str | Path, suffix: str = "") -> Path:
     """
     path = Path(path)
     for _ in range(100):
-        tmp = path.with_name(f".{path.name}.{_HOST}-{os.getpid()}-{secrets.token_hex(4)}.tmp{suffix}")
+        tmp = _temporary_name(path, suffix)
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:  # pragma: no cover - 32 random bits collided
@@ -69,6 +86,28 @@ def temporary_path(path: str | Path, suffix: str = "") -> Path:
         os.close(fd)
         return tmp
     raise FileExistsError(f"could not create a temporary file beside {path}")  # pragma: no cover
+
+
+def _temporary_name(path: Path, suffix: str = "") -> Path:
+    """``<folder>/.<name>.<host>-<pid>-<random>.tmp<suffix>``: the one pattern :data:`_TEMP_RE` recognises."""
+    return path.with_name(f".{path.name}.{_HOST}-{os.getpid()}-{secrets.token_hex(4)}.tmp{suffix}")
+
+
+def temporary_folder(path: str | Path) -> Path:
+    """Create an empty temporary folder beside ``path`` (named like :func:`temporary_path`) and return it.
+
+    Fill it, then move it into place with :func:`replace_folder`. A folder left by a killed process is
+    removed by :func:`remove_stale_temporaries`, like a temporary file.
+    """
+    path = Path(path)
+    for _ in range(100):
+        tmp = _temporary_name(path)
+        try:
+            tmp.mkdir()
+        except FileExistsError:  # pragma: no cover - 32 random bits collided
+            continue
+        return tmp
+    raise FileExistsError(f"could not create a temporary folder beside {path}")  # pragma: no cover
 
 
 def _umask() -> int:
@@ -137,8 +176,6 @@ def remove_stale_temporaries(folder: str | Path, name: str | None = None) -> lis
             continue
         try:
             if entry.is_dir(follow_symlinks=False):
-                import shutil
-
                 shutil.rmtree(entry.path, ignore_errors=True)
             else:
                 os.unlink(entry.path)
@@ -146,6 +183,69 @@ def remove_stale_temporaries(folder: str | Path, name: str | None = None) -> lis
         except FileNotFoundError:
             pass
     return removed
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def commit_temporary(tmp: str | Path, path: str | Path, *, fsync: bool = True, sync_dir: bool = False) -> Path:
+    """Move a finished temporary file over ``path``: flush it to disk, rename it, optionally flush the folder.
+
+    Parameters
+    ----------
+    tmp : str or path
+        A closed file from :func:`temporary_path` beside ``path``; removed if the rename fails.
+    path : str or path
+        The destination; readers see either its old content or ``tmp``'s.
+    fsync : bool
+        ``fsync`` the file before the rename (so that a power cut cannot leave a renamed, empty file).
+    sync_dir : bool
+        Also ``fsync`` the folder, so that the new name itself is on disk when this returns.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    tmp, path = Path(tmp), Path(path)
+    try:
+        if fsync:
+            _fsync_file(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if sync_dir:
+        fsync_dir(path.parent)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, *, suffix: str = "", fsync: bool = True, sync_dir: bool = False
+                ) -> Iterator[Path]:
+    """A temporary file name beside ``path`` to write to; renamed over ``path`` when the block ends.
+
+    For libraries that write to a file name themselves (``safetensors.torch.save_file``). The file gets the
+    mode of a plain ``open(path, "w")`` (:func:`honour_umask`) before the rename; if the block raises, the
+    temporary file is removed and ``path`` is left as it was.
+
+    Examples
+    --------
+    >>> from galzoo_fm._utils.atomic import atomic_path
+    >>> with atomic_path(getfixture("tmp_path") / "x.txt") as tmp:
+    ...     _ = tmp.write_text("complete")
+    """
+    path = Path(path)
+    tmp = temporary_path(path, suffix)
+    try:
+        yield tmp
+        honour_umask(tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    commit_temporary(tmp, path, fsync=fsync, sync_dir=sync_dir)
 
 
 def _write_temporary(path: Path, data: bytes | memoryview, fsync: bool) -> Path:
@@ -171,13 +271,7 @@ def atomic_write(path: str | Path, data: bytes | memoryview, *, fsync: bool = Tr
     :func:`remove_stale_temporaries` recognises.
     """
     path = Path(path)
-    tmp = _write_temporary(path, data, fsync)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return commit_temporary(_write_temporary(path, data, fsync), path, fsync=False)
 
 
 def exclusive_write(path: str | Path, data: bytes | memoryview) -> bool:
@@ -198,3 +292,47 @@ def exclusive_write(path: str | Path, data: bytes | memoryview) -> bool:
         tmp.unlink(missing_ok=True)
     fsync_dir(path.parent)
     return created
+
+
+def write_json_once(path: str | Path, document: Any, *, sort_keys: bool = False) -> bool:
+    """Create ``path`` holding ``document`` as JSON (indent 2, final newline) unless it exists already.
+
+    The first of several racing processes wins (:func:`exclusive_write`); the others read what it wrote.
+    Returns whether this call created the file.
+    """
+    path = Path(path)
+    if path.exists():
+        return False
+    return exclusive_write(path, (json.dumps(document, indent=2, sort_keys=sort_keys) + "\n").encode())
+
+
+def replace_folder(tmp: str | Path, path: str | Path) -> Path:
+    """Move the finished folder ``tmp`` (from :func:`temporary_folder`) to ``path``, replacing any folder there.
+
+    An existing ``path`` is first renamed to a temporary name and then deleted, so ``path`` is at every
+    moment either the old folder, absent, or the complete new one; a crash mid-way leaves temporaries that
+    :func:`remove_stale_temporaries` removes.
+    """
+    tmp, path = Path(tmp), Path(path)
+    if path.exists():
+        trash = _temporary_name(path)
+        os.replace(path, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | Path) -> Iterator[Path]:
+    """A :func:`temporary_folder` beside ``path`` to fill; moved over ``path`` (:func:`replace_folder`) at the end.
+
+    If the block raises, the temporary folder is deleted and ``path`` is left as it was.
+    """
+    tmp = temporary_folder(path)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    replace_folder(tmp, path)

@@ -1,7 +1,8 @@
-"""Reading and writing output tables atomically, in the format named by the file extension.
+"""Output tables in the format named by the file extension: reading them, and the header fix-ups the writers use.
 
-What the package adds to astropy's own writers, so that the tables astronomers open in TOPCAT, STILTS or
-``fitsverify`` are valid and self-describing:
+The tables themselves are written by :mod:`galzoo_fm._utils.writers` (block by block, through the one atomic
+writer, :mod:`galzoo_fm._utils.atomic`). What the package adds to astropy's own writers, so that the tables
+astronomers open in TOPCAT, STILTS or ``fitsverify`` are valid and self-describing:
 
 - **FITS**: column descriptions and UCDs as ``TCOMMn`` / ``TUCDn`` (astropy keeps them only in its own
   serialisation comments), ``LONGSTRN = 'OGIP 1.0'`` when a long string value needs ``CONTINUE`` cards, and

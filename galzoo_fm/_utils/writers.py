@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from astropy.table import MaskedColumn, Table
 
-from galzoo_fm._utils.atomic import fsync_dir, remove_stale_temporaries, temporary_path
+from galzoo_fm._utils.atomic import commit_temporary, remove_stale_temporaries, temporary_path
 from galzoo_fm._utils.checks import OutputExistsError
 from galzoo_fm._utils.tableio import fits_table_hdu, table_format, votable_of
 
@@ -228,10 +227,7 @@ class StreamingWriter:
             elif self._state is not None:
                 self._state.close()
             self._state = None
-            with open(self.tmp, "rb+") as fh:  # on disk before the rename makes it the output
-                os.fsync(fh.fileno())
-            os.replace(self.tmp, self.path)
-            fsync_dir(self.path.parent)
+            commit_temporary(self.tmp, self.path, sync_dir=True)  # on disk before the rename makes it the output
         finally:
             self.abort()
         return self.path

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from galzoo_fm._utils.atomic import atomic_write, exclusive_write, fsync_dir, remove_stale_temporaries
+from galzoo_fm._utils.atomic import atomic_write, fsync_dir, remove_stale_temporaries, write_json_once
 
 __all__ = ["PartialRun"]
 
@@ -78,8 +78,7 @@ class PartialRun:
 
     def _ensure(self, info: dict[str, Any]) -> dict[str, Any]:
         path = self.folder / RUN_FILE
-        if not path.exists():  # several ranks may race here: the first writer wins
-            exclusive_write(path, (json.dumps(info, indent=2, sort_keys=True) + "\n").encode())
+        write_json_once(path, info, sort_keys=True)  # several ranks may race here: the first writer wins
         try:
             existing = json.loads(path.read_text())
         except json.JSONDecodeError as exc:

@@ -1,23 +1,22 @@
 """Reading and writing encoder checkpoints: a folder with ``config.json`` and ``model.safetensors``.
 
 Checkpoints never contain pickles; weights are `safetensors <https://huggingface.co/docs/safetensors>`_.
-Files are written to temporary names and renamed into place, so an interrupted save never leaves a
-half-written checkpoint that looks complete.
+Files are written to temporary names and renamed into place (:mod:`galzoo_fm._utils.atomic`, the package's one
+writer), so an interrupted save never leaves a half-written checkpoint that looks complete.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from galzoo_fm._utils.atomic import atomic_path, remove_stale_temporaries
 from galzoo_fm._utils.atomic import atomic_write as atomic_write_bytes
-from galzoo_fm._utils.atomic import honour_umask, remove_stale_temporaries, temporary_path
 
 __all__ = [
     "CONFIG_NAME",
@@ -56,14 +55,8 @@ def write_checkpoint(folder: str | Path, config: dict[str, Any], state_dict: dic
     # safetensors refuses shared or non-contiguous storage: give every tensor its own contiguous copy
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state_dict.items()}
     remove_stale_temporaries(folder)
-    tmp = temporary_path(folder / WEIGHTS_NAME)
-    try:
+    with atomic_path(folder / WEIGHTS_NAME) as tmp:  # gives the file the umask's mode (safetensors makes 0600)
         save_file(tensors, tmp, metadata={"format": "pt", "producer": FORMAT})
-        honour_umask(tmp)  # safetensors creates its files 0600
-        os.replace(tmp, folder / WEIGHTS_NAME)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     text = json.dumps(config, indent=2, sort_keys=True) + "\n"
     atomic_write_bytes(folder / CONFIG_NAME, text.encode())
     return folder

@@ -10,7 +10,8 @@ A checkpoint is a folder ``<run>/checkpoints/step-XXXXXXX/`` holding
 * ``state.json`` — step, epoch, sampler position, scheduler, optimizer hyperparameters, the objective's
   scalar attributes, the run configuration.
 
-The folder is written under a temporary name and renamed into place, and ``latest.json`` (the pointer
+The folder is written under a temporary name and renamed into place (:mod:`galzoo_fm._utils.atomic`), and
+``latest.json`` (the pointer
 that :func:`latest_checkpoint` follows) is replaced atomically afterwards, so an interrupted save never
 leaves a half-written checkpoint that a resume would pick up.
 """
@@ -30,8 +31,12 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from galzoo_fm._utils.atomic import honour_umask, remove_stale_temporaries
-from galzoo_fm.models.checkpoint import atomic_write_bytes
+from galzoo_fm._utils.atomic import (
+    atomic_folder,
+    atomic_write,
+    honour_umask,
+    remove_stale_temporaries,
+)
 
 __all__ = [
     "FORMAT",
@@ -169,41 +174,33 @@ def save_state(
     root.mkdir(parents=True, exist_ok=True)
     _remove_debris(root)
     final = root / (name or f"step-{step:07d}")
-    tmp = root / f".tmp-{final.name}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    encoder = objective.encoder
-    tensors: dict[str, torch.Tensor] = {}
-    skip = ""
-    if _encoder_saves_itself(encoder):
-        encoder.save_pretrained(tmp / "encoder")
-        skip = "encoder."
-    for k, v in objective.state_dict().items():
-        if not (skip and k.startswith(skip)):
-            tensors[f"objective.{k}"] = v
-    opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())
-    tensors.update(opt_tensors)
-    for rank, (rng_tensors, _) in enumerate(rng):
-        tensors.update({f"rng.{rank}.{k}": v for k, v in rng_tensors.items()})
-    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
-    save_file(tensors, str(tmp / STATE_TENSORS), metadata={"format": FORMAT})
-    honour_umask(tmp / STATE_TENSORS)  # safetensors creates its files 0600
-    document = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "step": int(step),
-        "encoder_in_folder": bool(skip), "optimizer": opt_meta,
-        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "objective_scalars": _objective_scalars(objective), "rng": [m for _, m in rng], **meta,
-    }
-    atomic_write_bytes(tmp / STATE_JSON, (json.dumps(document, indent=1, default=_jsonable) + "\n").encode())
-    if final.exists():
-        trash = root / f".trash-{final.name}-{os.getpid()}"
-        os.replace(final, trash)
-        shutil.rmtree(trash, ignore_errors=True)
-    os.replace(tmp, final)
+    with atomic_folder(final) as tmp:  # renamed into place only once complete
+        encoder = objective.encoder
+        tensors: dict[str, torch.Tensor] = {}
+        skip = ""
+        if _encoder_saves_itself(encoder):
+            encoder.save_pretrained(tmp / "encoder")
+            skip = "encoder."
+        for k, v in objective.state_dict().items():
+            if not (skip and k.startswith(skip)):
+                tensors[f"objective.{k}"] = v
+        opt_tensors, opt_meta = _flatten_optimizer(optimizer.state_dict())
+        tensors.update(opt_tensors)
+        for rank, (rng_tensors, _) in enumerate(rng):
+            tensors.update({f"rng.{rank}.{k}": v for k, v in rng_tensors.items()})
+        tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+        save_file(tensors, str(tmp / STATE_TENSORS), metadata={"format": FORMAT})
+        honour_umask(tmp / STATE_TENSORS)  # safetensors creates its files 0600
+        document = {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "step": int(step),
+            "encoder_in_folder": bool(skip), "optimizer": opt_meta,
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "objective_scalars": _objective_scalars(objective), "rng": [m for _, m in rng], **meta,
+        }
+        atomic_write(tmp / STATE_JSON, (json.dumps(document, indent=1, default=_jsonable) + "\n").encode())
     if name is None:
         pointer = {"step": int(step), "path": final.name}
-        atomic_write_bytes(root / LATEST, (json.dumps(pointer) + "\n").encode())
+        atomic_write(root / LATEST, (json.dumps(pointer) + "\n").encode())
         if keep > 0:
             done = sorted(p for p in root.glob("step-*") if p.is_dir())
             for old in done[:-keep]:
@@ -211,12 +208,14 @@ def save_state(
     return final
 
 
+#: The temporary folder names of versions before 0.1 (``.tmp-<name>-<pid>``, ``.trash-<name>-<pid>``); today's
+#: are :func:`~galzoo_fm._utils.atomic.temporary_folder`'s, removed by ``remove_stale_temporaries``.
 _DEBRIS = re.compile(r"^\.(tmp|trash)-.+-(\d+)$")
 
 
 def _remove_debris(root: Path) -> None:
-    """Remove the half-written (``.tmp-*-PID``) and half-deleted (``.trash-*-PID``) checkpoint folders of dead
-    processes, and stray temporary files (:func:`galzoo_fm._utils.atomic.remove_stale_temporaries`)."""
+    """Remove the half-written and half-deleted checkpoint folders of dead processes, and stray temporary
+    files (:func:`galzoo_fm._utils.atomic.remove_stale_temporaries`; older versions' names too)."""
     for entry in root.iterdir():
         m = _DEBRIS.match(entry.name)
         if m and entry.is_dir() and int(m.group(2)) != os.getpid():
