@@ -31,8 +31,8 @@ from typing import Any
 
 from galzoo_fm._utils.checks import one_of
 
-__all__ = ["REQUIRED", "Setting", "describe", "from_tables", "setting", "settings_class", "suggest", "table_of",
-           "type_name", "unknown_keys", "validate_table"]
+__all__ = ["REQUIRED", "Setting", "describe", "did_you_mean", "document", "from_tables", "setting", "settings_class",
+           "suggest", "table_of", "type_name", "unknown_keys", "validate_table"]
 
 
 class _Required:
@@ -200,6 +200,12 @@ def suggest(name: str, candidates: Iterable[str], prefix: str = "") -> str:
     return f"; did you mean {prefix}{close[0]}?" if close else f"; allowed: {', '.join(candidates)}"
 
 
+def did_you_mean(unknown: list[str], candidates: Iterable[str]) -> str:
+    """``"; did you mean X?"`` when exactly one key is unknown and a known one is close to it, else ``""``."""
+    hint = suggest(unknown[0], candidates) if len(unknown) == 1 else ""
+    return hint if hint.startswith("; did you mean") else ""
+
+
 def unknown_keys(given: Iterable[str], table: Mapping[str, Setting]) -> list[str]:
     """The keys of ``given`` that ``table`` does not declare, sorted."""
     return sorted(set(given) - set(table))
@@ -335,17 +341,31 @@ def describe(table: Mapping[str, Setting], *, indent: int = 4, keys: bool = Fals
     pad = " " * indent
     lines = []
     for name, spec in table.items():
-        default = "" if spec.required else f", default {spec.default!r}"
-        lines.append(f"{pad}{name} : {spec.describe_type()}{default}")
+        kind = spec.describe_type()
+        if spec.required:
+            default = ""
+        elif spec.default is None:
+            default = "" if kind.endswith("optional") else ", optional"
+        else:
+            default = f", default {spec.default!r}"
+        lines.append(f"{pad}{name} : {kind}{default}")
         doc = (f"``{spec.key}``: " if keys and spec.key else "") + spec.doc
         if doc:
             lines.append(f"{pad}    {doc}")
     return "\n".join(lines)
 
 
+def document(obj: Any, table: Mapping[str, Setting], *, placeholder: str = "{settings}", keys: bool = False) -> None:
+    """Replace ``placeholder`` (alone on its line, indented as the entries) in ``obj.__doc__`` by
+    :func:`describe` ``(table)``: the docstring's entries come from the declarations."""
+    if obj.__doc__ and placeholder in obj.__doc__:
+        line = next(ln for ln in obj.__doc__.splitlines() if placeholder in ln)
+        indent = len(line) - len(line.lstrip())
+        obj.__doc__ = obj.__doc__.replace(line, describe(table, indent=indent, keys=keys))
+
+
 def settings_class(cls: type) -> type:
     """Make ``cls`` a dataclass and fill ``{attributes}`` in its docstring from its :func:`setting` fields."""
     cls = dataclasses.dataclass(cls)
-    if cls.__doc__ and "{attributes}" in cls.__doc__:
-        cls.__doc__ = cls.__doc__.replace("{attributes}", describe(_declared(cls), keys=True).lstrip())
+    document(cls, _declared(cls), placeholder="{attributes}", keys=True)
     return cls

@@ -22,28 +22,51 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Augment", "MultiViewAugment", "affine", "estimate_noise", "gaussian_blur"]
+from galzoo_fm._utils.checks import nonnegative_int, number_in, number_pair, one_of, positive_int, probability
+from galzoo_fm._utils.settings import Setting, did_you_mean, document, unknown_keys, validate_table
+
+__all__ = ["AUGMENT_SETTINGS", "Augment", "MultiViewAugment", "affine", "estimate_noise", "gaussian_blur"]
 
 FORMAT = "galzoo_fm.training.augment"
 FORMAT_VERSION = 1
 PADDINGS = ("reflection", "zeros", "border")
 
-_DEFAULTS: dict[str, Any] = {
-    "rotation": 180.0,
-    "hflip": 0.5,
-    "vflip": 0.0,
-    "crop_scale": [0.7, 1.0],
-    "crop_ratio": [1.0, 1.0],
-    "translate": 0.05,
-    "blur_prob": 0.5,
-    "blur_sigma": [0.0, 1.0],
-    "noise": [0.0, 1.0],
-    "flux_scale": [0.8, 1.25],
-    "band_scale": [0.95, 1.05],
-    "band_dropout": 0.0,
-    "padding": "reflection",
-    "size": None,
+def _pair(low: float, high: float | None = None) -> Any:
+    return lambda value, key: number_pair(value, key, low, high)
+
+
+#: The settings of :class:`Augment`, each declared once (default, check, doc).
+AUGMENT_SETTINGS: dict[str, Setting] = {
+    "rotation": Setting(default=180.0, type_doc="float", doc="Maximum absolute angle in degrees, in [0, 180] (any "
+                        "orientation).", check=lambda v, k: number_in(v, k, 0, 180, "a maximum angle", " degrees")),
+    "hflip": Setting(default=0.5, type_doc="float", doc="Probability of a left-right flip.", check=probability),
+    "vflip": Setting(default=0.0, type_doc="float", doc="Probability of an up-down flip (with full rotations one "
+                     "flip covers all mirror images).", check=probability),
+    "crop_scale": Setting(default=[0.7, 1.0], type_doc="(float, float)", check=_pair(1e-3, 4.0),
+                          doc="Area fraction kept by a centred random resized crop, within (0, 4] (values above 1 "
+                          "zoom out, padding the edges)."),
+    "crop_ratio": Setting(default=[1.0, 1.0], type_doc="(float, float)", check=_pair(0.1, 10.0),
+                          doc="Aspect ratio range, log-uniform ((1, 1): galaxy shapes are not distorted)."),
+    "translate": Setting(default=0.05, type_doc="float", doc="Maximum shift per axis as a fraction of the image "
+                         "side, in [0, 1].", check=lambda v, k: number_in(v, k, 0, 1, "a fraction of the image side")),
+    "blur_prob": Setting(default=0.5, type_doc="float", doc="Probability of a Gaussian (PSF-like) blur.",
+                         check=probability),
+    "blur_sigma": Setting(default=[0.0, 1.0], type_doc="(float, float)", check=_pair(0.0, 20.0),
+                          doc="Blur sigma range in pixels."),
+    "noise": Setting(default=[0.0, 1.0], type_doc="(float, float)", check=_pair(0.0),
+                     doc="Added noise in units of the image's own noise ((0, 1): up to doubling the variance)."),
+    "flux_scale": Setting(default=[0.8, 1.25], type_doc="(float, float)", check=_pair(1e-6),
+                          doc="Whole-image flux factor range, log-uniform."),
+    "band_scale": Setting(default=[0.95, 1.05], type_doc="(float, float)", check=_pair(1e-6),
+                          doc="Independent per-band factor range, log-uniform; (1, 1) keeps colours exactly."),
+    "band_dropout": Setting(default=0.0, type_doc="float", doc="Probability of zeroing one random band.",
+                            check=probability),
+    "padding": Setting(default="reflection", choices=PADDINGS, doc="Fill outside the image after rotation or "
+                       "zoom-out (:func:`torch.nn.functional.grid_sample` ``padding_mode``)."),
+    "size": Setting(default=None, type_doc="int", doc="Output side in pixels (``None``: the input's).",
+                    check=lambda v, k: positive_int(v, k, none=True)),
 }
+_DEFAULTS: dict[str, Any] = {k: spec.default for k, spec in AUGMENT_SETTINGS.items()}
 
 
 def _check_tensor(x: Any) -> torch.Tensor:
@@ -101,8 +124,7 @@ def affine(
         ``(N, C, size, size)``, bilinear interpolation (``align_corners=False``).
     """
     x = _check_tensor(images)
-    if padding not in PADDINGS:
-        raise ValueError(f"padding must be one of {', '.join(map(repr, PADDINGS))}; got {padding!r}")
+    one_of(padding, PADDINGS, "padding")
     n, _, h, w = x.shape
     if h != w:
         raise ValueError(f"images must be square (H == W) to be rotated, got {h}x{w} pixels")
@@ -236,23 +258,6 @@ def _check_level(noise_level: Any, x: torch.Tensor) -> torch.Tensor:
     return noise_level.to(x.device).float()
 
 
-def _pair(name: str, value: Any, lo: float, hi: float | None = None) -> list[float]:
-    try:
-        a, b = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a (low, high) pair of numbers, got {value!r}") from None
-    if not (math.isfinite(a) and math.isfinite(b) and lo <= a <= b and (hi is None or b <= hi)):
-        bound = f"[{lo}, {hi}]" if hi is not None else f">= {lo}"
-        raise ValueError(f"{name} must be a (low, high) pair with low <= high within {bound}, got {value!r}")
-    return [a, b]
-
-
-def _prob(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
-    return float(value)
-
-
 class Augment:
     """Random galaxy augmentations for a batch, on the batch's device.
 
@@ -268,32 +273,7 @@ class Augment:
 
     Parameters
     ----------
-    rotation : float
-        Maximum absolute angle in degrees, in [0, 180] (default 180: any orientation).
-    hflip, vflip : float
-        Flip probabilities (default 0.5 and 0; with full rotations one flip covers all mirror images).
-    crop_scale : (float, float)
-        Area fraction kept, within (0, 4] (default (0.7, 1.0); values above 1 zoom out, padding the edges).
-    crop_ratio : (float, float)
-        Aspect ratio range (default (1, 1): galaxy shapes are not distorted).
-    translate : float
-        Maximum shift per axis as a fraction of the image side, in [0, 1] (default 0.05).
-    blur_prob : float
-        Probability of a blur (default 0.5).
-    blur_sigma : (float, float)
-        Blur sigma range in pixels (default (0, 1)).
-    noise : (float, float)
-        Added noise in units of the image's own noise (default (0, 1): up to doubling the variance).
-    flux_scale : (float, float)
-        Whole-image flux factor range (default (0.8, 1.25)).
-    band_scale : (float, float)
-        Independent per-band factor range (default (0.95, 1.05)); (1, 1) keeps colours exactly.
-    band_dropout : float
-        Probability of zeroing one random band (default 0).
-    padding : {"reflection", "zeros", "border"}
-        Fill outside the image after rotation or zoom-out (default ``"reflection"``).
-    size : int, optional
-        Output side in pixels (default: the input's).
+    {settings}
     seed : int, optional
         Seed of the parameter generator; ``None`` draws a random seed. Calls advance the generator, so a
         sequence of calls is reproducible; :meth:`reset` restarts it.
@@ -310,34 +290,13 @@ class Augment:
     """
 
     def __init__(self, seed: int | None = None, **settings: Any):
-        unknown = sorted(set(settings) - set(_DEFAULTS))
+        unknown = unknown_keys(settings, AUGMENT_SETTINGS)
         if unknown:
-            raise TypeError(f"unknown Augment setting(s) {', '.join(unknown)}; known: {', '.join(_DEFAULTS)}")
-        s = {**_DEFAULTS, **settings}
-        rot = s["rotation"]
-        if isinstance(rot, bool) or not isinstance(rot, int | float) or not 0 <= rot <= 180:
-            raise ValueError(f"rotation must be a maximum angle in [0, 180] degrees, got {rot!r}")
-        s["rotation"] = float(rot)
-        for key in ("hflip", "vflip", "blur_prob", "band_dropout"):
-            s[key] = _prob(key, s[key])
-        tr = s["translate"]
-        if isinstance(tr, bool) or not isinstance(tr, int | float) or not 0 <= tr <= 1:
-            raise ValueError(f"translate must be a fraction of the image side in [0, 1], got {tr!r}")
-        s["translate"] = float(tr)
-        s["crop_scale"] = _pair("crop_scale", s["crop_scale"], 1e-3, 4.0)
-        s["crop_ratio"] = _pair("crop_ratio", s["crop_ratio"], 0.1, 10.0)
-        s["blur_sigma"] = _pair("blur_sigma", s["blur_sigma"], 0.0, 20.0)
-        s["noise"] = _pair("noise", s["noise"], 0.0)
-        s["flux_scale"] = _pair("flux_scale", s["flux_scale"], 1e-6)
-        s["band_scale"] = _pair("band_scale", s["band_scale"], 1e-6)
-        if s["padding"] not in PADDINGS:
-            raise ValueError(f"padding must be one of {', '.join(map(repr, PADDINGS))}; got {s['padding']!r}")
-        if s["size"] is not None and (isinstance(s["size"], bool) or not isinstance(s["size"], int) or s["size"] < 1):
-            raise ValueError(f"size must be a positive integer or None, got {s['size']!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise ValueError(f"seed must be a non-negative integer or None, got {seed!r}")
-        self.settings = s
-        self.seed = int.from_bytes(os.urandom(8), "little") >> 2 if seed is None else seed
+            raise TypeError(f"unknown Augment setting(s) {', '.join(unknown)}; known: {', '.join(AUGMENT_SETTINGS)}"
+                            + did_you_mean(unknown, AUGMENT_SETTINGS))
+        self.settings = validate_table(settings, AUGMENT_SETTINGS)
+        self.seed = int.from_bytes(os.urandom(8), "little") >> 2 if seed is None else nonnegative_int(seed, "seed",
+                                                                                                      none=True)
         self.generator = torch.Generator().manual_seed(self.seed)
 
     def reset(self, seed: int | None = None) -> None:
@@ -456,6 +415,9 @@ class Augment:
         return y
 
 
+document(Augment, AUGMENT_SETTINGS)
+
+
 class MultiViewAugment:
     """Two or more independently augmented views of each galaxy (BYOL, spectral contrastive, hybrid losses).
 
@@ -490,10 +452,7 @@ class MultiViewAugment:
         post: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ):
         if views is None or isinstance(views, Augment | dict):
-            k = 2 if n_views is None else n_views
-            if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-                raise ValueError(f"n_views must be a positive integer, got {n_views!r}")
-            views = [views] * k
+            views = [views] * positive_int(2 if n_views is None else n_views, "n_views")
         elif n_views is not None and n_views != len(views):
             raise ValueError(f"n_views={n_views} but {len(views)} view augmentations were given")
         self.views: list[Augment] = []
