@@ -102,6 +102,23 @@ def test_sdss_frames_cut_aligned_and_reused(sdss, tmp_path):
     assert s.fetch(ra, -45.0, 16).status is Status.OFF_FOOTPRINT
 
 
+@pytest.mark.filterwarnings("error::astropy.wcs.FITSFixedWarning")
+def test_sdss_cutout_straddling_two_fields_and_other_pixscale(sdss, tmp_path):
+    s = galzoo_fm.get_survey("sdss", server=sdss.url, sas_server=sdss.url + "/sas", cache_dir=tmp_path / "c",
+                             bands="gr", **FAST)
+    ra = 0.0799  # in field 103; a 32-px cutout here runs ~4 px past the edge of its frame into field 104
+    c = s.fetch(ra, 1.0, 32)
+    names = {f.path.rsplit("/", 1)[1] for f in sdss.requests_for("photoObj/frames")}
+    assert {f"frame-{b}-000756-3-{n:04d}.fits.bz2" for b in "gr" for n in (102, 103, 104)} == names
+    assert c.status is Status.OK and c.data.shape == (2, 32, 32)
+    np.testing.assert_allclose(c.data[0], 2.0, rtol=1e-5)  # every pixel covered, by one frame or two
+    np.testing.assert_allclose(c.data[1], 3.0, rtol=1e-5)
+    coarse = galzoo_fm.get_survey("sdss", server=sdss.url, sas_server=sdss.url + "/sas", cache_dir=tmp_path / "c",
+                                  bands="gr", pixscale=0.8, **FAST).fetch(0.07, 1.0, 12)
+    assert coarse.status is Status.OK and coarse.wcs.wcs.cd[1, 1] * 3600 == pytest.approx(0.8)
+    np.testing.assert_allclose(coarse.data[:, 6, 6], [2.0, 3.0], rtol=1e-5)  # exact overlap: still nanomaggies/px
+
+
 def test_sdss_corrupt_frame_is_retried_and_fetch_catalog(sdss, tmp_path):
     sdss.inject(lambda r: "frame-r" in r.path, "garbage", "truncate")
     cat = Table({"ra": [0.01, 0.013, 0.05], "dec": [1.0, 1.0, -60.0]})

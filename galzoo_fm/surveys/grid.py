@@ -1,15 +1,25 @@
-"""Putting images on a common pixel grid: bilinear resampling between celestial WCSs, tangent-plane grids.
+"""Putting images on a common pixel grid: celestial WCSs of survey headers, tangent-plane grids, and the
+alignment of frames and bands onto one grid with ``reproject``.
 
-Enough for aligning the bands of one survey (sub-pixel shifts, small rotations between frames); no flux
-conservation, so not a substitute for ``reproject`` when pixel scales differ a lot.
+:func:`reproject_onto` is bilinear interpolation (``reproject_interp``) when the pixel scale stays the same
+(sub-pixel shifts and small rotations between the bands of one survey) and exact spherical-polygon overlap
+(``reproject_exact``, flux-conserving) when it changes; :func:`coadd` combines the frames a cutout straddles.
+Pixel values keep their units: each output pixel is the (area-weighted) mean of the input pixels under it,
+so a source's flux is the sum of its pixels times the ratio of output to input pixel area.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from astropy.wcs import WCS
+from astropy.wcs.utils import proj_plane_pixel_scales
 
-__all__ = ["bilinear", "header_wcs", "resample_to", "same_grid", "tan_grid"]
+__all__ = ["coadd", "header_wcs", "reproject_onto", "same_grid", "tan_grid"]
+
+#: Relative change of pixel scale above which :func:`reproject_onto` conserves flux (``reproject_exact``).
+SCALE_TOLERANCE = 1e-3
 
 
 def header_wcs(header) -> WCS:
@@ -78,42 +88,101 @@ def same_grid(a: WCS, b: WCS, shape: tuple[int, int], tol: float = 1e-3) -> bool
     return bool(np.all(np.abs(x2 - xs) < tol) and np.all(np.abs(y2 - ys) < tol))
 
 
-def bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Bilinear samples of a 2-D ``image`` at 0-based pixel positions; 0 outside the image.
+def _crop(image: np.ndarray, wcs: WCS, grid: WCS, shape: tuple[int, int], margin: int = 2
+          ) -> tuple[np.ndarray, WCS] | None:
+    """The part of ``image`` under the ``shape`` grid of ``grid`` (plus ``margin`` pixels), with its WCS; ``None``
+    when they do not overlap. ``reproject_exact`` works over every input pixel, so a whole SDSS frame
+    (2048 × 1489) would cost seconds per band."""
+    h, w = shape
+    ex, ey = np.linspace(-0.5, w - 0.5, 5), np.linspace(-0.5, h - 0.5, 5)  # the outer pixel edges, 5 points a side
+    xs = np.r_[ex, ex, np.full(5, -0.5), np.full(5, w - 0.5)]
+    ys = np.r_[np.full(5, -0.5), np.full(5, h - 0.5), ey, ey]
+    ra, dec = grid.all_pix2world(xs, ys, 0)
+    x, y = wcs.all_world2pix(ra, dec, 0)
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        return image, wcs
+    ih, iw = image.shape
+    x0, x1 = max(int(np.floor(x.min())) - margin, 0), min(int(np.ceil(x.max())) + margin + 1, iw)
+    y0, y1 = max(int(np.floor(y.min())) - margin, 0), min(int(np.ceil(y.max())) + margin + 1, ih)
+    if x0 >= x1 or y0 >= y1:
+        return None
+    return image[y0:y1, x0:x1], wcs[y0:y1, x0:x1]
+
+
+def _scale(wcs: WCS) -> float:
+    return float(np.mean(proj_plane_pixel_scales(wcs)))
+
+
+def reproject_onto(image: np.ndarray, wcs: WCS, grid: WCS, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """``image`` (on ``wcs``) reprojected onto the ``shape`` grid of ``grid``, with its coverage.
+
+    Bilinear interpolation (``reproject_interp``) when both grids have the same pixel scale (within
+    :data:`SCALE_TOLERANCE`), else exact overlap (``reproject_exact``), which conserves flux. Either way an
+    output pixel is a mean of input values, in the input's units. When the grids coincide the image is
+    returned unchanged.
 
     Parameters
     ----------
     image : numpy.ndarray
+        ``(H_in, W_in)``.
+    wcs, grid : astropy.wcs.WCS
+        Celestial WCSs of the input and of the output grid.
+    shape : tuple of int
+        ``(H, W)`` of the output.
+
+    Returns
+    -------
+    data : numpy.ndarray
+        ``(H, W)`` float32; 0 where the image does not reach.
+    footprint : numpy.ndarray
+        ``(H, W)`` float32 in ``[0, 1]``: the fraction of each output pixel the image covers (0 or 1 for
+        interpolation).
+    """
+    shape = (int(shape[0]), int(shape[1]))
+    if image.shape == shape and same_grid(grid, wcs, shape):
+        return np.asarray(image, np.float32), np.ones(shape, np.float32)
+    part = _crop(image, wcs, grid, shape)
+    if part is None:
+        return np.zeros(shape, np.float32), np.zeros(shape, np.float32)
+    # imported here: reproject brings dask and takes seconds to import, and the other surveys need only header_wcs
+    from reproject import reproject_exact, reproject_interp
+
+    exact = abs(_scale(wcs) / _scale(grid) - 1) > SCALE_TOLERANCE
+    data = np.asarray(part[0], np.float64)
+    if exact:
+        out, footprint = reproject_exact((data, part[1]), grid, shape_out=shape)
+    else:
+        out, footprint = reproject_interp((data, part[1]), grid, shape_out=shape, order="bilinear")
+    footprint = np.clip(np.nan_to_num(footprint, nan=0.0), 0.0, 1.0)  # exact overlap: 1 within ~1e-3
+    out = np.where((footprint > 0) & np.isfinite(out), out, 0.0)
+    return out.astype(np.float32), footprint.astype(np.float32)
+
+
+def coadd(frames: Sequence[tuple[np.ndarray, WCS]], grid: WCS, shape: tuple[int, int]
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """Frames that a cutout straddles, each reprojected with :func:`reproject_onto` and averaged by coverage.
+
+    Parameters
+    ----------
+    frames : sequence of (numpy.ndarray, astropy.wcs.WCS)
+        ``(H_i, W_i)`` images and their celestial WCSs, in the same units.
+    grid : astropy.wcs.WCS
+        The output grid.
+    shape : tuple of int
         ``(H, W)``.
-    x, y : numpy.ndarray
-        Positions of any (equal) shape.
+
+    Returns
+    -------
+    data : numpy.ndarray
+        ``(H, W)`` float32: the footprint-weighted mean of the frames; 0 where none reaches.
+    footprint : numpy.ndarray
+        ``(H, W)`` float32: the summed coverage, clipped to 1.
     """
-    h, w = image.shape
-    x0 = np.floor(x).astype(np.int64)
-    y0 = np.floor(y).astype(np.int64)
-    fx, fy = (x - x0).astype(np.float32), (y - y0).astype(np.float32)
-    out = np.zeros(np.shape(x), np.float32)
-    inside = (x >= 0) & (y >= 0) & (x <= w - 1) & (y <= h - 1)
-    if not inside.any():
-        return out
-    x0c, y0c = np.clip(x0, 0, w - 1), np.clip(y0, 0, h - 1)
-    x1c, y1c = np.clip(x0 + 1, 0, w - 1), np.clip(y0 + 1, 0, h - 1)
-    img = np.asarray(image, np.float32)
-    val = (img[y0c, x0c] * (1 - fx) * (1 - fy) + img[y0c, x1c] * fx * (1 - fy)
-           + img[y1c, x0c] * (1 - fx) * fy + img[y1c, x1c] * fx * fy)
-    out[inside] = val[inside]
-    return out
-
-
-def resample_to(image: np.ndarray, src: WCS, dst: WCS, shape: tuple[int, int]) -> np.ndarray:
-    """``image`` (on grid ``src``) resampled onto the ``shape`` grid of ``dst``; pixels off ``image`` are 0.
-
-    When the grids coincide (and shapes agree) the image is returned unchanged.
-    """
-    if image.shape == tuple(shape) and same_grid(dst, src, shape):
-        return np.asarray(image, np.float32)
-    h, w = shape
-    yy, xx = np.mgrid[0:h, 0:w]
-    ra, dec = dst.all_pix2world(xx.ravel().astype(float), yy.ravel().astype(float), 0)
-    x, y = src.all_world2pix(ra, dec, 0)
-    return bilinear(image, x.reshape(shape), y.reshape(shape))
+    total = np.zeros(shape, np.float64)
+    weight = np.zeros(shape, np.float64)
+    for image, wcs in frames:
+        data, footprint = reproject_onto(image, wcs, grid, shape)
+        total += data.astype(np.float64) * footprint
+        weight += footprint
+    out = np.divide(total, weight, out=np.zeros(shape, np.float64), where=weight > 0)
+    return out.astype(np.float32), np.minimum(weight, 1.0).astype(np.float32)

@@ -11,7 +11,7 @@ from astropy.wcs import WCS
 
 from galzoo_fm._utils.http import CorruptResponse, DiskCache
 from galzoo_fm.surveys.base import Cutout, Status, classify_coverage, parse_bands, parse_bool
-from galzoo_fm.surveys.grid import header_wcs, resample_to
+from galzoo_fm.surveys.grid import header_wcs, reproject_onto
 from galzoo_fm.surveys.http_survey import HTTPSurvey
 
 __all__ = ["PanSTARRSSurvey"]
@@ -35,6 +35,9 @@ def _parse_filenames(body: bytes) -> dict[str, str]:
 
 class PanSTARRSSurvey(HTTPSurvey):
     """PS1 3π stacks: one ``fitscut.cgi`` request per band, stacked on the first band's pixel grid.
+
+    A band whose grid differs from the first band's is aligned with ``reproject`` (bilinear: all PS1 stacks
+    share the 0.25″ scale); see :func:`galzoo_fm.surveys.grid.reproject_onto`.
 
     Parameters
     ----------
@@ -103,7 +106,7 @@ class PanSTARRSSurvey(HTTPSurvey):
                     return Cutout.failed(f"fitscut.cgi returned {img.shape} pixels, expected ({size}, {size})")
                 out[c] = img
             else:
-                out[c] = resample_to(img, wcs, ref, (size, size))
+                out[c] = reproject_onto(img, wcs, ref, (size, size))[0]
         status, reason = classify_coverage(out, self.bands, dtype=dtypes)
         if missing and status is Status.OK:
             status, reason = Status.PARTIAL, f"no PS1 image in band(s) {', '.join(missing)}"

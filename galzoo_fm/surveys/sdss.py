@@ -4,7 +4,10 @@ For each position astroquery's CrossID query (the same one ``SDSS.get_images(coo
 names the run / rerun / camcol / field; the corrected frames of every band (``frame-<band>-....fits.bz2``,
 2048 × 1489 pixels, 0.396″/px, nanomaggies, TAN WCS) are downloaded at the URL astroquery's
 ``IMAGING_URL_SUFFIX`` template gives, validated, cached on disk and in memory (neighbouring objects reuse
-them), and resampled bilinearly onto one north-up TAN grid centred on the object, which aligns the bands.
+them), and reprojected with ``reproject`` onto one north-up TAN grid centred on the object, which aligns the
+bands: bilinear interpolation at the native scale, exact (flux-conserving) overlap at another ``pixscale``. A
+cutout that runs off its field's frame is completed from the neighbouring fields of the same run and camcol
+(``field ± 1``), averaged where frames overlap (:func:`~galzoo_fm.surveys.grid.coadd`).
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.wcs import WCS
 
-from galzoo_fm._utils.http import CorruptResponse, DiskCache, server_url, validate_fits
+from galzoo_fm._utils.http import CorruptResponse, DiskCache, HTTPFailure, server_url, validate_fits
 from galzoo_fm.surveys.astroquery_survey import AstroquerySurvey
 from galzoo_fm.surveys.base import Cutout, Status, classify_coverage, parse_bands, parse_float, parse_int
-from galzoo_fm.surveys.grid import bilinear, header_wcs, tan_grid
+from galzoo_fm.surveys.grid import coadd, header_wcs, reproject_onto, tan_grid
 
 __all__ = ["SDSSSurvey"]
 
@@ -50,7 +53,8 @@ class SDSSSurvey(AstroquerySurvey):
     bands : str or sequence of str
         Subset of ``ugriz`` in output order; default ``"gri"``.
     pixscale : float
-        Output arcsec per pixel; default the native 0.396.
+        Output arcsec per pixel; default the native 0.396. At another scale the frames are reprojected with
+        exact overlap (flux-conserving; pixel values stay in nanomaggies per native pixel, i.e. a mean).
     data_release : int
         SDSS data release (default 17).
     radius : float
@@ -141,6 +145,20 @@ class SDSSSurvey(AstroquerySurvey):
                 self._frames.popitem(last=False)
         return frame
 
+    def _neighbours(self, field: dict[str, int], band: str) -> list[tuple[np.ndarray, WCS]]:
+        """The frames of ``field ± 1`` in the same run and camcol (those the archive has)."""
+        found = []
+        for step in (-1, 1):
+            other = {**field, "field": field["field"] + step}
+            if other["field"] < 0:
+                continue
+            try:
+                found.append(self._get_frame(other, band))
+            except HTTPFailure as exc:
+                if exc.status_code != 404:  # no such field at the end of a run: nothing to add
+                    raise
+        return found
+
     def fetch(self, ra: float, dec: float, size: int) -> Cutout:
         size = self.check_size(size)
         field = self._field(ra, dec)
@@ -148,13 +166,14 @@ class SDSSSurvey(AstroquerySurvey):
             return Cutout(Status.OFF_FOOTPRINT, reason=f"no SDSS primary object within {self.radius}\" (outside "
                                                        "the imaging footprint?)")
         grid = tan_grid(ra, dec, size, self.pixscale)
-        yy, xx = np.mgrid[0:size, 0:size]
-        wra, wdec = grid.all_pix2world(xx.ravel().astype(float), yy.ravel().astype(float), 0)
         out = np.zeros((len(self.bands), size, size), np.float32)
         for c, band in enumerate(self.bands):
             image, wcs = self._get_frame(field, band)
-            x, y = wcs.all_world2pix(wra, wdec, 0)
-            out[c] = bilinear(image, x.reshape(size, size), y.reshape(size, size))
+            out[c], footprint = reproject_onto(image, wcs, grid, (size, size))
+            if footprint.min() < 0.99:  # the cutout straddles the frame's edge: add the neighbouring fields
+                frames = [(image, wcs), *self._neighbours(field, band)]
+                if len(frames) > 1:
+                    out[c] = coadd(frames, grid, (size, size))[0]
         status, reason = classify_coverage(out, self.bands)
         if status is Status.OFF_FOOTPRINT:
             return Cutout(status, reason=reason)
