@@ -33,7 +33,8 @@ from _survey_servers import legacy_server
 from galzoo_fm import get_survey
 from galzoo_fm.cutout import Cutout, Status
 from galzoo_fm.fetch import fetch_catalog
-from galzoo_fm.store.reader import CutoutStore, StoreWriter, ensure_manifest
+from galzoo_fm.store.reader import CutoutStore
+from galzoo_fm.store.writer import StoreWriter, ensure_manifest
 
 
 def fetch_rates(latency: float, workers: int, rows: int, size: int) -> dict[str, float]:

@@ -29,7 +29,7 @@ import torch
 import galzoo_fm
 from galzoo_fm import Encoder
 from galzoo_fm.cutout import Cutout, Status
-from galzoo_fm.store.reader import StoreWriter, ensure_manifest
+from galzoo_fm.store.writer import StoreWriter, ensure_manifest
 from galzoo_fm.training import AugmentViews, build_optimizer
 from galzoo_fm.training.data import CutoutStoreDataset
 from galzoo_fm.training.distributed import resolve_device

@@ -22,7 +22,7 @@ import numpy as np
 from galzoo_fm.catalog import Catalog, read_catalog
 from galzoo_fm.cutout import Cutout, Status
 from galzoo_fm.store.index import StoreIndex
-from galzoo_fm.store.reader import StoreWriter, ensure_manifest
+from galzoo_fm.store.writer import StoreWriter, ensure_manifest
 from galzoo_fm.surveys.base import Survey
 
 __all__ = ["FetchSummary", "build_survey", "fetch_catalog", "parse_options", "parse_shard", "shard_rows"]
@@ -267,7 +267,7 @@ def fetch_catalog(
     index, count = parse_shard(shard)
     own = isinstance(survey, str)
     if own:
-        from galzoo_fm.store.reader import _check_folder
+        from galzoo_fm.store.writer import check_folder as _check_folder
 
         existed = out.exists()
         _check_folder(out)

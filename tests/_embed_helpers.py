@@ -31,7 +31,7 @@ def bad_input_store(folder: Path, size: int = 40, n_good: int = 9, seed: int = 0
     import numpy as np
 
     from galzoo_fm.cutout import Cutout, Status
-    from galzoo_fm.store.reader import StoreWriter, ensure_manifest
+    from galzoo_fm.store.writer import StoreWriter, ensure_manifest
 
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:size, :size] - (size - 1) / 2

@@ -9,7 +9,7 @@ from astropy.table import Table
 
 import galzoo_fm
 from galzoo_fm.cutout import Cutout, Status
-from galzoo_fm.store.reader import StoreWriter, ensure_manifest
+from galzoo_fm.store.writer import StoreWriter, ensure_manifest
 from galzoo_fm.training.data import ArrayDataset, BatchSubset, CutoutStoreDataset, open_dataset
 from galzoo_fm.training.sampling import ResumableBatchSampler
 

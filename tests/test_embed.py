@@ -198,7 +198,7 @@ def test_embed_catalog_with_an_in_memory_encoder_keeps_it_usable(field):
 def test_store_index_resolves_rows_like_the_cutout_store(tmp_path):
     from galzoo_fm.cutout import Cutout, Status
     from galzoo_fm.store.index import StoreIndex
-    from galzoo_fm.store.reader import StoreWriter, ensure_manifest
+    from galzoo_fm.store.writer import StoreWriter, ensure_manifest
 
     ensure_manifest(tmp_path, {"shape": [2, 3, 3], "bands": ["g", "r"], "extras": [], "dtype": "float32", "size": 3,
                                "survey": "t", "layer": None, "pixscale": 1.0, "catalog_fingerprint": "x"})

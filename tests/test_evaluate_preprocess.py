@@ -129,7 +129,7 @@ def test_embed_preprocess_errors(encoder, raw):
 def labelled(tmp_path_factory):
     """Raw cutouts as a .npy file and as a cutout store (bands z, r, g at 0.131"), a catalogue, an encoder."""
     from galzoo_fm.cutout import Cutout, Status
-    from galzoo_fm.store.reader import StoreWriter, ensure_manifest
+    from galzoo_fm.store.writer import StoreWriter, ensure_manifest
 
     root = tmp_path_factory.mktemp("raw_labelled")
     images, cls = raw_cutouts(N, seed=1)

@@ -8,7 +8,8 @@ import pytest
 from astropy.wcs import WCS
 
 from galzoo_fm.cutout import Cutout, Status
-from galzoo_fm.store.reader import CutoutStore, StoreWriter, ensure_manifest
+from galzoo_fm.store.reader import CutoutStore
+from galzoo_fm.store.writer import StoreWriter, ensure_manifest
 
 SHAPE = (2, 8, 8)
 
@@ -134,3 +135,88 @@ def test_reader_sees_new_chunks_after_refresh(tmp_path):
         w.add(0, "a", 0, 0, ok(0))
     store.refresh()
     assert len(store) == 1
+
+
+def sip_wcs(ra=150.123456789012, dec=2.2):
+    """A TAN-SIP WCS whose distortion moves the corner pixels by a few pixels."""
+    from astropy.wcs import Sip
+
+    w = WCS(naxis=2)
+    w.wcs.ctype = ["RA---TAN-SIP", "DEC--TAN-SIP"]
+    w.wcs.crval = [ra, dec]
+    w.wcs.crpix = [4.5, 4.5]
+    w.wcs.cd = [[-7.2e-5, 1e-7], [2e-7, 7.2e-5]]
+    a, b = np.zeros((4, 4)), np.zeros((4, 4))
+    a[2, 0], a[0, 2], a[1, 1], b[1, 1], b[0, 2], b[3, 0] = 1e-2, 3e-3, -2e-3, 2e-2, 1e-3, 1e-4
+    w.sip = Sip(a, b, None, None, w.wcs.crpix)
+    return w
+
+
+def test_sip_wcs_round_trips_through_the_store(tmp_path):
+    ensure_manifest(tmp_path, manifest())
+    original = sip_wcs()
+    with StoreWriter(tmp_path) as w:
+        w.add(0, "sip", 150.1, 2.2, Cutout(Status.OK, np.ones(SHAPE, np.float32), original))
+        w.add(1, "lin", 4.0, 1.0, ok(4))
+        w.add(2, "off", 0, 0, Cutout(Status.OFF_FOOTPRINT, reason="x"))
+    store = CutoutStore(tmp_path)
+    pix = np.stack(np.meshgrid(np.arange(SHAPE[2]), np.arange(SHAPE[1])), -1).reshape(-1, 2).astype(float)
+    got = store.wcs(0)
+    assert got.sip is not None
+    assert np.abs(got.all_pix2world(pix, 0) - original.all_pix2world(pix, 0)).max() < 1e-9
+    linear = original.deepcopy()
+    linear.sip = None  # the distortion is far above the tolerance: the test would see it dropped
+    assert np.abs(linear.all_pix2world(pix, 0) - original.all_pix2world(pix, 0)).max() > 1e-6
+    assert store.wcs(1).wcs.crval[0] == 4 and store.wcs(1).sip is None and store.wcs(2) is None
+    assert store.table["ctype"][0] == "RA---TAN-SIP,DEC--TAN-SIP"  # the linear columns are still written
+
+
+def write_old_format_chunk(root, rows):
+    """A chunk as stores before the ``wcs_header`` column wrote it (same columns, same dtypes)."""
+    part = root / "parts" / "main"
+    part.mkdir(parents=True)
+    np.save(part / "chunk-000000.npy", np.stack([np.full(SHAPE, r, np.float32) for r in rows]))
+    n = len(rows)
+    np.savez(part / "chunk-000000.rows.npz", row=np.array(rows, np.int64), id=np.array([f"id{r}" for r in rows]),
+             ra=np.array(rows, float), dec=np.ones(n), status=np.array(["ok"] * n), reason=np.array([""] * n),
+             slot=np.arange(n, dtype=np.int32), crval=np.array([[r, 1.0] for r in rows], float),
+             crpix=np.full((n, 2), 4.5), cd=np.tile([[-1e-4, 0], [0, 1e-4]], (n, 1, 1)),
+             ctype=np.array(["RA---TAN,DEC--TAN"] * n), time=np.zeros(n))
+
+
+def test_old_format_store_reads_as_before_and_takes_new_chunks(tmp_path):
+    from galzoo_fm.store.index import StoreIndex
+
+    ensure_manifest(tmp_path, manifest())
+    write_old_format_chunk(tmp_path, [0, 1, 2])
+    store = CutoutStore(tmp_path)
+    assert store.table.colnames == ["row", "id", "ra", "dec", "status", "reason", "crval", "crpix", "cd", "ctype"]
+    assert store.read([2])[0, 0, 0, 0] == 2 and store.wcs(1).wcs.crval.tolist() == [1.0, 1.0]
+    pix = np.array([[0.0, 0.0], [7.0, 7.0]])
+    assert np.allclose(store.wcs(2).all_pix2world(pix, 0), ok(2).wcs.all_pix2world(pix, 0), rtol=0, atol=1e-12)
+    with StoreWriter(tmp_path) as w:  # resumed by this version: old and new chunks side by side
+        w.add(3, "id3", 3.0, 1.0, Cutout(Status.OK, np.full(SHAPE, 3, np.float32), sip_wcs(ra=3.0, dec=1.0)))
+    store = CutoutStore(tmp_path)
+    assert store.table["row"].tolist() == [0, 1, 2, 3] and store.wcs(0).sip is None and store.wcs(3).sip is not None
+    assert StoreIndex(tmp_path, 4).take(np.arange(4))[:, 0, 0, 0].tolist() == [0, 1, 2, 3]
+
+
+def test_one_record_rule_is_the_same_in_one_pass_and_chunk_by_chunk():
+    from galzoo_fm.store.layout import winning_records
+
+    rng = np.random.default_rng(1)
+    rows = rng.integers(0, 20, 300)
+    status = rng.choice(["ok", "failed", "partial"], 300)
+    once = winning_records(rows, status)
+    assert rows[once].tolist() == sorted(set(rows.tolist()))
+    for r, i in zip(rows[once], once, strict=True):  # a final record beats failed, a later one an earlier one
+        mine = np.flatnonzero(rows == r)
+        finals = mine[status[mine] != "failed"]
+        assert i == (finals[-1] if len(finals) else mine[-1])
+    held = {}  # chunk by chunk, as StoreIndex applies them
+    for start in range(0, 300, 37):
+        sl = slice(start, start + 37)
+        held_final = np.array([r in held and status[held[r]] != "failed" for r in rows[sl]], bool)
+        for i in winning_records(rows[sl], status[sl], held_final):
+            held[int(rows[sl][i])] = start + int(i)
+    assert [held[int(r)] for r in rows[once]] == once.tolist()

@@ -1,9 +1,12 @@
 """The cutout store: a resumable, memory-mappable folder of cutouts and their per-row status.
 
-* :mod:`~galzoo_fm.store.writer` — :class:`StoreWriter` (atomic chunk commits, resumable);
+* :mod:`~galzoo_fm.store.writer` — :func:`ensure_manifest` and :class:`StoreWriter` (atomic chunk commits,
+  resumable);
 * :mod:`~galzoo_fm.store.reader` — :class:`CutoutStore` (random access for training, sequential for
   embedding; pixels, WCS, status, provenance);
-* :mod:`~galzoo_fm.store.index` — :class:`StoreIndex` (which rows are done, for resume).
+* :mod:`~galzoo_fm.store.index` — :class:`StoreIndex` (which rows are done, for resume; lean, for embedding);
+* :mod:`~galzoo_fm.store.layout` — what they share: file names, the manifest, the WCS columns, and the one rule
+  that resolves rows recorded twice.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from galzoo_fm._utils.lazy import lazy_exports
 _WHERE = {
     "CutoutStore": "reader",
     "StoreIndex": "index",
-    "StoreWriter": "reader",
-    "read_manifest": "reader",
-    "wcs_from_row": "reader",
+    "StoreWriter": "writer",
+    "ensure_manifest": "writer",
+    "read_manifest": "layout",
+    "wcs_from_row": "layout",
 }
 
 __all__ = sorted(_WHERE)

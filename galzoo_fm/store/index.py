@@ -4,14 +4,13 @@
 of bytes per row) and keeps every chunk file mapped. Embedding needs much less: for each catalogue row,
 where its pixels are (chunk, slot) and its status and reason. :class:`StoreIndex` reads only the ``row``,
 ``status``, ``reason`` and ``slot`` arrays of each chunk's ``.rows.npz`` and keeps them as small integer
-codes (about 13 bytes per row; reason texts once each), resolving rows recorded twice exactly as the store
-does (a final status beats ``failed``, a later record beats an earlier one). Pixel files are memory-mapped
-on demand, a few at a time.
+codes (about 13 bytes per row; reason texts once each), resolving rows recorded twice chunk by chunk with the
+store's one rule (:func:`~galzoo_fm.store.layout.winning_records`: a final status beats ``failed``, a later
+record beats an earlier one). Pixel files are memory-mapped on demand, a few at a time.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -19,11 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from galzoo_fm.cutout import Status
-from galzoo_fm.store.reader import read_manifest
+from galzoo_fm.store.layout import chunk_files, chunk_stem, plane_suffix, read_manifest, winning_records
 
 __all__ = ["StoreIndex"]
 
-_CHUNK_RE = re.compile(r"^chunk-(\d{6})\.rows\.npz$")
 _STATUSES = [s.value for s in Status]
 _HAS_PIXELS = np.array([Status(s).has_pixels for s in _STATUSES])
 _FAILED = _STATUSES.index(Status.FAILED.value)
@@ -56,33 +54,31 @@ class StoreIndex:
         self._build()
 
     def _build(self) -> None:
-        parts = sorted((self.root / "parts").glob("*")) if (self.root / "parts").is_dir() else []
-        files = [p for part in parts for p in sorted(part.iterdir()) if _CHUNK_RE.match(p.name)]
-        self._files = [str(p)[: -len(".rows.npz")] + ".npy" for p in files]
+        files = chunk_files(self.root)
+        self._files = [chunk_stem(p) + plane_suffix("data") for p in files]
         self.chunk = np.full(self.n_rows, -1, np.int32)
         self.slot = np.full(self.n_rows, -1, np.int32)
         self.code = np.full(self.n_rows, _FAILED, np.uint8)
         self.reason_code = np.zeros(self.n_rows, np.uint32)
         self.reasons: list[str] = [_NOT_FETCHED]
         lookup = {_NOT_FETCHED: 0}
-        for ci, path in enumerate(files):  # later files and records win, unless they are failed over final
+        for ci, path in enumerate(files):  # the records chunk by chunk, in the store's record order
             with np.load(path, allow_pickle=False) as z:
                 rows, status, reason, slot = z["row"], z["status"], z["reason"], z["slot"]
+            inside = (rows >= 0) & (rows < self.n_rows)
+            rows, status, reason, slot = rows[inside], status[inside], reason[inside], slot[inside]
             names, inverse = np.unique(status, return_inverse=True)
             codes = np.array([_STATUSES.index(s) for s in names.tolist()], np.uint8)[inverse.ravel()]
-            # apply failed records first, so that within a chunk a final record of the same row wins
-            order = np.lexsort((np.arange(len(rows)), codes != _FAILED))
-            order = order[(rows[order] >= 0) & (rows[order] < self.n_rows)]
-            rows, codes, reason, slot = rows[order], codes[order], reason[order], slot[order]
+            held_final = (self.chunk[rows] >= 0) & (self.code[rows] != _FAILED)
+            win = winning_records(rows, codes != _FAILED, held_final)
+            rows, codes, reason, slot = rows[win], codes[win], reason[win], slot[win]
             texts, inverse = np.unique(reason, return_inverse=True)
             rcodes = np.array([lookup.setdefault(t, len(lookup)) for t in texts.tolist()], np.uint32)[inverse.ravel()]
             self.reasons = list(lookup)
-            keep = ~((codes == _FAILED) & (self.code[rows] != _FAILED) & (self.chunk[rows] >= 0))
-            rows = rows[keep]
             self.chunk[rows] = ci
-            self.slot[rows] = slot[keep]
-            self.code[rows] = codes[keep]
-            self.reason_code[rows] = rcodes[keep]
+            self.slot[rows] = slot
+            self.code[rows] = codes
+            self.reason_code[rows] = rcodes
 
     def recorded(self) -> np.ndarray:
         """``(n_rows,)`` bool: the store holds a record of the row (any status)."""

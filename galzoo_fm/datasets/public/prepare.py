@@ -219,7 +219,7 @@ def prepare(release: Release, out: str | os.PathLike, *, folder: str | os.PathLi
     from tqdm.auto import tqdm
 
     from galzoo_fm.store.index import StoreIndex
-    from galzoo_fm.store.reader import StoreWriter, ensure_manifest
+    from galzoo_fm.store.writer import StoreWriter, ensure_manifest
 
     if size is not None and (not isinstance(size, int | np.integer) or size < 1):
         raise ValueError(f"size must be a positive integer, got {size!r}")
