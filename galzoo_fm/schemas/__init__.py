@@ -1,6 +1,7 @@
 """Galaxy Zoo label schemas: decision trees of questions and answers, laid out as model outputs.
 
-* :mod:`galzoo_fm.schemas.base`: :class:`Question`, :class:`Answer`, :class:`Schema`;
+* :mod:`galzoo_fm.schemas.questions`: :class:`Question`, :class:`Answer`;
+* :mod:`galzoo_fm.schemas.base`: :class:`Schema` (which also hands on ``Question`` and ``Answer``);
 * :mod:`galzoo_fm.schemas.builtin`: the built-in Galaxy Zoo trees and GZ-Evo (a plugin);
 * :mod:`galzoo_fm.schemas.io`: custom schemas from JSON / YAML files;
 * :mod:`galzoo_fm.schemas.votes`: vote counts from a catalogue;

@@ -9,180 +9,34 @@ volunteer is only asked it after giving that answer); the dependencies form a fo
 Each answer is also one column of a vote catalogue, named ``{question}_{answer}``, e.g.
 ``smooth-or-featured-dr5_smooth`` (the convention of Zoobot and galaxy-datasets; Walmsley et al. 2022,
 MNRAS 509, 3966).
+
+The questions and answers themselves are :mod:`galzoo_fm.schemas.questions`; the dictionary and file
+formats, the vote and prediction computations are functions of their own modules
+(``schemas._document``, :mod:`~galzoo_fm.schemas.votes`, :mod:`~galzoo_fm.schemas.predictions`)
+that take a schema and import nothing of this module, so that the imports run one way: ``base`` imports them.
 """
 
 from __future__ import annotations
 
-import difflib
+import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeAlias
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-__all__ = ["Answer", "DependsOn", "Question", "Schema"]
+from galzoo_fm.schemas._document import dump_schema_file, load_schema_file, parse_schema_dict, schema_to_dict
+from galzoo_fm.schemas.predictions import (
+    answer_probability,
+    asked_probability,
+    expected_fractions,
+    most_likely_answers,
+    vote_fractions,
+)
+from galzoo_fm.schemas.questions import Answer, DependsOn, Question, check_name, suggest
+from galzoo_fm.schemas.votes import votes_from_table
 
-#: How a question names the answer it depends on: an :class:`Answer`, a label column
-#: (``"smooth-or-featured_featured-or-disk"``), a ``(question, answer)`` pair, or ``None`` (always asked).
-DependsOn: TypeAlias = "Answer | str | tuple[str, str] | None"
-
-
-def suggest(name: str, candidates: Iterable[str]) -> str:
-    """``"; did you mean 'a', 'b'?"`` for the candidates close to ``name`` (empty if none are)."""
-    close = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
-    return f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-
-
-def _check_name(value: Any, what: str) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{what} must be a string, got {type(value).__name__} {value!r}")
-    if not value or value != value.strip():
-        raise ValueError(f"{what} {value!r} must be non-empty, without leading or trailing spaces")
-    return value
-
-
-class Answer:
-    """One answer to a question: one output of the model and one vote column of a catalogue.
-
-    Answers are created by :class:`Question`; a schema gives each its position in the model output.
-
-    Parameters
-    ----------
-    name : str
-        The answer, e.g. ``"featured-or-disk"`` (without the ``_`` that joins it to the question).
-    question : Question
-        The question it answers.
-    index : int or None
-        Position in the model output of the schema, ``None`` outside a schema.
-    """
-
-    __slots__ = ("index", "name", "question")
-
-    def __init__(self, name: str, question: Question, index: int | None = None):
-        self.name = _check_name(name, f"answer name of question {question.name!r}")
-        if name.startswith("_"):
-            raise ValueError(
-                f"answer name {name!r} of question {question.name!r} starts with '_': give "
-                f"{name.lstrip('_')!r}; the label column joins question and answer with '_'"
-            )
-        self.question = question
-        self.index = index
-
-    @property
-    def label_col(self) -> str:
-        """The catalogue column of this answer's vote counts, ``{question}_{answer}``."""
-        return f"{self.question.name}_{self.name}"
-
-    def __repr__(self) -> str:
-        return f"Answer({self.label_col!r}, index={self.index})"
-
-
-class Question:
-    """One question of a decision tree, with its answers and the answer it depends on.
-
-    Parameters
-    ----------
-    name : str
-        The question, e.g. ``"disk-edge-on-dr5"``.
-    answers : sequence of str
-        Its answers in output order, e.g. ``["yes", "no"]``; at least two, all different.
-    depends_on : Answer, str, (str, str) or None, optional
-        The answer after which the question is asked: an :class:`Answer`, a label column such as
-        ``"smooth-or-featured-dr5_featured-or-disk"``, or a ``(question, answer)`` pair. ``None`` (the
-        default) for a question asked of every galaxy. Names are resolved when the question is put in a
-        :class:`Schema`; there ``depends_on`` is always an :class:`Answer` of the same schema, or ``None``.
-    description : str, optional
-        Free text, e.g. the wording shown to volunteers.
-
-    Attributes
-    ----------
-    index : int or None
-        Position of the question in its schema.
-    start, end : int or None
-        The question's answers occupy outputs ``start`` to ``end - 1`` of its schema.
-
-    Examples
-    --------
-    >>> from galzoo_fm.schemas import Question
-    >>> q = Question("disk-edge-on", ["yes", "no"], depends_on="smooth-or-featured_featured-or-disk")
-    >>> q.label_cols
-    ['disk-edge-on_yes', 'disk-edge-on_no']
-    """
-
-    def __init__(
-        self,
-        name: str,
-        answers: Sequence[str],
-        depends_on: DependsOn = None,
-        *,
-        description: str = "",
-    ):
-        self.name = _check_name(name, "question name")
-        if isinstance(answers, str) or not isinstance(answers, Iterable):
-            raise TypeError(f"answers of question {name!r} must be a sequence of names, got {answers!r}")
-        names = [a.name if isinstance(a, Answer) else a for a in answers]
-        if len(names) < 2:
-            raise ValueError(f"question {name!r} needs at least two answers, got {names!r}")
-        self.answers: tuple[Answer, ...] = tuple(Answer(a, self) for a in names)
-        seen: set[str] = set()
-        dups = sorted({a for a in names if a in seen or seen.add(a)})
-        if dups:
-            raise ValueError(f"question {name!r} has duplicate answer names: {', '.join(map(repr, dups))}")
-        if depends_on is not None and not isinstance(depends_on, Answer | str | tuple | list):
-            raise TypeError(
-                f"depends_on of question {name!r} must be an Answer, a label column, a (question, answer) "
-                f"pair or None, got {type(depends_on).__name__}"
-            )
-        self.depends_on = depends_on
-        self.description = description
-        self.index: int | None = None
-        self.start: int | None = None
-        self.end: int | None = None
-
-    @property
-    def n_answers(self) -> int:
-        """Number of answers."""
-        return len(self.answers)
-
-    @property
-    def label_cols(self) -> list[str]:
-        """The ``{question}_{answer}`` column of each answer."""
-        return [a.label_col for a in self.answers]
-
-    @property
-    def slice(self) -> slice:
-        """``slice(start, end)``: this question's outputs in its schema."""
-        if self.start is None:
-            raise ValueError(f"question {self.name!r} is not part of a schema, so it has no output slice")
-        return slice(self.start, self.end)
-
-    @property
-    def dependency(self) -> str | None:
-        """The label column of the answer this question depends on, or ``None``."""
-        dep = self.depends_on
-        if dep is None or isinstance(dep, str):
-            return dep
-        if isinstance(dep, Answer):
-            return dep.label_col
-        return f"{dep[0]}_{dep[1]}"
-
-    def answer(self, name: str) -> Answer:
-        """The answer called ``name``; unknown names raise ``ValueError`` with suggestions."""
-        for a in self.answers:
-            if a.name == name:
-                return a
-        names = [a.name for a in self.answers]
-        raise ValueError(
-            f"question {self.name!r} has no answer {name!r}{suggest(name, names)} "
-            f"(answers: {', '.join(names)})"
-        )
-
-    def __iter__(self) -> Iterator[Answer]:
-        return iter(self.answers)
-
-    def __repr__(self) -> str:
-        where = "" if self.start is None else f", outputs {self.start}:{self.end}"
-        dep = "" if self.depends_on is None else f", depends_on={self.dependency!r}"
-        return f"Question({self.name!r}, {[a.name for a in self.answers]!r}{dep}{where})"
+__all__ = ["Answer", "DependsOn", "Question", "Schema", "suggest"]
 
 
 class Schema:
@@ -230,7 +84,7 @@ class Schema:
     """
 
     def __init__(self, questions: Iterable[Question], *, name: str = "custom", description: str = ""):
-        self.name = _check_name(name, "schema name")
+        self.name = check_name(name, "schema name")
         self.description = description
         given = list(questions)
         for q in given:
@@ -434,33 +288,60 @@ class Schema:
     def __repr__(self) -> str:
         return f"<Schema {self.name!r}: {self.n_questions} questions, {self.n_answers} answers>"
 
-    # -- files ----------------------------------------------------------------------------------------
+    # -- dictionaries and files -----------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """A plain ``dict`` (JSON / YAML ready) from which :meth:`from_dict` rebuilds the schema."""
-        from galzoo_fm.schemas.io import schema_to_dict
+        """A plain ``dict`` (JSON / YAML ready) from which :meth:`from_dict` rebuilds the schema.
 
+        The layout is documented in :mod:`galzoo_fm.schemas.io`.
+        """
         return schema_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, name: str | None = None) -> Schema:
-        """Build a schema from the output of :meth:`to_dict`; see :func:`.io.schema_from_dict`."""
-        from galzoo_fm.schemas.io import schema_from_dict
+        """Build a schema from a mapping such as :meth:`to_dict` returns.
 
-        return schema_from_dict(data, name=name)
+        Parameters
+        ----------
+        data : mapping
+            ``{"name": ..., "description": ..., "questions": [{"name", "answers", "depends_on",
+            "description"}, ...]}``; only ``questions`` and each question's ``name`` and ``answers`` are
+            required.
+        name : str, optional
+            Overrides ``data["name"]``; the default name is ``"custom"``.
+
+        Raises
+        ------
+        ValueError, TypeError
+            On unknown keys (with suggestions), missing keys, wrong types, or an invalid tree.
+        """
+        questions, schema_name, description = parse_schema_dict(data, name=name)
+        return cls(questions, name=schema_name, description=description)
 
     @classmethod
-    def from_file(cls, path: Any) -> Schema:
-        """Read a schema from a ``.json`` file, or ``.yaml`` / ``.yml`` if PyYAML is installed."""
-        from galzoo_fm.schemas.io import read_schema
+    def from_file(cls, path: str | os.PathLike[str]) -> Schema:
+        """Read a schema from a ``.json`` file, or ``.yaml`` / ``.yml`` if PyYAML is installed.
 
-        return read_schema(path)
+        The schema's name is the file's ``name`` entry, or the file name without extension.
 
-    def to_file(self, path: Any) -> None:
+        Raises
+        ------
+        ImportError
+            For a YAML file when PyYAML is not installed.
+        ValueError, TypeError
+            If the file is not valid JSON / YAML or not a valid schema; the message starts with the path.
+        """
+        path = Path(path)
+        data = load_schema_file(path)
+        name = data.get("name") if isinstance(data, Mapping) else None
+        try:
+            return cls.from_dict(data, name=None if name is not None else path.stem)
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"{path}: {exc}") from exc
+
+    def to_file(self, path: str | os.PathLike[str]) -> None:
         """Write the schema as JSON, or as YAML for a ``.yaml`` / ``.yml`` path (needs PyYAML)."""
-        from galzoo_fm.schemas.io import write_schema
-
-        write_schema(self, path)
+        dump_schema_file(self.to_dict(), Path(path))
 
     @classmethod
     def from_pairs(
@@ -494,36 +375,24 @@ class Schema:
 
     def votes_from_table(self, table: Any, **kwargs: Any) -> np.ndarray:
         """Vote counts ``(N, n_answers)`` from a catalogue; see :func:`.votes.votes_from_table`."""
-        from galzoo_fm.schemas.votes import votes_from_table
-
         return votes_from_table(self, table, **kwargs)
 
     def vote_fractions(self, votes: Any) -> np.ndarray:
         """Observed vote fractions per question; see :func:`.predictions.vote_fractions`."""
-        from galzoo_fm.schemas.predictions import vote_fractions
-
         return vote_fractions(self, votes)
 
     def expected_fractions(self, concentrations: Any) -> np.ndarray:
         """Expected vote fractions ``α_a / Σα``; see :func:`.predictions.expected_fractions`."""
-        from galzoo_fm.schemas.predictions import expected_fractions
-
         return expected_fractions(self, concentrations)
 
     def asked_probability(self, concentrations: Any = None, *, fractions: Any = None) -> np.ndarray:
         """Probability each question is asked; see :func:`.predictions.asked_probability`."""
-        from galzoo_fm.schemas.predictions import asked_probability
-
         return asked_probability(self, concentrations, fractions=fractions)
 
     def answer_probability(self, concentrations: Any = None, *, fractions: Any = None) -> np.ndarray:
         """Probability of each answer overall; see :func:`.predictions.answer_probability`."""
-        from galzoo_fm.schemas.predictions import answer_probability
-
         return answer_probability(self, concentrations, fractions=fractions)
 
     def most_likely_answers(self, concentrations: Any) -> np.ndarray:
         """Output index of each question's most likely answer; see :mod:`galzoo_fm.schemas.predictions`."""
-        from galzoo_fm.schemas.predictions import most_likely_answers
-
         return most_likely_answers(self, concentrations)
