@@ -13,7 +13,8 @@ from torch import nn
 
 from galzoo_fm._utils.checks import one_of, positive_int
 from galzoo_fm.models.backbones.base import build_backbone
-from galzoo_fm.models.backbones.timm_backbones import read_timm_config
+from galzoo_fm.models.backbones.timm_config import HUB_PREFIXES as _HUB_PREFIXES
+from galzoo_fm.models.backbones.timm_config import read_timm_config
 from galzoo_fm.models.checkpoint import (
     CONFIG_NAME,
     FORMAT,
@@ -31,7 +32,6 @@ from galzoo_fm.preprocess.pipeline import Preprocessor, check_for_encoder
 
 __all__ = ["Encoder", "preprocess_transform"]
 
-_HUB_PREFIXES = ("hf_hub:", "hf-hub:")
 #: Values of :attr:`Encoder.symmetry`.
 SYMMETRIES = ("none", "d4")
 

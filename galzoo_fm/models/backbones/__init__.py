@@ -13,7 +13,7 @@ __all__ = ["TimmBackbone", "build_backbone", "read_timm_config", "validate_backb
 _WHERE = {
     "TimmBackbone": "timm_model",
     "build_backbone": "base",
-    "read_timm_config": "timm_backbones",
+    "read_timm_config": "timm_config",
     "validate_backbone": "base",
 }
 

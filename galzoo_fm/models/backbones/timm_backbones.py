@@ -9,39 +9,12 @@ weights load from a local folder in the timm / Hugging Face layout (``config.jso
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 from galzoo_fm.hookspecs import hookimpl
+from galzoo_fm.models.backbones.timm_config import read_timm_config
 
-__all__ = ["read_timm_config", "register_backbones"]
-
-_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin")
-_HUB_PREFIXES = ("hf_hub:", "hf-hub:")
-
-
-def read_timm_config(folder: str | Path) -> dict[str, Any]:
-    """Read and check the ``config.json`` of a timm / Hugging Face model folder.
-
-    Raises
-    ------
-    ValueError
-        If the folder has no ``config.json``, no weight file, or the config names no ``architecture``.
-    """
-    folder = Path(folder)
-    cfg_file = folder / "config.json"
-    if not cfg_file.is_file():
-        raise ValueError(f"{folder} has no config.json; a timm model folder holds config.json and weights")
-    try:
-        cfg = json.loads(cfg_file.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{cfg_file} is not valid JSON: {exc}") from exc
-    if "architecture" not in cfg:
-        raise ValueError(f"{cfg_file} names no 'architecture'; it is not a timm model config")
-    if not any((folder / f).is_file() for f in _WEIGHT_FILES):
-        raise ValueError(f"{folder} has a config.json but no weights (expected one of {', '.join(_WEIGHT_FILES)})")
-    return cfg
+__all__ = ["read_timm_config", "register_backbones"]  # read_timm_config: handed on from timm_config
 
 
 def _timm_factory(model_name: str):

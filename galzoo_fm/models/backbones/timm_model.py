@@ -12,7 +12,7 @@ import timm
 import torch
 from torch import nn
 
-from galzoo_fm.models.backbones.timm_backbones import _HUB_PREFIXES, read_timm_config
+from galzoo_fm.models.backbones.timm_config import HUB_PREFIXES, read_timm_config
 
 __all__ = ["TimmBackbone"]
 
@@ -90,7 +90,7 @@ class TimmBackbone(nn.Module):
         if not isinstance(pretrained, str | Path):
             raise TypeError(f"pretrained must be None, a bool, a folder or an hf_hub: id, got {pretrained!r}")
         text = str(pretrained)
-        for prefix in _HUB_PREFIXES:
+        for prefix in HUB_PREFIXES:
             if text.startswith(prefix):
                 return "hf-hub:" + text[len(prefix):], True
         folder = Path(text).expanduser()
