@@ -116,8 +116,10 @@ def default_preprocessor(encoder: Encoder, survey: Survey) -> Preprocessor:
 
     Model bands: the encoder's ``bands`` if recorded, else the survey's first ``in_chans`` bands. Pixel scale:
     the survey's native scale, so the cutout is ``image_size`` survey pixels. Arcsinh softening: the survey's
-    defaults (:data:`~galzoo_fm.preprocess.SURVEY_DEFAULTS`) for ``legacy``, ``panstarrs`` and ``sdss`` when
-    they know every band, else each image's measured sky noise (``softening="noise"``).
+    defaults (:meth:`Survey.preprocessing_defaults <galzoo_fm.surveys.Survey.preprocessing_defaults>`; the
+    built-in ``legacy``, ``panstarrs`` and ``sdss`` have them, :data:`~galzoo_fm.preprocess.SURVEY_DEFAULTS`,
+    and a plugin survey may set its own) when they know every band, else each image's measured sky noise
+    (``softening="noise"``).
     """
     bands = list(encoder.bands or survey.bands[: encoder.in_chans])
     if len(bands) != encoder.in_chans:
@@ -127,9 +129,13 @@ def default_preprocessor(encoder: Encoder, survey: Survey) -> Preprocessor:
         )
     settings: dict[str, Any] = {"image_size": encoder.image_size, "pixel_scale": survey.pixscale,
                                 "input_bands": list(survey.bands), "input_pixel_scale": survey.pixscale}
-    known = SURVEY_DEFAULTS.get(survey.name)
+    getter = getattr(survey, "preprocessing_defaults", None)
+    known = getter() if callable(getter) else SURVEY_DEFAULTS.get(survey.name)
     if known is not None and all(b in known["softening"] for b in bands):
-        settings["survey"] = survey.name
+        if SURVEY_DEFAULTS.get(survey.name) == known:
+            settings["survey"] = survey.name  # a built-in's defaults are recorded by name, as before
+        else:
+            settings["softening"] = [float(known["softening"][b]) for b in bands]
     else:
         settings["softening"] = "noise"
     return Preprocessor(bands, **settings)

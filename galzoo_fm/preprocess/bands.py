@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from galzoo_fm.surveys.defaults import BUILTIN_PREPROCESSING
+
 __all__ = ["BAND_WAVELENGTHS", "FILTER_WAVELENGTHS", "MISSING_BAND_RULES", "SURVEY_DEFAULTS", "band_mapping",
            "band_wavelength", "survey_defaults"]
 
@@ -35,31 +37,11 @@ FILTER_WAVELENGTHS: dict[str, float] = {
 }
 _FILTERS_UPPER = {k.upper(): v for k, v in FILTER_WAVELENGTHS.items()}
 
-#: Per-survey defaults. ``softening`` is the arcsinh softening per band in nanomaggies per pixel.
-#: Legacy Surveys and SDSS: ``1 / (Q * scale)`` with the per-band ``scale`` and ``Q = 20`` of the Legacy
-#: Surveys viewer's RGB renderings (legacysurvey/imagine), i.e. the flux where those pictures turn from
-#: linear to logarithmic. Pan-STARRS: the 1-sigma sky noise per 0.25" pixel of the 3pi stacks, from the 5-sigma
-#: point-source depths and seeing of Chambers et al. (2016, arXiv:1612.05560).
-SURVEY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "legacy": {
-        "bands": ["g", "r", "i", "z"],
-        "pixel_scale": 0.262,
-        "softening": {"g": 0.0083, "r": 0.0147, "i": 0.0167, "z": 0.0227},
-        "description": "DESI Legacy Imaging Surveys DR9/DR10 (DECam, 90Prime, MzLS), 0.262\"/px",
-    },
-    "panstarrs": {
-        "bands": ["g", "r", "i", "z", "y"],
-        "pixel_scale": 0.25,
-        "softening": {"g": 0.012, "r": 0.015, "i": 0.017, "z": 0.037, "y": 0.090},
-        "description": "Pan-STARRS1 3pi stacks, 0.25\"/px (convert counts to nanomaggies first)",
-    },
-    "sdss": {
-        "bands": ["u", "g", "r", "i", "z"],
-        "pixel_scale": 0.396,
-        "softening": {"u": 0.0333, "g": 0.0200, "r": 0.0333, "i": 0.0500, "z": 0.125},
-        "description": "SDSS imaging frames, 0.396\"/px",
-    },
-}
+#: Per-survey defaults (``bands``, ``pixel_scale``, ``softening`` per band in nanomaggies per pixel,
+#: ``description``) of the built-in surveys: the values their classes hold as
+#: :attr:`~galzoo_fm.surveys.Survey.preprocessing` (the table and its sources are in
+#: :mod:`galzoo_fm.surveys.defaults`). A plugin survey supplies its own on its class.
+SURVEY_DEFAULTS: dict[str, dict[str, Any]] = BUILTIN_PREPROCESSING
 
 #: Rules for a model band that the input lacks: ``"error"`` raises ``ValueError``; ``"zero"`` fills a
 #: zero (background) channel; ``"nearest"`` copies the input band closest in effective wavelength (ties go

@@ -9,7 +9,7 @@ register their own with the ``register_surveys`` hook.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -198,6 +198,9 @@ class Survey:
         Largest cutout side in pixels the service accepts.
     batch_size : int
         How many positions the engine hands to one :meth:`fetch_batch` call.
+    preprocessing : dict or None
+        Preprocessing defaults for a model that recorded none (see :meth:`preprocessing_defaults`); ``None``
+        when the survey has none (the arcsinh softening is then measured from each image's sky noise).
     """
 
     name: ClassVar[str] = "survey"
@@ -209,6 +212,9 @@ class Survey:
     batch_size: ClassVar[int] = 1
     #: Free text for listings when the band names are open-ended (HiPS ids, file keywords).
     bands_note: ClassVar[str] = ""
+    #: Preprocessing defaults: ``bands`` (list of str), ``pixel_scale`` (arcsec/pixel), ``softening``
+    #: (``{band: arcsinh softening in flux units per pixel}``) and ``description``; ``None`` for none.
+    preprocessing: ClassVar[Mapping[str, Any] | None] = None
 
     #: Bands this instance returns, in order (set by ``__init__``).
     bands: tuple[str, ...] = ()
@@ -254,6 +260,27 @@ class Survey:
 
     def close(self) -> None:
         """Release connections and open files."""
+
+    @classmethod
+    def preprocessing_defaults(cls) -> dict[str, Any] | None:
+        """A copy of :attr:`preprocessing`, the defaults :func:`galzoo_fm.embedding.default_preprocessor` uses.
+
+        Returns
+        -------
+        dict or None
+            ``{"bands": [...], "pixel_scale": float, "softening": {band: float}, "description": str}``, or
+            ``None`` when the survey has no defaults.
+
+        Examples
+        --------
+        >>> from galzoo_fm.surveys import LegacySurvey
+        >>> LegacySurvey.preprocessing_defaults()["softening"]["g"]
+        0.0083
+        """
+        if cls.preprocessing is None:
+            return None
+        return {k: (dict(v) if isinstance(v, Mapping) else list(v) if isinstance(v, list | tuple) else v)
+                for k, v in cls.preprocessing.items()}
 
     @classmethod
     def info(cls) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import numpy as np
 from astropy.io import fits
 
 from galzoo_fm.surveys.base import Cutout, Status, classify_coverage, parse_bands, parse_bool, parse_float
+from galzoo_fm.surveys.defaults import BUILTIN_PREPROCESSING
 from galzoo_fm.surveys.grid import header_wcs
 from galzoo_fm.surveys.http_survey import HTTPSurvey
 
@@ -61,6 +62,7 @@ class LegacySurvey(HTTPSurvey):
     all_bands: ClassVar[tuple[str, ...]] = ("g", "r", "i", "z", "y", "Y")
     layers: ClassVar[tuple[str, ...]] = tuple(LAYERS)
     native_pixscale: ClassVar[float] = 0.262
+    preprocessing: ClassVar[dict[str, Any]] = BUILTIN_PREPROCESSING["legacy"]
     max_size: ClassVar[int] = 512
     default_server: ClassVar[str] = "https://www.legacysurvey.org/viewer/fits-cutout"
     default_per_host: ClassVar[int] = 4

@@ -11,6 +11,7 @@ from astropy.wcs import WCS
 
 from galzoo_fm._utils.http import CorruptResponse, DiskCache
 from galzoo_fm.surveys.base import Cutout, Status, classify_coverage, parse_bands, parse_bool
+from galzoo_fm.surveys.defaults import BUILTIN_PREPROCESSING
 from galzoo_fm.surveys.grid import header_wcs, reproject_onto
 from galzoo_fm.surveys.http_survey import HTTPSurvey
 
@@ -55,6 +56,7 @@ class PanSTARRSSurvey(HTTPSurvey):
     description: ClassVar[str] = "Pan-STARRS1 3pi stacks (STScI ps1filenames.py + fitscut.cgi)"
     all_bands: ClassVar[tuple[str, ...]] = ("g", "r", "i", "z", "y")
     native_pixscale: ClassVar[float] = 0.25
+    preprocessing: ClassVar[dict[str, Any]] = BUILTIN_PREPROCESSING["panstarrs"]
     max_size: ClassVar[int] = 6000
     default_server: ClassVar[str] = "https://ps1images.stsci.edu/cgi-bin/"
     default_per_host: ClassVar[int] = 3

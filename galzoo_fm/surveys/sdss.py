@@ -26,6 +26,7 @@ from astropy.wcs import WCS
 from galzoo_fm._utils.http import CorruptResponse, DiskCache, HTTPFailure, server_url, validate_fits
 from galzoo_fm.surveys.astroquery_survey import AstroquerySurvey
 from galzoo_fm.surveys.base import Cutout, Status, classify_coverage, parse_bands, parse_float, parse_int
+from galzoo_fm.surveys.defaults import BUILTIN_PREPROCESSING
 from galzoo_fm.surveys.grid import coadd, header_wcs, reproject_onto, tan_grid
 
 __all__ = ["SDSSSurvey"]
@@ -73,6 +74,7 @@ class SDSSSurvey(AstroquerySurvey):
     description: ClassVar[str] = "SDSS imaging frames via astroquery.sdss, cut and band-aligned locally"
     all_bands: ClassVar[tuple[str, ...]] = ("u", "g", "r", "i", "z")
     native_pixscale: ClassVar[float] = 0.396
+    preprocessing: ClassVar[dict[str, Any]] = BUILTIN_PREPROCESSING["sdss"]
     max_size: ClassVar[int] = 1024
     default_server: ClassVar[str] = "https://skyserver.sdss.org"
     default_per_host: ClassVar[int] = 2
