@@ -4,8 +4,8 @@
 * :mod:`~galzoo_fm.datasets.sim.render` — the package's one galaxy renderer (GalSim profiles, PSF, noise);
 * :mod:`~galzoo_fm.datasets.sim.votes` — volunteer votes from several campaigns (:func:`simulate_votes`);
 * :mod:`~galzoo_fm.datasets.sim.catalogue` — catalogues, images and training files (:func:`simulate_catalog`,
-  :func:`simulate_images`, :func:`write_synthetic`; the training dataset :func:`synthetic_dataset` is
-  handed on from :mod:`galzoo_fm.training.data`, as the simulation does not import the training code);
+  :func:`simulate_images`, :func:`write_synthetic`); the training dataset of them is
+  :func:`galzoo_fm.training.data.synthetic_dataset`, as the simulation does not import the training code;
 * :mod:`~galzoo_fm.datasets.sim.survey` — the ``synthetic`` survey, the same galaxies by sky position;
 * :mod:`~galzoo_fm.datasets.sim.demo` — the small demo sky (a mosaic and its catalogue) of :doc:`/embedding`;
 * :mod:`~galzoo_fm.datasets.sim.plots` — a picture of each simulated class.
@@ -26,7 +26,6 @@ _WHERE = {
     "simulate_catalog": "catalogue",
     "simulate_images": "catalogue",
     "simulate_votes": "votes",
-    "synthetic_dataset": "galzoo_fm.training.data.synthetic",  # handed on: a training dataset
     "write_synthetic": "catalogue",
 }
 
