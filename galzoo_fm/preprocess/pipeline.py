@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -11,18 +10,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from galzoo_fm.preprocess.bands import MISSING_BAND_RULES, band_mapping, check_band_names, survey_defaults
+from galzoo_fm._utils.settings import document
+from galzoo_fm.preprocess.bands import band_mapping, check_band_names
 from galzoo_fm.preprocess.flags import BAD_FLAGS, PreprocessFlag, describe_flags
-from galzoo_fm.preprocess.geometry import INTERPOLATIONS, resample_images
-from galzoo_fm.preprocess.sources import (
-    CENTROID_METHODS,
-    NEIGHBOUR_MODES,
-    detection_images,
-    find_central_sources,
-    measure_centroids,
-    replace_neighbours,
-)
-from galzoo_fm.preprocess.steps import BACKGROUND_METHODS, _background2d, asinh_stretch, subsample_step
+from galzoo_fm.preprocess.geometry import resample_images
+from galzoo_fm.preprocess.settings import PREPROCESS_SETTINGS, pixel_scale_value, resolve_settings
+from galzoo_fm.preprocess.sources import detection_images, find_central_sources, measure_centroids, replace_neighbours
+from galzoo_fm.preprocess.steps import _background2d, asinh_stretch, subsample_step
 from galzoo_fm.preprocess.torch_steps import any_band, clean_batch, resample_shared, sky_batch
 
 __all__ = ["FORMAT", "PreprocessResult", "Preprocessor", "check_for_encoder"]
@@ -30,40 +24,7 @@ __all__ = ["FORMAT", "PreprocessResult", "Preprocessor", "check_for_encoder"]
 #: The ``format`` key of :meth:`Preprocessor.to_dict`.
 FORMAT = "galzoo_fm.preprocess"
 FORMAT_VERSION = 1
-STRETCHES = ("asinh", "none")
-
-_DEFAULTS: dict[str, Any] = {
-    "image_size": 64,
-    "pixel_scale": None,
-    "survey": None,
-    "input_bands": None,
-    "input_pixel_scale": None,
-    "missing_band": "error",
-    "saturation": None,
-    "plateau_pixels": 5,
-    "max_masked_fraction": 0.5,
-    "background": "sigma_clip",
-    "background_sigma": 3.0,
-    "background_maxiters": 5,
-    "background_box": 16,
-    "background_pixels": 1024,
-    "neighbours": "none",
-    "recentre": "none",
-    "detect_threshold": 3.0,
-    "detect_npixels": 5,
-    "deblend": True,
-    "deblend_contrast": 0.005,
-    "central_radius": 3,
-    "neighbour_dilate": 2,
-    "max_shift": 5.0,
-    "interpolation": "bilinear",
-    "stretch": "asinh",
-    "softening": None,
-    "dynamic_range": 1000.0,
-    "clip": [-0.5, 1.5],
-    "mask_channel": False,
-    "seed": 0,
-}
+_DEFAULTS: dict[str, Any] = {k: spec.default for k, spec in PREPROCESS_SETTINGS.items()}
 
 
 @dataclass
@@ -119,34 +80,6 @@ class PreprocessResult:
                                 conv(self.noise, np.float32), conv(self.shifts, np.float64))
 
 
-def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if value is None and "none" in allowed:
-        return "none"
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
-    return value
-
-
-def _number(name: str, value: Any, *, positive: bool = False, minimum: float | None = None, integer: bool = False):
-    ok_type = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-    if isinstance(value, bool) or not isinstance(value, ok_type) or not math.isfinite(value):
-        kind = "an integer" if integer else "a finite number"
-        raise TypeError(f"{name} must be {kind}, got {value!r}")
-    if positive and value <= 0:
-        raise ValueError(f"{name} must be positive, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return int(value) if integer else float(value)
-
-
-def _pixel_scale(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise TypeError(f"{name} must be a number of arcsec per pixel, got {value!r}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive number of arcsec per pixel, got {value!r}")
-    return float(value)
-
-
 class Preprocessor:
     """A configurable, serialisable preprocessing pipeline for batches of multi-band cutouts.
 
@@ -170,51 +103,7 @@ class Preprocessor:
     ----------
     bands : list of str
         The model's channels, in order (e.g. ``["g", "r", "z"]``).
-    image_size : int
-        Output side in pixels (default 64).
-    pixel_scale : float, optional
-        Output pixel scale in arcsec/pixel; the field of view is ``image_size * pixel_scale``. ``None``
-        resizes the whole cutout (its shorter side) to ``image_size``, ignoring the angular scale.
-    survey : str, optional
-        A key of :data:`~galzoo_fm.preprocess.SURVEY_DEFAULTS` (``"legacy"``, ``"panstarrs"``, ``"sdss"``): fills
-        ``input_bands``, ``input_pixel_scale`` and ``softening`` when they are not given.
-    input_bands : list of str, optional
-        Band names of the input arrays' channels (default: the survey's bands). Overridable per call.
-    input_pixel_scale : float, optional
-        Input pixel scale in arcsec/pixel (default: the survey's). Overridable per call.
-    missing_band : {"error", "zero", "nearest"}
-        Rule for a model band the input lacks (see :data:`~galzoo_fm.preprocess.MISSING_BAND_RULES`).
-    saturation : float, optional
-        Flux at which a pixel is saturated (flag only). ``plateau_pixels`` (default 5) flags flat-topped
-        bands; ``max_masked_fraction`` (default 0.5) flags mostly-masked cutouts.
-    background : {"sigma_clip", "background2d", "none"}
-        Sky subtraction; ``background_sigma`` (3.0), ``background_maxiters`` (5), ``background_box``
-        (16 pixels, ``Background2D`` mesh) and ``background_pixels`` (1024: the sigma-clipped sky level and
-        noise come from a regular grid of at most that many pixels per band, see
-        :func:`~galzoo_fm.preprocess.estimate_background`; 0: every pixel) tune it.
-    neighbours : {"none", "zero", "noise", "symmetric"}
-        Replace sources other than the central galaxy (default ``"none"``). Detection: S/N image over all
-        bands smoothed by a 1-pixel Gaussian, ``detect_threshold`` (3.0 sigma), ``detect_npixels`` (5),
-        deblending if ``deblend`` (``deblend_contrast`` 0.005); the central source is the commonest label
-        within ``central_radius`` (3) pixels of the centre; the mask grows by ``neighbour_dilate`` (2) pixels.
-    recentre : {"none", "com", "quadratic"}
-        Recentre on the central source (photutils ``centroid_com`` over its segment, or
-        ``centroid_quadratic``); shifts beyond ``max_shift`` (5.0 input pixels) are refused and flagged.
-    interpolation : {"bilinear", "area"}
-        Resampling kernel (antialiased bilinear, or flux-conserving area mean).
-    stretch : {"asinh", "none"}
-        ``"none"`` leaves background-subtracted fluxes (no clip either).
-    softening : list of float or "noise", optional
-        Arcsinh softening per model band in input flux units (default: the survey's); ``"noise"`` uses each
-        image's measured sky noise per band.
-    dynamic_range : float
-        Flux, in units of the softening, that maps to 1 (default 1000).
-    clip : (float, float) or None
-        Range of the stretched values (default ``(-0.5, 1.5)``).
-    mask_channel : bool
-        Append the filled-pixel fraction as an extra channel (default ``False``).
-    seed : int
-        Seed of the noise used for in-painting (reproducible output).
+    {settings}
 
     Examples
     --------
@@ -231,87 +120,8 @@ class Preprocessor:
     """
 
     def __init__(self, bands: list[str], **settings: Any):
-        unknown = sorted(set(settings) - set(_DEFAULTS))
-        if unknown:
-            raise TypeError(
-                f"unknown Preprocessor setting(s) {', '.join(unknown)}; known settings: bands, {', '.join(_DEFAULTS)}"
-            )
-        s = {**_DEFAULTS, **settings}
-        s["bands"] = check_band_names(bands, "bands")
-        self._settings = self._resolve(s)
+        self._settings = resolve_settings(bands, settings)
         self._consts: dict[Any, Any] = {}  # small constant tensors per device (softening, band mapping)
-
-    # ------------------------------------------------------------ settings
-    @staticmethod
-    def _resolve(s: dict[str, Any]) -> dict[str, Any]:
-        survey = None
-        if s["survey"] is not None:
-            survey = survey_defaults(s["survey"])
-            s["survey"] = s["survey"].lower()
-            if s["input_bands"] is None:
-                s["input_bands"] = survey["bands"]
-            if s["input_pixel_scale"] is None:
-                s["input_pixel_scale"] = survey["pixel_scale"]
-        if s["input_bands"] is not None:
-            s["input_bands"] = check_band_names(s["input_bands"], "input_bands")
-            band_mapping(s["bands"], s["input_bands"], s["missing_band"])  # fail now, not on first call
-        s["missing_band"] = _choice("missing_band", s["missing_band"], MISSING_BAND_RULES)
-        s["image_size"] = _number("image_size", s["image_size"], positive=True, integer=True)
-        for key in ("pixel_scale", "input_pixel_scale"):
-            if s[key] is not None:
-                s[key] = _pixel_scale(key, s[key])
-        if s["saturation"] is not None:
-            s["saturation"] = _number("saturation", s["saturation"])
-        s["plateau_pixels"] = _number("plateau_pixels", s["plateau_pixels"], minimum=0, integer=True)
-        s["max_masked_fraction"] = _number("max_masked_fraction", s["max_masked_fraction"], minimum=0)
-        s["background"] = _choice("background", s["background"], BACKGROUND_METHODS)
-        s["background_sigma"] = _number("background_sigma", s["background_sigma"], positive=True)
-        s["background_maxiters"] = _number("background_maxiters", s["background_maxiters"], positive=True, integer=True)
-        s["background_box"] = _number("background_box", s["background_box"], positive=True, integer=True)
-        s["background_pixels"] = _number("background_pixels", s["background_pixels"], minimum=0, integer=True)
-        s["neighbours"] = _choice("neighbours", s["neighbours"], NEIGHBOUR_MODES)
-        s["recentre"] = _choice("recentre", s["recentre"], CENTROID_METHODS)
-        s["detect_threshold"] = _number("detect_threshold", s["detect_threshold"], positive=True)
-        s["detect_npixels"] = _number("detect_npixels", s["detect_npixels"], positive=True, integer=True)
-        s["deblend"] = bool(s["deblend"])
-        s["deblend_contrast"] = _number("deblend_contrast", s["deblend_contrast"], positive=True)
-        s["central_radius"] = _number("central_radius", s["central_radius"], minimum=0, integer=True)
-        s["neighbour_dilate"] = _number("neighbour_dilate", s["neighbour_dilate"], minimum=0, integer=True)
-        s["max_shift"] = _number("max_shift", s["max_shift"], positive=True)
-        s["interpolation"] = _choice("interpolation", s["interpolation"], INTERPOLATIONS)
-        s["stretch"] = _choice("stretch", s["stretch"], STRETCHES)
-        s["dynamic_range"] = _number("dynamic_range", s["dynamic_range"], positive=True)
-        s["mask_channel"] = bool(s["mask_channel"])
-        s["seed"] = _number("seed", s["seed"], minimum=0, integer=True)
-        if s["clip"] is not None:
-            lo, hi = (_number("clip", v) for v in s["clip"]) if len(s["clip"]) == 2 else (None, None)
-            if lo is None or not lo < hi:
-                raise ValueError(f"clip must be (low, high) with low < high, or None; got {s['clip']!r}")
-            s["clip"] = [lo, hi]
-        s["softening"] = Preprocessor._softening(s, survey)
-        return s
-
-    @staticmethod
-    def _softening(s: dict[str, Any], survey: dict[str, Any] | None) -> list[float] | str | None:
-        soft = s["softening"]
-        if s["stretch"] == "none" and soft is None:
-            return None
-        if soft == "noise":
-            return "noise"
-        if soft is None:
-            if survey is None:
-                raise ValueError("softening is needed for the arcsinh stretch: give survey=, softening=[...] per band, "
-                                 "or softening='noise'")
-            missing = [b for b in s["bands"] if b not in survey["softening"]]
-            if missing:
-                raise ValueError(
-                    f"band(s) {', '.join(map(repr, missing))} are not bands of survey {s['survey']!r} "
-                    f"({', '.join(survey['bands'])}); give softening=[...] for every model band"
-                )
-            return [float(survey["softening"][b]) for b in s["bands"]]
-        if isinstance(soft, str) or len(soft) != len(s["bands"]):
-            raise ValueError(f"softening must be 'noise' or one value per band {s['bands']}, got {soft!r}")
-        return [_number("softening", v, positive=True) for v in soft]
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -386,7 +196,8 @@ class Preprocessor:
             raise ValueError("the input's band names are unknown: pass bands=[...] or set input_bands/survey")
         if len(bands) != images.shape[1]:
             raise ValueError(f"images have {images.shape[1]} channels but {len(bands)} band names were given: {bands}")
-        scale = self._settings["input_pixel_scale"] if pixel_scale is None else _pixel_scale("pixel_scale", pixel_scale)
+        scale = (self._settings["input_pixel_scale"] if pixel_scale is None
+                 else pixel_scale_value(pixel_scale, "pixel_scale"))
         if self._settings["pixel_scale"] is not None and scale is None:
             raise ValueError("the input pixel scale is unknown: pass pixel_scale= (arcsec/pixel) or set "
                              "input_pixel_scale/survey")
@@ -638,6 +449,9 @@ class Preprocessor:
                 self._consts[key] = torch.tensor(soft, dtype=torch.float32, device=images.device)
             soft = self._consts[key]
         return asinh_stretch(images, soft, s["dynamic_range"], None if s["clip"] is None else tuple(s["clip"]))
+
+
+document(Preprocessor, PREPROCESS_SETTINGS)
 
 
 def check_for_encoder(pre: Preprocessor, in_chans: int, image_size: int, bands: Any = None) -> None:

@@ -1,0 +1,192 @@
+"""The settings of :class:`~galzoo_fm.preprocess.Preprocessor`, each declared once, and their resolution.
+
+:data:`PREPROCESS_SETTINGS` declares every keyword (default, type, bounds or choices, doc); the
+Preprocessor's validation, defaults and docstring come from it. :func:`resolve_settings` adds the rules that
+join settings: the survey's defaults (input bands, pixel scale, softening), the band mapping and the softening
+per model band.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+from galzoo_fm._utils.settings import Setting, did_you_mean, unknown_keys, validate_table
+from galzoo_fm.preprocess.bands import MISSING_BAND_RULES, band_mapping, check_band_names, survey_defaults
+from galzoo_fm.preprocess.geometry import INTERPOLATIONS
+from galzoo_fm.preprocess.sources import CENTROID_METHODS, NEIGHBOUR_MODES
+from galzoo_fm.preprocess.steps import BACKGROUND_METHODS
+
+__all__ = ["PREPROCESS_SETTINGS", "STRETCHES", "pixel_scale_value", "resolve_settings"]
+
+STRETCHES = ("asinh", "none")
+
+
+def pixel_scale_value(value: Any, what: str) -> float:
+    """``value`` as a ``float`` if it is a positive finite number of arcsec per pixel.
+
+    Raises
+    ------
+    TypeError
+        Not a real number.
+    ValueError
+        Not positive and finite.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{what} must be a number of arcsec per pixel, got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{what} must be a positive number of arcsec per pixel, got {value!r}")
+    return float(value)
+
+
+def _truth(value: Any, key: str) -> bool:
+    return bool(value)
+
+
+def _clip(value: Any, key: str) -> list[float]:
+    number = Setting(float, finite=True)
+    lo, hi = (number.validate(v, key) for v in value) if len(value) == 2 else (None, None)
+    if lo is None or not lo < hi:
+        raise ValueError(f"{key} must be (low, high) with low < high, or None; got {value!r}")
+    return [lo, hi]
+
+
+def _int(default: int, doc: str, **bounds: Any) -> Setting:
+    return Setting(int, default, doc=doc, **bounds)
+
+
+def _float(default: float | None, doc: str, **bounds: Any) -> Setting:
+    return Setting(float, default, doc=doc, finite=True, **bounds)
+
+
+#: Every keyword of :class:`~galzoo_fm.preprocess.Preprocessor` (besides ``bands``), in the order of its
+#: :meth:`~galzoo_fm.preprocess.Preprocessor.to_dict`.
+PREPROCESS_SETTINGS: dict[str, Setting] = {
+    "image_size": _int(64, "Output side in pixels.", positive=True),
+    "pixel_scale": Setting(default=None, type_doc="float", check=pixel_scale_value, nullable=True,
+                           doc="Output pixel scale in arcsec/pixel; the field of view is ``image_size * "
+                           "pixel_scale``. ``None`` resizes the whole cutout (its shorter side) to ``image_size``, "
+                           "ignoring the angular scale."),
+    "survey": Setting(str, None, nullable=True, doc="A key of :data:`~galzoo_fm.preprocess.SURVEY_DEFAULTS` "
+                      "(``\"legacy\"``, ``\"panstarrs\"``, ``\"sdss\"``): fills ``input_bands``, "
+                      "``input_pixel_scale`` and ``softening`` when they are not given."),
+    "input_bands": Setting(default=None, type_doc="list of str", doc="Band names of the input arrays' channels "
+                           "(default: the survey's bands). Overridable per call."),
+    "input_pixel_scale": Setting(default=None, type_doc="float", check=pixel_scale_value, nullable=True,
+                                 doc="Input pixel scale in arcsec/pixel (default: the survey's). Overridable per "
+                                 "call."),
+    "missing_band": Setting(default="error", choices=MISSING_BAND_RULES, doc="Rule for a model band the input "
+                            "lacks (see :data:`~galzoo_fm.preprocess.MISSING_BAND_RULES`)."),
+    "saturation": _float(None, "Flux at which a pixel is saturated (flag only).", nullable=True),
+    "plateau_pixels": _int(5, "Flag a band whose maximum is shared by at least this many pixels (flat-topped; "
+                           "0: no test).", minimum=0),
+    "max_masked_fraction": _float(0.5, "Flag cutouts with more bad pixels than this fraction.", minimum=0),
+    "background": Setting(default="sigma_clip", choices=BACKGROUND_METHODS, nullable=True,
+                          doc="Sky subtraction: the sigma-clipped level, a ``Background2D`` map "
+                          "(:func:`~galzoo_fm.preprocess.estimate_background`), or none."),
+    "background_sigma": _float(3.0, "Sigma-clipping threshold.", positive=True),
+    "background_maxiters": _int(5, "Sigma-clipping iterations.", positive=True),
+    "background_box": _int(16, "``Background2D`` mesh in pixels.", positive=True),
+    "background_pixels": _int(1024, "The sigma-clipped sky level and noise come from a regular grid of at most "
+                              "this many pixels per band (0: every pixel).", minimum=0),
+    "neighbours": Setting(default="none", choices=NEIGHBOUR_MODES, nullable=True,
+                          doc="Replace sources other than the central galaxy (segmentation of the S/N image over "
+                          "all bands, smoothed by a 1-pixel Gaussian; :func:`~galzoo_fm.preprocess."
+                          "replace_neighbours`)."),
+    "recentre": Setting(default="none", choices=CENTROID_METHODS, nullable=True,
+                        doc="Recentre on the central source (photutils ``centroid_com`` over its segment, or "
+                        "``centroid_quadratic``)."),
+    "detect_threshold": _float(3.0, "Detection threshold in sigma.", positive=True),
+    "detect_npixels": _int(5, "Connected pixels of a detection.", positive=True),
+    "deblend": Setting(default=True, type_doc="bool", check=_truth, doc="Deblend the detections."),
+    "deblend_contrast": _float(0.005, "Deblending contrast.", positive=True),
+    "central_radius": _int(3, "The central source is the commonest label within this many pixels of the "
+                           "centre.", minimum=0),
+    "neighbour_dilate": _int(2, "Grow the neighbours' mask by this many pixels.", minimum=0),
+    "max_shift": _float(5.0, "Recentring shifts beyond this many input pixels are refused and flagged.",
+                        positive=True),
+    "interpolation": Setting(default="bilinear", choices=INTERPOLATIONS,
+                             doc="Resampling kernel (antialiased bilinear, or flux-conserving area mean)."),
+    "stretch": Setting(default="asinh", choices=STRETCHES, nullable=True,
+                       doc="``\"none\"`` leaves background-subtracted fluxes (no clip either)."),
+    "softening": Setting(default=None, type_doc="list of float or 'noise'", doc="Arcsinh softening per model "
+                         "band in input flux units (default: the survey's); ``\"noise\"`` uses each image's "
+                         "measured sky noise per band."),
+    "dynamic_range": _float(1000.0, "Flux, in units of the softening, that maps to 1.", positive=True),
+    "clip": Setting(default=[-0.5, 1.5], type_doc="(float, float)", check=_clip, nullable=True,
+                    doc="Range of the stretched values (``None``: no clipping)."),
+    "mask_channel": Setting(default=False, type_doc="bool", check=_truth,
+                            doc="Append the filled-pixel fraction as an extra channel."),
+    "seed": _int(0, "Seed of the noise used for in-painting (reproducible output).", minimum=0),
+}
+
+
+def resolve_settings(bands: Any, settings: dict[str, Any]) -> dict[str, Any]:
+    """Every setting explicit: ``settings`` validated, defaults and the survey's defaults filled in.
+
+    Parameters
+    ----------
+    bands : list of str
+        The model's bands.
+    settings : dict
+        :class:`~galzoo_fm.preprocess.Preprocessor` keywords.
+
+    Returns
+    -------
+    dict
+        Every key of :data:`PREPROCESS_SETTINGS` in order, then ``"bands"``.
+
+    Raises
+    ------
+    TypeError
+        An unknown setting, or a value of the wrong type.
+    ValueError
+        A value out of range, an unknown survey, bands the input or the survey lacks, a softening that does
+        not fit the bands.
+    """
+    unknown = unknown_keys(settings, PREPROCESS_SETTINGS)
+    if unknown:
+        raise TypeError(f"unknown Preprocessor setting(s) {', '.join(unknown)}; known settings: bands, "
+                        f"{', '.join(PREPROCESS_SETTINGS)}" + did_you_mean(unknown, PREPROCESS_SETTINGS))
+    bands = check_band_names(bands, "bands")
+    given = dict(settings)
+    survey = None
+    if given.get("survey") is not None:  # the survey's defaults, then the band mapping: the first checks
+        survey = survey_defaults(given["survey"])
+        given["survey"] = given["survey"].lower()
+        if given.get("input_bands") is None:
+            given["input_bands"] = survey["bands"]
+        if given.get("input_pixel_scale") is None:
+            given["input_pixel_scale"] = survey["pixel_scale"]
+    if given.get("input_bands") is not None:
+        given["input_bands"] = check_band_names(given["input_bands"], "input_bands")
+        missing = given.get("missing_band", PREPROCESS_SETTINGS["missing_band"].default)
+        band_mapping(bands, given["input_bands"], missing)  # fail now, not on first call
+    s = validate_table(given, PREPROCESS_SETTINGS)
+    s["bands"] = bands
+    s["softening"] = _softening(s, survey)
+    return s
+
+
+def _softening(s: dict[str, Any], survey: dict[str, Any] | None) -> list[float] | str | None:
+    soft = s["softening"]
+    if s["stretch"] == "none" and soft is None:
+        return None
+    if soft == "noise":
+        return "noise"
+    if soft is None:
+        if survey is None:
+            raise ValueError("softening is needed for the arcsinh stretch: give survey=, softening=[...] per band, "
+                             "or softening='noise'")
+        missing = [b for b in s["bands"] if b not in survey["softening"]]
+        if missing:
+            raise ValueError(
+                f"band(s) {', '.join(map(repr, missing))} are not bands of survey {s['survey']!r} "
+                f"({', '.join(survey['bands'])}); give softening=[...] for every model band"
+            )
+        return [float(survey["softening"][b]) for b in s["bands"]]
+    if isinstance(soft, str) or len(soft) != len(s["bands"]):
+        raise ValueError(f"softening must be 'noise' or one value per band {s['bands']}, got {soft!r}")
+    number = Setting(float, finite=True, positive=True)
+    return [number.validate(v, "softening") for v in soft]
