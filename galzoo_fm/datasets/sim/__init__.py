@@ -5,7 +5,8 @@
 * :mod:`~galzoo_fm.datasets.sim.votes` — volunteer votes from several campaigns (:func:`simulate_votes`);
 * :mod:`~galzoo_fm.datasets.sim.catalogue` — catalogues, images and training files (:func:`simulate_catalog`,
   :func:`simulate_images`, :func:`write_synthetic`); the training dataset of them is
-  :func:`galzoo_fm.training.data.synthetic_dataset`, as the simulation does not import the training code;
+  :func:`galzoo_fm.datasets.synthetic_dataset` (defined in ``galzoo_fm.training.data.synthetic``, as the
+  simulation does not import the training code);
 * :mod:`~galzoo_fm.datasets.sim.survey` — the ``synthetic`` survey, the same galaxies by sky position;
 * :mod:`~galzoo_fm.datasets.sim.demo` — the small demo sky (a mosaic and its catalogue) of :doc:`/embedding`;
 * :mod:`~galzoo_fm.datasets.sim.plots` — a picture of each simulated class.

@@ -5,8 +5,8 @@
   campaigns with different trees (:func:`~galzoo_fm.datasets.sim.votes.simulate_votes`);
 * :func:`simulate_images` — the ``(N, C, H, W)`` g, r, z images in nanomaggies at 0.262"/px
   (:func:`~galzoo_fm.datasets.sim.render.render_galaxy`: GalSim profiles and PSFs), in parallel;
-* :func:`~galzoo_fm.training.data.synthetic_dataset` — both as a training dataset (it lives in
-  :mod:`galzoo_fm.training.data`, as the simulation does not import the training code);
+* :func:`galzoo_fm.datasets.synthetic_dataset` — both as a training dataset (defined in
+  ``galzoo_fm.training.data.synthetic``, as the simulation does not import the training code);
 * :func:`write_synthetic` — both as files (``images.npy`` + ``catalog.fits``) for ``galzoo-fm pretrain``;
 * the ``synthetic`` survey (:class:`galzoo_fm.datasets.sim.survey.SyntheticSurvey`) serves the same
   galaxies by sky position, so fetch → store → embed runs without a network.
