@@ -168,6 +168,8 @@ def test_bad_settings_and_input():
         Augment(noise=0.5)
     with pytest.raises(TypeError, match="unknown Augment setting"):
         Augment(hue=0.1)
+    with pytest.raises(TypeError, match=r"unknown Augment setting\(s\) rotaton; known: .*; did you mean rotation\?"):
+        Augment(rotaton=10)
     with pytest.raises(ValueError, match="padding must be one of"):
         Augment(padding="wrap")
     with pytest.raises(ValueError, match="n_views must be a positive integer"):

@@ -351,7 +351,7 @@ def test_bad_input_errors(demo):
         Preprocessor(BANDS, input_bands=BANDS)
     with pytest.raises(ValueError, match="one value per band"):
         Preprocessor(BANDS, input_bands=BANDS, softening=[0.1, 0.2])
-    with pytest.raises(TypeError, match="unknown Preprocessor setting"):
+    with pytest.raises(TypeError, match="unknown Preprocessor setting.*; did you mean stretch"):
         Preprocessor(BANDS, survey="legacy", strech="asinh")
     with pytest.raises(ValueError, match="background must be one of"):
         Preprocessor(BANDS, survey="legacy", background="median")
@@ -389,3 +389,43 @@ def test_clean_images_flags_agree_with_and_without_bad_pixels():
     np.testing.assert_array_equal(fast, general[:5])
     assert [describe_flags(fast)[i] for i in (1, 2, 3)] == [["EMPTY"], ["CONSTANT"], ["SATURATED"]]
     assert describe_flags(general)[5] == ["NONFINITE", "EMPTY", "MOSTLY_MASKED"]
+
+
+def _rst_defaults(text: str, header: str) -> dict:
+    """``{setting: default}`` of the settings table after ``header`` in docs/preprocessing.rst."""
+    import ast
+    import re
+
+    lines = text[text.index(header):].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("setting "))
+    spans = [m.span() for m in re.finditer("=+", lines[start - 1])]  # the columns, from the table's border
+    out = {}
+    for line in lines[start + 2:]:
+        if line.startswith("="):
+            break
+        if not line.startswith("``"):
+            continue  # a continuation line
+        cols = [line[a:b].strip() for a, b in spans]
+        names = re.findall(r"``(\w+)``", cols[0])
+        raw = cols[1].replace("``", "")
+        if raw in ("(required)", "survey's"):
+            continue
+        values = [raw] if len(names) == 1 else raw.split(", ")
+        for name, value in zip(names, values, strict=True):
+            parsed = ast.literal_eval(value)
+            out[name] = list(parsed) if isinstance(parsed, tuple) else parsed
+    return out
+
+
+def test_docs_settings_tables_match_the_declarations():
+    from pathlib import Path
+
+    from galzoo_fm.preprocess.settings import PREPROCESS_SETTINGS
+    from galzoo_fm.training.augment import AUGMENT_SETTINGS
+
+    text = (Path(__file__).parents[1] / "docs" / "preprocessing.rst").read_text()
+    for header, table in (("Settings\n~~~~~~~~", PREPROCESS_SETTINGS), ("In order:", AUGMENT_SETTINGS)):
+        documented = _rst_defaults(text, header)
+        assert len(documented) >= 10
+        for name, default in documented.items():
+            assert table[name].default == default, name

@@ -466,3 +466,24 @@ def test_metrics_csv_has_no_empty_cells_and_validation_has_its_own_file(tmp_path
     Trainer(Sometimes(TinyEncoder(), bad_step=10**9), ds, settings, tmp_path, validate_fn=validate).fit()
     assert [r["step"] for r in _csv_rows(tmp_path / "metrics.csv")] == [str(i) for i in range(1, 7)]
     assert [r["step"] for r in _csv_rows(tmp_path / "validation.csv")] == ["2", "4", "6"]
+
+
+def test_train_settings_and_config_tables_come_from_one_declaration():
+    from galzoo_fm.training import FINETUNE_SPEC, PRETRAIN_SPEC
+    from galzoo_fm.training.pretrain import settings_from_config
+
+    minimal = {"loss": {"name": "byol"}, "data": {"path": "s"}, "train": {"out": "r"}}
+    assert settings_from_config(load_config(minimal)) == TrainSettings()  # the defaults are the same declaration
+    assert list(PRETRAIN_SPEC["optim"]) == ["name", "lr", "weight_decay", "betas", "momentum", "trust_coefficient",
+                                            "warmup_steps", "min_lr_ratio", "grad_clip"]
+    assert "eval_every" not in PRETRAIN_SPEC["train"] and {"out", "resume"} <= set(PRETRAIN_SPEC["train"])
+    fine = {"model": {"init": "enc"}, "task": {"kind": "classifier"}, "data": {"path": "s", "catalog": "c"},
+            "train": {"out": "r", "num_workers": 2}, "optim": {"betas": [0.8, 0.9]}, "logging": {"progress": True}}
+    s = settings_from_config(load_config(fine, FINETUNE_SPEC))
+    assert (s.steps, s.batch_size, s.lr, s.eval_every, s.patience) == (500, 64, 1e-4, 50, 5)
+    assert (s.num_workers, s.betas, s.progress) == (2, (0.8, 0.9), True)
+    with pytest.raises(ValueError, match=r"train\.eval_every must be >= 1, got 0 \(<dict>\)"):
+        load_config({**fine, "train": {"out": "r", "eval_every": 0}}, FINETUNE_SPEC)
+    with pytest.raises(ValueError, match=r"unknown key logging\.evry \(<dict>\); did you mean logging\.every\?"):
+        load_config({**minimal, "logging": {"evry": 3}})
+    assert "steps : int, default 1000\n        ``train.steps``: Optimizer steps in total." in TrainSettings.__doc__

@@ -26,6 +26,7 @@ import dataclasses
 import difflib
 import math
 import numbers
+import textwrap
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -351,7 +352,8 @@ def describe(table: Mapping[str, Setting], *, indent: int = 4, keys: bool = Fals
         lines.append(f"{pad}{name} : {kind}{default}")
         doc = (f"``{spec.key}``: " if keys and spec.key else "") + spec.doc
         if doc:
-            lines.append(f"{pad}    {doc}")
+            lines.append(textwrap.fill(doc, 116, initial_indent=pad + "    ", subsequent_indent=pad + "    ",
+                                       break_on_hyphens=False, break_long_words=False))
     return "\n".join(lines)
 
 

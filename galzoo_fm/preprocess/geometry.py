@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from galzoo_fm._utils.checks import one_of
+
 __all__ = ["resample_images"]
 
 INTERPOLATIONS = ("bilinear", "area")
@@ -67,8 +69,7 @@ def resample_images(
     truncated : numpy.ndarray
         bool, ``(N,)``: some output pixels fell outside the input (filled with 0).
     """
-    if method not in INTERPOLATIONS:
-        raise ValueError(f"interpolation must be one of {', '.join(map(repr, INTERPOLATIONS))}; got {method!r}")
+    one_of(method, INTERPOLATIONS, "interpolation")
     if not (np.isfinite(step) and step > 0):
         raise ValueError(f"resampling step must be a positive finite number of input pixels, got {step!r}")
     is_tensor = isinstance(images, torch.Tensor)

@@ -114,7 +114,7 @@ PREPROCESS_SETTINGS: dict[str, Setting] = {
                          "band in input flux units (default: the survey's); ``\"noise\"`` uses each image's "
                          "measured sky noise per band."),
     "dynamic_range": _float(1000.0, "Flux, in units of the softening, that maps to 1.", positive=True),
-    "clip": Setting(default=[-0.5, 1.5], type_doc="(float, float)", check=_clip, nullable=True,
+    "clip": Setting(default=[-0.5, 1.5], type_doc="(float, float) or None", check=_clip, nullable=True,
                     doc="Range of the stretched values (``None``: no clipping)."),
     "mask_channel": Setting(default=False, type_doc="bool", check=_truth,
                             doc="Append the filled-pixel fraction as an extra channel."),

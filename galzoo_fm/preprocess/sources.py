@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from galzoo_fm._utils.checks import one_of
 from galzoo_fm.preprocess.flags import PreprocessFlag
 
 __all__ = ["detection_images", "find_central_sources", "measure_centroids", "replace_neighbours"]
@@ -151,8 +152,7 @@ def replace_neighbours(
     neighbours : numpy.ndarray
         bool ``(N, H, W)``: the replaced pixels.
     """
-    if mode not in NEIGHBOUR_MODES[1:]:
-        raise ValueError(f"neighbours must be one of {', '.join(map(repr, NEIGHBOUR_MODES))}; got {mode!r}")
+    one_of(mode, NEIGHBOUR_MODES[1:], "neighbours")  # "none" is the pipeline's: no replacement at all
     rng = np.random.default_rng(0) if rng is None else rng
     has = central > 0
     mask = (segments > 0) & (segments != central[:, None, None]) & has[:, None, None]
@@ -195,8 +195,7 @@ def measure_centroids(
     """
     from photutils.centroids import centroid_com, centroid_quadratic
 
-    if method not in CENTROID_METHODS[1:]:
-        raise ValueError(f"recentre must be one of {', '.join(map(repr, CENTROID_METHODS))}; got {method!r}")
+    one_of(method, CENTROID_METHODS[1:], "recentre")
     n, h, w = det.shape
     centre = np.array([(h - 1) / 2, (w - 1) / 2])
     shifts = np.zeros((n, 2))

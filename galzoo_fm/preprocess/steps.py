@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from galzoo_fm._utils.checks import one_of
 from galzoo_fm.preprocess.flags import PreprocessFlag
 from galzoo_fm.preprocess.torch_steps import asinh_
 
@@ -135,8 +136,7 @@ def estimate_background(
         float32, ``(N, C)``: the sigma-clipped standard deviation (``background_rms_median`` for
         ``"background2d"``); 0 for a band without good pixels.
     """
-    if method not in BACKGROUND_METHODS:
-        raise ValueError(f"background must be one of {', '.join(map(repr, BACKGROUND_METHODS))}; got {method!r}")
+    one_of(method, BACKGROUND_METHODS, "background")
     if images.shape[0] == 0:
         return np.zeros((*images.shape[:2], 1, 1), dtype=np.float32), np.zeros(images.shape[:2], dtype=np.float32)
     with warnings.catch_warnings(), np.errstate(all="ignore"):
