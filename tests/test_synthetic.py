@@ -82,6 +82,44 @@ def test_images_shape_units_and_reproducible():
     assert not np.allclose(other, a)
 
 
+def test_images_progress_is_a_bar_and_a_log_record(caplog, capsys):
+    import logging
+
+    cfg = SimulationConfig(seed=1, size=16)
+    cat = simulate_catalog(3, config=cfg)
+    with caplog.at_level(logging.INFO, logger="galzoo_fm.datasets.sim.catalogue"):
+        images = simulate_images(cat, cfg, progress=True)
+    assert np.array_equal(images, simulate_images(cat, cfg))
+    captured = capsys.readouterr()
+    assert captured.out == ""  # nothing printed
+    assert "simulate" in captured.err and "3/3" in captured.err  # the tqdm bar
+    assert any("rendered 3 galaxies" in r.getMessage() for r in caplog.records)
+
+
+def test_demo_field_draws_simulated_galaxies_at_the_catalogue_positions(tmp_path):
+    from astropy.io import fits
+    from astropy.table import Table
+    from astropy.wcs import WCS
+
+    from galzoo_fm.datasets.sim.demo import make_demo_field
+
+    catalog, mosaic = make_demo_field(tmp_path, n_side=3, spacing=40, seed=2)
+    cat = Table.read(catalog)[:-2]
+    with fits.open(mosaic) as hdul:
+        image, wcs = hdul[0].data, WCS(hdul[0].header, naxis=2)
+    x, y = wcs.all_world2pix(cat["ra"], cat["dec"], 0)
+    for xi, yi, mag in zip(x, y, cat["mag_r"], strict=True):
+        i, j = int(np.rint(yi)), int(np.rint(xi))
+        cell = image[1, i - 20:i + 20, j - 20:j + 20]
+        peak = np.unravel_index(np.argmax(cell), cell.shape)
+        assert abs(peak[0] - 20) <= 2 and abs(peak[1] - 20) <= 2  # the galaxy is where the catalogue says
+        assert 0.6 < cell.sum() / 10 ** (0.4 * (22.5 - mag)) < 1.2  # and as bright (some light leaves the cell)
+    again, _ = make_demo_field(tmp_path / "again", n_side=3, spacing=40, seed=2)
+    assert Table.read(again)["mag_r"].tolist() == Table.read(catalog)["mag_r"].tolist()
+    with pytest.raises(ValueError, match="spacing must be an integer >= 8"):
+        make_demo_field(tmp_path, spacing=4)
+
+
 def test_images_need_the_catalogue_seed():
     cat = simulate_catalog(3, seed=1)
     with pytest.raises(ValueError, match="simulated with seed 1 but config.seed is 0"):
