@@ -61,3 +61,30 @@ def test_row_count_is_checked(tmp_path):
     with pytest.raises(ValueError, match="only 3 of 5 rows"):
         writer.close()
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_the_one_atomic_writer_leaves_the_old_file_or_the_new_one(tmp_path):
+    from galzoo_fm._utils.atomic import atomic_folder, atomic_path, atomic_write, write_json_once
+
+    target = tmp_path / "a.bin"
+    atomic_write(target, b"old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("killed")
+    assert target.read_bytes() == b"old"
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new"
+    assert write_json_once(tmp_path / "run.json", {"b": 1, "a": 2}, sort_keys=True)
+    assert not write_json_once(tmp_path / "run.json", {"other": 1})  # the first writer wins
+    assert (tmp_path / "run.json").read_text() == '{\n  "a": 2,\n  "b": 1\n}\n'
+    folder = tmp_path / "step"
+    with atomic_folder(folder) as tmp:
+        (tmp / "x").write_text("1")
+    with pytest.raises(RuntimeError), atomic_folder(folder) as tmp:
+        (tmp / "x").write_text("2")
+        raise RuntimeError("killed")
+    with atomic_folder(folder) as tmp:
+        (tmp / "y").write_text("3")
+    assert sorted(p.name for p in folder.iterdir()) == ["y"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "run.json", "step"]  # no temporaries left
