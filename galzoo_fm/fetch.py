@@ -245,7 +245,7 @@ def fetch_catalog(
         Keep raw responses in ``out/cache`` (so rows lost by a crash before their chunk was committed are
         not requested again); surveys without an HTTP cache ignore it.
     chunk_size : int, optional
-        Rows per committed chunk (default: about 64 MB of pixels); see :class:`~galzoo_fm.store.reader.StoreWriter`.
+        Rows per committed chunk (default: about 64 MB of pixels); see :class:`~galzoo_fm.store.writer.StoreWriter`.
     flush_seconds : float
         Commit queued rows at least this often, bounding what a crash can lose.
     progress : bool
