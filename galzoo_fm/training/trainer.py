@@ -55,7 +55,7 @@ class TrainSettings:
 
     Each field is declared once (type, default, bounds, doc, configuration key): the tables of
     :data:`~galzoo_fm.training.PRETRAIN_SPEC` / :data:`~galzoo_fm.training.FINETUNE_SPEC` and this class come
-    from the same declaration (:func:`galzoo_fm._utils.settings.table_of`). Building one directly does not
+    from the same declaration (``galzoo_fm._utils.settings.table_of``). Building one directly does not
     validate; :func:`~galzoo_fm.training.load_config` validates the configuration tables.
 
     Attributes
