@@ -39,8 +39,8 @@ _FILTERS_UPPER = {k.upper(): v for k, v in FILTER_WAVELENGTHS.items()}
 
 #: Per-survey defaults (``bands``, ``pixel_scale``, ``softening`` per band in nanomaggies per pixel,
 #: ``description``) of the built-in surveys: the values their classes hold as
-#: :attr:`~galzoo_fm.surveys.Survey.preprocessing` (the table and its sources are in
-#: :mod:`galzoo_fm.surveys.defaults`). A plugin survey supplies its own on its class.
+#: ``preprocessing`` (:meth:`~galzoo_fm.surveys.Survey.preprocessing_defaults`; the table and its sources are in
+#: ``galzoo_fm.surveys.defaults``). A plugin survey supplies its own on its class.
 SURVEY_DEFAULTS: dict[str, dict[str, Any]] = BUILTIN_PREPROCESSING
 
 #: Rules for a model band that the input lacks: ``"error"`` raises ``ValueError``; ``"zero"`` fills a

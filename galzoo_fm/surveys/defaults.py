@@ -1,4 +1,4 @@
-"""The preprocessing defaults of the built-in surveys: the data their :attr:`Survey.preprocessing` holds.
+"""The preprocessing defaults of the built-in surveys: the data their ``Survey.preprocessing`` holds.
 
 A model that recorded no preprocessing is run with its survey's defaults
 (:func:`galzoo_fm.embedding.default_preprocessor`). Each entry has the survey's ``bands`` and native

@@ -16,7 +16,7 @@ import numpy as np
 from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
-__all__ = ["coadd", "header_wcs", "reproject_onto", "same_grid", "tan_grid"]
+__all__ = ["SCALE_TOLERANCE", "coadd", "header_wcs", "reproject_onto", "same_grid", "tan_grid"]
 
 #: Relative change of pixel scale above which :func:`reproject_onto` conserves flux (``reproject_exact``).
 SCALE_TOLERANCE = 1e-3

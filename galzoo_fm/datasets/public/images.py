@@ -6,6 +6,12 @@
 * :class:`FolderImages` — the same over a folder of image files (e.g. an archive the user extracted);
 * :func:`to_store_pixels` — ``(H, W, C)`` uint8 → ``(C, size, size)`` float32 in ``[0, 1]``, resized with
   area averaging when shrinking (antialiased).
+
+Decoding stays with Pillow, not ``torchvision.io.decode_image``: torchvision's gives the same pixels for
+8-bit PNG and JPEG in ``RGB`` or unchanged mode (and is about 1.5-2x faster), but its greyscale conversion
+of colour images differs (by 1 level for PNG, up to ~11 for JPEG, which keeps libjpeg's luma), it returns
+16-bit PNGs as uint16, it reads neither BMP nor TIFF, and torchvision 0.29 deprecates its image decoders in
+favour of TorchCodec (a ``DeprecationWarning`` on every call).
 """
 
 from __future__ import annotations
