@@ -19,10 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from galzoo_fm._utils.version import __version__
 from galzoo_fm.catalog import Catalog, read_catalog
 from galzoo_fm.cutout import Cutout, Status
+from galzoo_fm.plugins import get_registry
 from galzoo_fm.store.index import StoreIndex
 from galzoo_fm.store.writer import StoreWriter, ensure_manifest
+from galzoo_fm.store.writer import check_folder as _check_folder
 from galzoo_fm.surveys.base import Survey
 
 __all__ = ["FetchSummary", "build_survey", "fetch_catalog", "parse_options", "parse_shard", "shard_rows"]
@@ -124,7 +127,6 @@ def build_survey(name: str, options: Mapping[str, Any] | None = None, *, cache_d
         If the survey rejects an option: names the caller's unknown options (not ``cache_dir``, which is
         added here) and, when its factory's signature tells them, the options the survey takes.
     """
-    from galzoo_fm.plugins import get_registry
 
     factory = get_registry("surveys").entry(name).factory
     given = dict(options or {})
@@ -267,7 +269,6 @@ def fetch_catalog(
     index, count = parse_shard(shard)
     own = isinstance(survey, str)
     if own:
-        from galzoo_fm.store.writer import check_folder as _check_folder
 
         existed = out.exists()
         _check_folder(out)
@@ -291,7 +292,6 @@ def fetch_catalog(
 
 
 def _manifest(catalog: Catalog, survey: Survey, size: int) -> dict[str, Any]:
-    from galzoo_fm._utils.version import __version__
 
     prov = survey.provenance()
     return {

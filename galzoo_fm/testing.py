@@ -25,6 +25,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from galzoo_fm.losses import LossOutput
+from galzoo_fm.losses.base import resolve_question_groups
+from galzoo_fm.models.backbones.base import build_backbone
+from galzoo_fm.plugins import get_registry
+
 __all__ = ["TinyEncoder", "check_backbone", "check_loss", "check_survey"]
 
 
@@ -52,7 +57,6 @@ def check_backbone(
     AssertionError
         Describing the first broken rule.
     """
-    from galzoo_fm.models.backbones.base import build_backbone
 
     gen = torch.Generator().manual_seed(0)
     for c in in_chans:
@@ -154,9 +158,6 @@ def check_loss(
     AssertionError
         Describing the first broken rule.
     """
-    from galzoo_fm.losses import LossOutput
-    from galzoo_fm.losses.base import resolve_question_groups
-    from galzoo_fm.plugins import get_registry
 
     gen = torch.Generator().manual_seed(0)
     groups, n_answers = resolve_question_groups(schema)
@@ -388,7 +389,6 @@ def check_survey(
 
     own = isinstance(survey, str)
     if own:
-        from galzoo_fm.plugins import get_registry
 
         entry = get_registry("surveys").entry(survey)
         info = getattr(entry.factory, "info", None)

@@ -18,9 +18,11 @@ import numpy as np
 from astropy.table import Table, vstack
 
 from galzoo_fm._utils.tableio import describe_columns, fits_date
+from galzoo_fm._utils.version import __version__
 from galzoo_fm._utils.writers import StreamingWriter
 from galzoo_fm.embedding.partial import PartialRun
 from galzoo_fm.embedding.plan import EmbedPlan
+from galzoo_fm.explore.search import SimilarityIndex
 
 __all__ = ["assemble", "provenance"]
 
@@ -32,7 +34,6 @@ def provenance(plan: EmbedPlan, store_ref: str, anomaly_k: int | None,
     unknown; ``RUNHASH`` fingerprints the run (:attr:`EmbedPlan.fingerprint`) so that rerunning the same
     command can tell its own finished output; ``COUNTS`` is the rows per status as JSON.
     """
-    from galzoo_fm._utils.version import __version__
 
     enc, sv, pre = plan.encoder, plan.survey, plan.preprocessor
     settings = pre.to_dict()
@@ -136,7 +137,6 @@ def assemble(plan: EmbedPlan, partial: PartialRun, *, anomaly_k: int | None = No
             vectors[start:stop] = partial.read_vectors(b)
     scores = None
     if vectors is not None:
-        from galzoo_fm.explore.search import SimilarityIndex
 
         usable = int(np.isfinite(vectors).all(axis=1).sum())
         if usable <= anomaly_k:

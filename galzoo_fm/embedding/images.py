@@ -20,7 +20,11 @@ from astropy.table import Table
 
 from galzoo_fm._utils.checks import OutputExistsError
 from galzoo_fm._utils.tableio import describe_columns, fits_date, table_format
+from galzoo_fm._utils.version import __version__
 from galzoo_fm._utils.writers import write_table
+from galzoo_fm.models.encoder import Encoder
+from galzoo_fm.training.data import ArrayDataset
+from galzoo_fm.training.evaluate import input_preprocessing
 
 __all__ = ["DEMO_IMAGES", "EmbedResult", "ImageSet", "embed_images", "read_image_set"]
 
@@ -157,8 +161,6 @@ def embed_images(
         writes them; :data:`~galzoo_fm.preprocess.BAD_FLAGS` mark images without usable signal) when
         preprocessed, and provenance in ``meta``.
     """
-    from galzoo_fm._utils.version import __version__
-    from galzoo_fm.models.encoder import Encoder
 
     if out is not None:
         table_format(out)  # fail before any work on a bad extension
@@ -172,8 +174,6 @@ def embed_images(
     else:
         encoder = Encoder.from_pretrained(model)
         description = str(model)
-    from galzoo_fm.training.data import ArrayDataset
-    from galzoo_fm.training.evaluate import input_preprocessing
 
     plan = input_preprocessing(encoder, ArrayDataset(iset.images), preprocess=preprocess,
                                bands=bands if bands is not None else iset.bands,

@@ -33,6 +33,7 @@ from galzoo_fm.embedding.partial import PartialRun
 from galzoo_fm.embedding.plan import EmbedPlan, make_plan
 from galzoo_fm.embedding.ranks import Ranks, rank_blocks
 from galzoo_fm.embedding.runner import PLACEMENTS, embed_blocks
+from galzoo_fm.explore.figures import read_embeddings
 from galzoo_fm.fetch import fetch_catalog
 from galzoo_fm.models.inference import autocast_dtype
 from galzoo_fm.store.index import StoreIndex
@@ -359,6 +360,5 @@ def embed_catalog(
         return summary.table
     if summary.out is None:
         raise RuntimeError("this rank wrote no table (only rank 0 assembles the output)")
-    from galzoo_fm.explore.figures import read_embeddings
 
     return read_embeddings(summary.out)

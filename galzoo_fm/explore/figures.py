@@ -16,6 +16,7 @@ import numpy as np
 from astropy.table import Table
 
 from galzoo_fm._utils.tableio import read_table, table_format
+from galzoo_fm.explore.plots import orient_north_up, plot_map, plot_neighbours
 from galzoo_fm.explore.search import SimilarityIndex, nearest_row
 
 __all__ = ["anomaly_table", "find_similar", "map_figure", "neighbours_figure", "read_embeddings", "store_path"]
@@ -136,7 +137,6 @@ class _Cutouts:
         return out
 
     def take(self, rows: Any) -> np.ndarray:
-        from galzoo_fm.explore.plots import orient_north_up
 
         rows = np.asarray(rows, dtype=np.int64)
         images = self.index.take(rows)
@@ -166,7 +166,6 @@ def neighbours_figure(path: str | Path, *, id: Any = None, ra: float | None = No
     Colours, orientation and scale bar come from the store, see the module notes; ``title`` replaces the
     first title line (see :func:`~galzoo_fm.explore.plots.plot_neighbours`).
     """
-    from galzoo_fm.explore.plots import plot_neighbours
 
     table = read_embeddings(path)
     row, near = find_similar(table, id=id, ra=ra, dec=dec, k=k, device=device)
@@ -186,7 +185,6 @@ def map_figure(path: str | Path, *, method: str = "pca", n_thumbnails: int = 30,
     Thumbnail colours, orientation and scale bar come from the store, see the module notes; ``title``
     replaces the first title line (see :func:`~galzoo_fm.explore.plots.plot_map`).
     """
-    from galzoo_fm.explore.plots import plot_map
 
     table = read_embeddings(path)
     values = None

@@ -22,6 +22,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from galzoo_fm.plugins import get_registry
+
 __all__ = ["LossOutput", "Objective", "resolve_question_groups"]
 
 
@@ -85,7 +87,6 @@ def resolve_question_groups(schema: Any) -> tuple[list[tuple[int, int]], int]:
         If a group is empty, out of range, or overlaps another.
     """
     if isinstance(schema, str):
-        from galzoo_fm.plugins import get_registry
 
         schema = get_registry("schemas").create(schema)
     n_answers: int | None = None

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from galzoo_fm._utils.checks import one_of, positive_int
+from galzoo_fm._utils.version import __version__
 from galzoo_fm.models.backbones.base import build_backbone
 from galzoo_fm.models.backbones.timm_config import HUB_PREFIXES as _HUB_PREFIXES
 from galzoo_fm.models.backbones.timm_config import read_timm_config
@@ -37,7 +38,6 @@ SYMMETRIES = ("none", "d4")
 
 
 def _version() -> str:
-    from galzoo_fm._utils.version import __version__
 
     return __version__
 

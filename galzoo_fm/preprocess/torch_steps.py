@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from galzoo_fm.preprocess.flags import PreprocessFlag
+from galzoo_fm.preprocess.geometry import _weights
 
 __all__ = ["any_band", "asinh_", "clean_batch", "clipped_stats_torch", "count_equal", "count_true", "isfinite",
            "resample_shared", "sky_batch", "sort_rows"]
@@ -273,7 +274,6 @@ def sky_batch(
 
 @lru_cache(maxsize=32)
 def _shared_weights(n_in: int, n_out: int, step: float, method: str, device: str) -> tuple[torch.Tensor, bool]:
-    from galzoo_fm.preprocess.geometry import _weights
 
     w, outside = _weights(n_in, n_out, step, torch.tensor([n_in / 2], dtype=torch.float64), method)
     return w[0].to(device), bool(outside[0])

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from galzoo_fm.plugins import get_registry
+
 __all__ = ["describe_surveys", "survey_info"]
 
 
 def survey_info(name: str) -> dict[str, Any]:
     """Facts about a registered survey: registration metadata, else the factory's ``info()``."""
-    from galzoo_fm.plugins import get_registry
 
     entry = get_registry("surveys").entry(name)
     info: dict[str, Any] = {"name": name, "plugin": entry.plugin, "description": entry.description}
@@ -35,7 +36,6 @@ def _fmt(value: Any) -> str:
 
 def describe_surveys(pattern: str | None = None, *, as_json: bool = False) -> str:
     """Text (or JSON) listing of the registered surveys matching a shell ``pattern``."""
-    from galzoo_fm.plugins import get_registry
 
     infos = [survey_info(n) for n in get_registry("surveys").names(pattern)]
     if as_json:

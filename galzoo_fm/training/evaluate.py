@@ -24,6 +24,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from galzoo_fm._utils.checks import one_of
+from galzoo_fm.models.encoder import Encoder, preprocess_transform
+from galzoo_fm.preprocess import BAD_FLAGS, Preprocessor
+from galzoo_fm.training.data import BatchSubset, open_dataset
+from galzoo_fm.training.distributed import resolve_device
+from galzoo_fm.training.trainer import _autocast
 
 __all__ = ["EvaluationResult", "evaluate", "extract_features", "input_preprocessing", "knn_classify", "linear_probe",
            "low_label_curve", "parse_sizes", "plot_low_label_curve"]
@@ -82,7 +87,6 @@ def input_preprocessing(encoder: nn.Module, dataset: Any, *, preprocess: bool | 
     TypeError
         ``preprocess`` is not a bool or None, or the encoder is not a :class:`~galzoo_fm.Encoder`.
     """
-    from galzoo_fm.preprocess import Preprocessor
 
     if preprocess is not None and not isinstance(preprocess, bool):
         raise TypeError(f"preprocess must be True, False or None (automatic), got {preprocess!r}")
@@ -154,9 +158,6 @@ def extract_features(encoder: nn.Module, dataset: Any, *, batch_size: int = 256,
     numpy.ndarray or (numpy.ndarray, numpy.ndarray)
         ``(N, D)`` float32 features, and the ``(N,)`` flags with ``return_flags``.
     """
-    from galzoo_fm.models.encoder import preprocess_transform
-    from galzoo_fm.training.distributed import resolve_device
-    from galzoo_fm.training.trainer import _autocast
 
     plan = input_preprocessing(encoder, dataset, preprocess=preprocess, bands=bands, pixel_scale=pixel_scale)
     flags: list[torch.Tensor] = []
@@ -475,10 +476,8 @@ def evaluate(model: Any, data: str | Path, catalog: str | Path, label_column: st
     -------
     EvaluationResult
     """
-    from galzoo_fm.training.data import BatchSubset, open_dataset
 
     if isinstance(model, str | Path):
-        from galzoo_fm.models.encoder import Encoder
 
         model = Encoder.from_pretrained(model)
     if not 0 < test_fraction < 1:
@@ -494,7 +493,6 @@ def evaluate(model: Any, data: str | Path, catalog: str | Path, label_column: st
     if plan is None:
         prep: dict[str, Any] = {"applied": False}
     else:
-        from galzoo_fm.preprocess import BAD_FLAGS
 
         prep = {"applied": True, "input_bands": plan[1], "input_pixel_scale": plan[2],
                 "n_flagged": int(np.count_nonzero(flags)),

@@ -20,10 +20,19 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from galzoo_fm._utils.atomic import honour_umask
 from galzoo_fm._utils.checks import one_of
-from galzoo_fm.losses import LossOutput
+from galzoo_fm.losses import LossOutput, dirichlet_loss, resolve_question_groups
+from galzoo_fm.models.checkpoint import atomic_write_bytes
+from galzoo_fm.models.encoder import Encoder
+from galzoo_fm.models.inference import validate_images
+from galzoo_fm.plugins import get_registry
 from galzoo_fm.training.config import FINETUNE_SPEC, load_config
+from galzoo_fm.training.data import BatchSubset, open_dataset
+from galzoo_fm.training.pretrain import build_model_input, settings_from_config
+from galzoo_fm.training.state import load_state
 from galzoo_fm.training.trainer import Trainer, TrainResult
+from galzoo_fm.training.views import PreprocessViews
 
 __all__ = ["FinetuneModel", "FinetuneResult", "finetune", "load_finetuned"]
 
@@ -82,7 +91,6 @@ class FinetuneModel(nn.Module):
         self.head = nn.Sequential(*layers)
         self.groups = None
         if kind == "dirichlet":
-            from galzoo_fm.losses import resolve_question_groups
 
             self.groups, n_answers = resolve_question_groups(schema)
             if n_answers != n_outputs:
@@ -141,7 +149,6 @@ class FinetuneModel(nn.Module):
             Not of shape ``(N, C, H, W)``; a channel count that matches neither the input bands (with
             preprocessing) nor the encoder's ``in_chans`` (without).
         """
-        from galzoo_fm.models.inference import validate_images
 
         pre = self.encoder.preprocessor if preprocess and getattr(self.encoder, "preprocessing", None) else None
         if isinstance(images, np.ndarray):
@@ -184,7 +191,6 @@ class FinetuneModel(nn.Module):
             n = known.sum().clamp(min=1)
             loss = (err ** 2).sum() / n
             return LossOutput(loss, {"loss": loss.detach(), "mae": (err.abs().sum() / n).detach()})
-        from galzoo_fm.losses import dirichlet_loss
 
         conc = 1.0 + 100.0 * torch.sigmoid(out)
         loss = dirichlet_loss(conc, targets.float(), self.groups, validate=False).mean()
@@ -245,7 +251,6 @@ def _validator(val: Any, target_key: str, batch_size: int, views: Any = None):
     With preprocessing (``views``, a :class:`~galzoo_fm.training.views.PreprocessViews`) the model gets the
     whole pipeline without augmentation, ``pre(raw).images`` (what embedding and :meth:`FinetuneModel.predict`
     give it), so early stopping measures the model as it will be used."""
-    from galzoo_fm.training.views import PreprocessViews
 
     pre_views = None
     if views is not None:
@@ -278,10 +283,6 @@ def finetune(config: str | Path | dict[str, Any]) -> FinetuneResult:
     reload it with :func:`load_finetuned`. Run again on a finished run folder, nothing is trained
     (``result.already_complete``) and the best model is exported again.
     """
-    from galzoo_fm.plugins import get_registry
-    from galzoo_fm.training.data import BatchSubset, open_dataset
-    from galzoo_fm.training.pretrain import build_model_input, settings_from_config
-    from galzoo_fm.training.views import PreprocessViews
 
     cfg = load_config(config, FINETUNE_SPEC)
     where = cfg["_source"]
@@ -331,7 +332,6 @@ def finetune(config: str | Path | dict[str, Any]) -> FinetuneResult:
     meta = json.loads((best / "state.json").read_text()) if best else {}
     early = meta.get("early_stopping") or {}
     if best is not None:
-        from galzoo_fm.training.state import load_state
 
         load_state(best, objective=model)
     task_doc = {"format": "galzoo_fm.finetuned", "kind": kind, "n_outputs": n_out, "head": task["head"],
@@ -346,8 +346,6 @@ def finetune(config: str | Path | dict[str, Any]) -> FinetuneResult:
 
 def save_finetuned(model: FinetuneModel, folder: Path, task_doc: dict[str, Any]) -> Path:
     """Write ``encoder/``, ``head.safetensors`` and ``task.json`` into ``folder``."""
-    from galzoo_fm._utils.atomic import honour_umask
-    from galzoo_fm.models.checkpoint import atomic_write_bytes
 
     folder.mkdir(parents=True, exist_ok=True)
     model.encoder.save_pretrained(folder / "encoder")
@@ -360,8 +358,6 @@ def save_finetuned(model: FinetuneModel, folder: Path, task_doc: dict[str, Any])
 
 def load_finetuned(folder: str | Path) -> tuple[FinetuneModel, dict[str, Any]]:
     """Reload a :func:`finetune` output folder: ``(model in eval mode, task description)``."""
-    from galzoo_fm.models.encoder import Encoder
-    from galzoo_fm.plugins import get_registry
 
     folder = Path(folder)
     doc_path = folder / "task.json"

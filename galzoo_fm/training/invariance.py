@@ -27,6 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from galzoo_fm.training.data.arrays import ArrayDataset
+from galzoo_fm.training.evaluate import extract_features
+
 __all__ = ["TRANSFORMS", "InvarianceResult", "border_width", "invariance_scores", "invariant_fraction", "sky_noise",
            "transform_images"]
 
@@ -328,8 +331,6 @@ def invariance_scores(
     >>> result.fraction
     {'rot90': 1.0, 'flip': 1.0}
     """
-    from galzoo_fm.training.data.arrays import ArrayDataset
-    from galzoo_fm.training.evaluate import extract_features
 
     images = _check_images(images)
     names = _check_transforms(transforms)

@@ -26,6 +26,10 @@ import numpy as np
 
 from galzoo_fm._utils.writers import write_table
 from galzoo_fm.datasets.sim.catalogue import SimulationConfig, simulate_catalog, simulate_images, write_synthetic
+from galzoo_fm.models.encoder import Encoder
+from galzoo_fm.preprocess import Preprocessor
+from galzoo_fm.training import extract_features, finetune, load_finetuned, prepare_pretraining
+from galzoo_fm.training.data.arrays import ArrayDataset
 
 __all__ = ["METHODS", "encoder_features", "finetune_accuracy", "make_pretraining_data", "make_ring_task",
            "pretrain_encoder"]
@@ -124,15 +128,12 @@ def pretrain_encoder(method: str, data: tuple[str | Path, str | Path], out: str 
     ValueError
         For a method not in :data:`METHODS`.
     """
-    from galzoo_fm.models.encoder import Encoder
-    from galzoo_fm.training import prepare_pretraining
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     model_cfg = {**SMALL_RESNET, **(model or {}), "seed": seed}
     preprocess = _preprocess(image_size)
     if method == "random":
-        from galzoo_fm.preprocess import Preprocessor
 
         pre = Preprocessor(**preprocess)
         return Encoder(model_cfg["backbone"], in_chans=3, image_size=image_size, seed=seed, bands=["g", "r", "z"],
@@ -161,8 +162,6 @@ def encoder_features(encoder: Any, images: np.ndarray, *, batch_size: int = 256,
     subtraction, resampling, stretch) on the device, as :meth:`galzoo_fm.Encoder.embed` with
     ``preprocess=True`` does; an encoder without a recorded preprocessing sees the images as they are.
     """
-    from galzoo_fm.training import extract_features
-    from galzoo_fm.training.data.arrays import ArrayDataset
 
     bands = getattr(encoder, "bands", None) if getattr(encoder, "preprocessing", None) else None
     return extract_features(encoder, ArrayDataset(np.ascontiguousarray(images, dtype=np.float32)),
@@ -209,8 +208,6 @@ def finetune_accuracy(encoder: Any, train_x: np.ndarray, train_y: np.ndarray, te
     import torch
     from astropy.table import Table
 
-    from galzoo_fm.preprocess import Preprocessor
-    from galzoo_fm.training import finetune, load_finetuned
 
     folder = Path(folder)
     for old in ("init", "run"):  # a working folder: an earlier run's files are replaced

@@ -11,8 +11,14 @@ import torch
 from torch import nn
 
 from galzoo_fm._utils.settings import from_tables
+from galzoo_fm.models.encoder import Encoder
+from galzoo_fm.plugins import get_registry
+from galzoo_fm.preprocess import Preprocessor
+from galzoo_fm.preprocess.pipeline import check_for_encoder
 from galzoo_fm.training.config import PRETRAIN_SPEC, load_config
+from galzoo_fm.training.data import open_dataset
 from galzoo_fm.training.trainer import Trainer, TrainResult, TrainSettings, ViewsFn, identity_views
+from galzoo_fm.training.views import AugmentViews, PreprocessViews
 
 __all__ = ["PretrainJob", "build_preprocessor", "data_geometry", "prepare_pretraining", "pretrain",
            "settings_from_config"]
@@ -48,7 +54,6 @@ def settings_from_config(cfg: dict[str, Any]) -> TrainSettings:
 
 
 def _loss_entry(name: str):
-    from galzoo_fm.plugins import get_registry
 
     registry = get_registry("losses")
     try:
@@ -77,7 +82,6 @@ def _table_settings(table: dict[str, Any] | None, recorded: dict[str, Any] | Non
         return settings, model_bands, "[preprocess]", True
     if not recorded:
         return None
-    from galzoo_fm.preprocess import Preprocessor
 
     try:
         settings = Preprocessor.from_dict(recorded).settings
@@ -124,7 +128,6 @@ def build_preprocessor(table: dict[str, Any] | None, dataset: Any, info: dict[st
     TypeError
         An unknown or mistyped setting.
     """
-    from galzoo_fm.preprocess import Preprocessor
 
     n_chans = int(dataset.image_shape[0])
     data_bands, data_scale = data_geometry(dataset, info)
@@ -178,7 +181,6 @@ def build_views(cfg: dict[str, Any], dataset: Any, info: dict[str, Any], *,
     with ``[augment] enabled = false``. Without one, the ``[augment]`` views of the raw images (or the images
     themselves when augmentation is off).
     """
-    from galzoo_fm.training.views import AugmentViews, PreprocessViews
 
     pre = build_preprocessor(cfg.get("preprocess"), dataset, info, recorded=recorded)
     aug = dict(cfg["augment"] or {})
@@ -197,7 +199,6 @@ def build_views(cfg: dict[str, Any], dataset: Any, info: dict[str, Any], *,
 
 def load_init(model_cfg: dict[str, Any]) -> nn.Module | None:
     """The encoder of ``model.init`` (a pretrained folder or hub id), or ``None`` when it is not set."""
-    from galzoo_fm.models.encoder import Encoder
 
     return Encoder.from_pretrained(model_cfg["init"]) if model_cfg["init"] else None
 
@@ -209,7 +210,6 @@ def build_encoder(model_cfg: dict[str, Any], in_chans: int, image_size: int, *, 
     ``in_chans`` is the channel count the model gets (the preprocessing's output channels when there is
     one); ``init``: the already loaded ``model.init`` encoder (see :func:`load_init`).
     """
-    from galzoo_fm.models.encoder import Encoder
 
     if model_cfg["init"]:
         encoder = init if init is not None else Encoder.from_pretrained(model_cfg["init"])
@@ -217,8 +217,6 @@ def build_encoder(model_cfg: dict[str, Any], in_chans: int, image_size: int, *, 
             raise ValueError(f"model.init {model_cfg['init']!r} takes {encoder.in_chans} channels but the data has "
                              f"{in_chans}")
         if preprocessing is not None:  # this run's preprocessing replaces the one the init was trained with
-            from galzoo_fm.preprocess import Preprocessor
-            from galzoo_fm.preprocess.pipeline import check_for_encoder
 
             pre = Preprocessor.from_dict(preprocessing)
             try:
@@ -288,8 +286,6 @@ def prepare_pretraining(config: str | Path | dict[str, Any], *, views_fn: ViewsF
     -------
     PretrainJob
     """
-    from galzoo_fm.plugins import get_registry
-    from galzoo_fm.training.data import open_dataset
 
     cfg = load_config(config, PRETRAIN_SPEC)
     where = cfg["_source"]

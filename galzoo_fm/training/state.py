@@ -37,6 +37,7 @@ from galzoo_fm._utils.atomic import (
     honour_umask,
     remove_stale_temporaries,
 )
+from galzoo_fm.models.checkpoint import load_weights
 
 __all__ = [
     "FORMAT",
@@ -281,7 +282,6 @@ def load_state(
     tensors = load_file(str(folder / STATE_TENSORS), device="cpu")
     state = {k[len("objective."):]: v for k, v in tensors.items() if k.startswith("objective.")}
     if meta["encoder_in_folder"]:
-        from galzoo_fm.models.checkpoint import load_weights
 
         state.update({f"encoder.{k}": v for k, v in load_weights(folder / "encoder").items()})
     missing, unexpected = objective.load_state_dict(state, strict=False)

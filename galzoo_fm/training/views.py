@@ -13,6 +13,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from galzoo_fm.training.augment import Augment, MultiViewAugment
+
 __all__ = ["AugmentViews", "PreprocessViews"]
 
 
@@ -32,7 +34,6 @@ class AugmentViews:
     """
 
     def __init__(self, settings: dict[str, Any] | None = None, post: Callable[[Tensor], Tensor] | None = None):
-        from galzoo_fm.training.augment import Augment
 
         self.settings = dict(settings or {})
         try:
@@ -54,7 +55,6 @@ class AugmentViews:
         ``noise_level`` ``(N, C)``: each image's noise per band, the unit of the added noise (default: estimated
         from the images, :func:`~galzoo_fm.training.augment.estimate_noise`).
         """
-        from galzoo_fm.training.augment import MultiViewAugment
 
         if self._multi is None or len(self._multi) != n_views:
             self._multi = MultiViewAugment(self._prototype, n_views=n_views, seed=0, post=self.post)

@@ -32,20 +32,21 @@ import numpy as np
 from astropy.wcs import WCS
 
 from galzoo_fm.cutout import Cutout, Status
-from galzoo_fm.surveys.base import Survey, parse_bands, parse_float, parse_int
+from galzoo_fm.datasets.sim.catalogue import SimulationConfig, galaxy_positions, position_to_index, sky_to_tan
+from galzoo_fm.datasets.sim.render import render_galaxy
+from galzoo_fm.datasets.sim.truth import BLOCK, draw_truth
+from galzoo_fm.surveys.base import Survey, parse_bands, parse_bool, parse_float, parse_int
 
 __all__ = ["SyntheticSurvey"]
 
 
 @lru_cache(maxsize=32)
 def _truth_block(seed: int, block: int) -> Any:
-    from galzoo_fm.datasets.sim.truth import BLOCK, draw_truth
 
     return draw_truth(BLOCK, seed, start=block * BLOCK)
 
 
 def _truth_row(seed: int, index: int) -> dict[str, Any]:
-    from galzoo_fm.datasets.sim.truth import BLOCK
 
     table = _truth_block(seed, index // BLOCK)
     row = table[index % BLOCK]
@@ -81,8 +82,6 @@ class SyntheticSurvey(Survey):
     def __init__(self, seed: Any = 0, n: Any = 100_000, bands: Any = "grz", pixscale: Any = 0.262, ra0: Any = None,
                  dec0: Any = None, spacing: Any = None, columns: Any = None, noise: Any = True, layer: Any = None,
                  **_ignored: Any):
-        from galzoo_fm.datasets.sim.catalogue import SimulationConfig
-        from galzoo_fm.surveys.base import parse_bool
 
         unknown = sorted(set(_ignored) - {"cache_dir"})
         if unknown:
@@ -107,7 +106,6 @@ class SyntheticSurvey(Survey):
 
     def fetch_batch(self, ra: np.ndarray, dec: np.ndarray, size: int) -> list[Cutout]:
         """Cutouts ``(C, size, size)`` at ``(n,)`` positions; ``off_footprint`` away from the galaxies."""
-        from galzoo_fm.datasets.sim.catalogue import position_to_index
 
         size = self.check_size(size)
         ra, dec = np.asarray(ra, float), np.asarray(dec, float)
@@ -135,8 +133,6 @@ class SyntheticSurvey(Survey):
         return found
 
     def _cutout(self, ra: float, dec: float, index: int, size: int) -> Cutout:
-        from galzoo_fm.datasets.sim.catalogue import galaxy_positions, sky_to_tan
-        from galzoo_fm.datasets.sim.render import render_galaxy
 
         cfg = self.config
         kw = {"size": size, "scale": self.pixscale, "bands": self.bands, "seed": cfg.seed}

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from galzoo_fm.datasets.sim.truth import BLOCK
+from galzoo_fm.plugins import get_registry
 
 __all__ = ["DEFAULT_CAMPAIGNS", "Campaign", "answer_probabilities", "simulate_votes", "visibility"]
 
@@ -284,7 +285,6 @@ def answer_probabilities(schema: Any, truth: Any) -> np.ndarray:
 
 def _schema(schema: Any):
     if isinstance(schema, str):
-        from galzoo_fm.plugins import get_registry
 
         return get_registry("schemas").create(schema)
     if not hasattr(schema, "question_index_groups"):

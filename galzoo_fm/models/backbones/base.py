@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from galzoo_fm.plugins import get_registry
+
 if TYPE_CHECKING:  # torch is imported when a backbone is built, not when the plugins load
     from torch import nn
 
@@ -66,7 +68,6 @@ def build_backbone(
     torch.nn.Module
         Maps ``(N, in_chans, H, W)`` to ``(N, num_features)``.
     """
-    from galzoo_fm.plugins import get_registry
 
     if not isinstance(in_chans, int) or isinstance(in_chans, bool) or in_chans < 1:
         raise ValueError(f"in_chans must be a positive integer (number of bands), got {in_chans!r}")

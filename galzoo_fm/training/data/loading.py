@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from galzoo_fm._utils.tablefile import read_table_file
+from galzoo_fm.schemas import MissingLabelsWarning
 from galzoo_fm.training.data.arrays import ArrayDataset, BatchDataset
 from galzoo_fm.training.data.store import CutoutStoreDataset
 
@@ -111,7 +112,6 @@ def open_dataset(
         raise ValueError("votes or labels were requested but no catalogue was given")
     votes = labels = classes = None
     if schema is not None:
-        from galzoo_fm.schemas import MissingLabelsWarning
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MissingLabelsWarning)
