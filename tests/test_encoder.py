@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from galzoo_fm import Encoder
-from galzoo_fm.models.checkpoint import WEIGHTS_NAME
+from galzoo_fm.models.checkpoint import FORMAT, WEIGHTS_NAME, canonical_header, file_sha256
 
 
 @pytest.fixture(scope="module")
@@ -87,6 +87,47 @@ def test_save_load_identical(tmp_path, encoder, images):
     assert loaded.preprocessing == encoder.preprocessing
     assert len(loaded.weights_sha256) == 64
     assert np.array_equal(loaded.embed(images), encoder.embed(images))
+
+
+def test_saves_of_the_same_weights_are_byte_identical(tmp_path, encoder):
+    """safetensors writes its metadata keys in a random order; the checkpoint's bytes must not depend on it."""
+    from safetensors import safe_open
+
+    saved = [encoder.save_pretrained(tmp_path / f"enc{i}") for i in range(5)]
+    weights = [(folder / WEIGHTS_NAME).read_bytes() for folder in saved]
+    assert all(w == weights[0] for w in weights[1:])
+    assert len({file_sha256(folder / WEIGHTS_NAME) for folder in saved}) == 1
+    assert len({(folder / "config.json").read_bytes() for folder in saved}) == 1
+    with safe_open(saved[0] / WEIGHTS_NAME, "pt") as f:
+        assert f.metadata() == {"format": "pt", "producer": FORMAT}
+        keys = list(f.keys())
+        assert keys and torch.equal(f.get_tensor(keys[0]).float(), encoder.state_dict()[keys[0]].float())
+    assert np.array_equal(Encoder.from_pretrained(saved[-1]).embed(np.zeros((1, 3, 32, 32), np.float32)),
+                          encoder.embed(np.zeros((1, 3, 32, 32), np.float32)))
+
+
+def test_canonical_header_sorts_the_metadata_and_keeps_the_file_valid(tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import save
+
+    tensors = {"w": torch.arange(6, dtype=torch.float32).reshape(2, 3), "b": torch.ones(3, dtype=torch.float16)}
+    meta = {f"k{i}": str(i) for i in range(8)}
+    seen = set()
+    for i in range(5):
+        path = tmp_path / f"x{i}.safetensors"
+        path.write_bytes(save(tensors, metadata=meta))
+        size = path.stat().st_size
+        assert canonical_header(path) == path and path.stat().st_size == size
+        seen.add(path.read_bytes())
+        with safe_open(path, "pt") as f:
+            assert f.metadata() == meta
+            assert torch.equal(f.get_tensor("w"), tensors["w"]) and torch.equal(f.get_tensor("b"), tensors["b"])
+    assert len(seen) == 1
+    header = next(iter(seen))[8:].split(b"}}", 1)[0]
+    assert header.index(b'"k0"') < header.index(b'"k7"')
+    (tmp_path / "bad.safetensors").write_bytes(b"\x04\x00\x00\x00\x00\x00\x00\x00nope")
+    with pytest.raises(ValueError, match="not a safetensors file"):
+        canonical_header(tmp_path / "bad.safetensors")
 
 
 def test_bands_and_seed():
