@@ -429,3 +429,70 @@ def test_docs_settings_tables_match_the_declarations():
         assert len(documented) >= 10
         for name, default in documented.items():
             assert table[name].default == default, name
+
+
+# ------------------------------------------------------------------------------- plugin surveys' defaults
+def _toy_survey_class(name, preprocessing):
+    from galzoo_fm.surveys.base import Survey
+
+    class ToyCam(Survey):
+        built = 0
+
+        def __init__(self, **options):
+            type(self).built += 1
+            self.bands = ("g", "r")
+            self.pixscale = 0.5
+
+    ToyCam.name = name
+    ToyCam.preprocessing = preprocessing
+    return ToyCam
+
+
+def test_preprocessor_survey_takes_a_registered_plugin_surveys_defaults(fresh_plugins):
+    from galzoo_fm import hookimpl
+    from galzoo_fm.preprocess.settings import survey_preprocessing
+
+    toy = {"bands": ["g", "r"], "pixel_scale": 0.5, "softening": {"g": 0.1, "r": 0.2}, "description": "toy"}
+    by_class = _toy_survey_class("toycam", toy)
+    by_target = _toy_survey_class("toycam_lazy", toy)
+    by_function = _toy_survey_class("toycam_fn", toy)
+    bare = _toy_survey_class("toycam_bare", None)
+
+    def lazy(**options):
+        raise AssertionError("the factory must not be called to read defaults")
+
+    lazy.target = lambda: by_target
+
+    class Plugin:
+        @staticmethod
+        @hookimpl
+        def register_surveys(register):
+            register("toycam", by_class)
+            register("ToyCam_Lazy", lazy)
+            register("toycam_fn", lambda **options: by_function(**options))
+            register("toycam_bare", bare)
+            register("toycam_needs_options", lambda *, path: by_function(path=path))
+
+    fresh_plugins.register_plugin(Plugin(), name="toy-surveys")
+    pre = Preprocessor(["r", "g"], survey="toycam", image_size=16)
+    s = pre.settings
+    assert s["survey"] == "toycam" and s["input_bands"] == ["g", "r"] and s["input_pixel_scale"] == 0.5
+    assert s["softening"] == [0.2, 0.1]  # per model band, in the model's order
+    assert Preprocessor.from_dict(pre.to_dict()).settings == s
+    assert by_class.built == 0  # read from the class, never built
+    assert Preprocessor(["g"], survey="ToyCam_Lazy").settings["softening"] == [0.1]  # through target()
+    assert by_target.built == 0
+    assert survey_preprocessing("toycam_lazy")[0] == "ToyCam_Lazy"  # the registered name is recorded
+    assert Preprocessor(["g", "r"], survey="toycam_fn").settings["input_pixel_scale"] == 0.5
+    assert by_function.built == 1  # a plain function: built once, to learn its class
+    x = np.random.default_rng(0).normal(0.05, 0.01, size=(2, 2, 16, 16)).astype(np.float32)
+    assert pre(x).images.shape == (2, 2, 16, 16)
+    with pytest.raises(ValueError, match="survey 'toycam_bare' .* has no preprocessing defaults"):
+        Preprocessor(["g"], survey="toycam_bare")
+    with pytest.raises(ValueError, match="'toycam_needs_options' is registered with a factory that needs options"):
+        Preprocessor(["g"], survey="toycam_needs_options")
+    with pytest.raises(ValueError, match=r"band\(s\) 'z' are not bands of survey 'toycam'"):
+        Preprocessor(["g", "z"], survey="toycam", input_bands=["g", "z"])
+    with pytest.raises(ValueError, match="unknown survey 'hst'; known surveys: legacy, panstarrs, sdss"):
+        Preprocessor(["g"], survey="hst")
+    assert Preprocessor(["g"], survey="LEGACY").settings["survey"] == "legacy"  # built-ins: the table, as before

@@ -4,6 +4,11 @@
 Preprocessor's validation, defaults and docstring come from it. :func:`resolve_settings` adds the rules that
 join settings: the survey's defaults (input bands, pixel scale, softening), the band mapping and the softening
 per model band.
+
+A survey's defaults (:func:`survey_preprocessing`) come from the built-in table
+(:data:`~galzoo_fm.preprocess.SURVEY_DEFAULTS`, no import of the survey adapters) or, for another name, from
+the class of the survey registered under it (``Survey.preprocessing``), looked up in the plugin registry
+without building the survey.
 """
 
 from __future__ import annotations
@@ -13,12 +18,13 @@ import numbers
 from typing import Any
 
 from galzoo_fm._utils.settings import Setting, did_you_mean, unknown_keys, validate_table
+from galzoo_fm.plugins import get_registry
 from galzoo_fm.preprocess.bands import MISSING_BAND_RULES, band_mapping, check_band_names, survey_defaults
 from galzoo_fm.preprocess.geometry import INTERPOLATIONS
 from galzoo_fm.preprocess.sources import CENTROID_METHODS, NEIGHBOUR_MODES
 from galzoo_fm.preprocess.steps import BACKGROUND_METHODS
 
-__all__ = ["PREPROCESS_SETTINGS", "STRETCHES", "pixel_scale_value", "resolve_settings"]
+__all__ = ["PREPROCESS_SETTINGS", "STRETCHES", "pixel_scale_value", "resolve_settings", "survey_preprocessing"]
 
 STRETCHES = ("asinh", "none")
 
@@ -69,8 +75,9 @@ PREPROCESS_SETTINGS: dict[str, Setting] = {
                            "pixel_scale``. ``None`` resizes the whole cutout (its shorter side) to ``image_size``, "
                            "ignoring the angular scale."),
     "survey": Setting(str, None, nullable=True, doc="A key of :data:`~galzoo_fm.preprocess.SURVEY_DEFAULTS` "
-                      "(``\"legacy\"``, ``\"panstarrs\"``, ``\"sdss\"``): fills ``input_bands``, "
-                      "``input_pixel_scale`` and ``softening`` when they are not given."),
+                      "(``\"legacy\"``, ``\"panstarrs\"``, ``\"sdss\"``) or a registered plugin survey whose "
+                      "class has ``preprocessing`` defaults: fills ``input_bands``, ``input_pixel_scale`` and "
+                      "``softening`` when they are not given."),
     "input_bands": Setting(default=None, type_doc="list of str", doc="Band names of the input arrays' channels "
                            "(default: the survey's bands). Overridable per call."),
     "input_pixel_scale": Setting(default=None, type_doc="float", check=pixel_scale_value, nullable=True,
@@ -122,6 +129,98 @@ PREPROCESS_SETTINGS: dict[str, Setting] = {
 }
 
 
+def _survey_class(factory: Any) -> Any:
+    """The class a survey factory builds, without building one: the factory itself if it is a class, else
+    its ``target()`` (:func:`galzoo_fm.surveys.builtin.lazy_survey`); ``None`` when it does not tell."""
+    if isinstance(factory, type):
+        return factory
+    target = getattr(factory, "target", None)
+    return target() if callable(target) else None
+
+
+def _registered_preprocessing(name: str) -> tuple[str, dict[str, Any]] | None:
+    """``(registered name, defaults)`` of the plugin survey ``name``; ``None`` if no survey has that name."""
+    registry = get_registry("surveys")
+    if name in registry:
+        key = name
+    else:  # case-insensitively, as the built-in names are, if only one name matches
+        matches = [n for n in registry.names() if n.lower() == name.lower()]
+        if len(matches) != 1:
+            return None
+        key = matches[0]
+    factory = registry.entry(key).factory
+    cls = _survey_class(factory)
+    if cls is None:  # a plain function: its class (and defaults) are known only from what it builds
+        try:
+            survey = factory()
+        except TypeError as exc:
+            raise ValueError(f"survey {key!r} is registered with a factory that needs options ({exc}), so its "
+                             "preprocessing defaults are unknown; register the Survey class itself, or give "
+                             "input_bands=, input_pixel_scale= and softening= instead of survey=") from exc
+        try:
+            cls = type(survey)
+        finally:
+            close = getattr(survey, "close", None)
+            if callable(close):
+                close()
+    getter = getattr(cls, "preprocessing_defaults", None)
+    defaults = getter() if callable(getter) else None
+    if defaults is None:
+        raise ValueError(f"survey {key!r} ({getattr(cls, '__name__', cls)}) has no preprocessing defaults "
+                         "(its class's preprocessing is None); give input_bands=, input_pixel_scale= and "
+                         "softening= instead of survey=")
+    missing = [k for k in ("bands", "pixel_scale", "softening") if k not in defaults]
+    if missing or not isinstance(defaults["softening"], dict):
+        raise ValueError(f"the preprocessing defaults of survey {key!r} need 'bands', 'pixel_scale' and "
+                         f"'softening' ({{band: value}}); got {defaults!r}")
+    return key, defaults
+
+
+def survey_preprocessing(survey: str) -> tuple[str, dict[str, Any]]:
+    """The name to record and the preprocessing defaults of ``survey``: a built-in or a plugin survey.
+
+    Built-in names (:data:`~galzoo_fm.preprocess.SURVEY_DEFAULTS`, any case) are read from the table, without
+    loading plugins; another name is looked up in the survey registry
+    (:func:`galzoo_fm.plugins.get_registry`; exactly, else the one name that matches it ignoring case), and
+    its class's
+    :meth:`~galzoo_fm.surveys.Survey.preprocessing_defaults` are used. The class comes from the registered
+    factory (a class, or a factory's ``target()``) without building a survey; only a factory that is a plain
+    function is called, without options, to find its class.
+
+    Parameters
+    ----------
+    survey : str
+        Survey name.
+
+    Returns
+    -------
+    name : str
+        The built-in name in lower case, or the name the plugin survey is registered under.
+    defaults : dict
+        ``bands`` (list of str), ``pixel_scale`` (arcsec/pixel), ``softening`` (``{band: float}``), and
+        ``description`` when the survey gives one.
+
+    Raises
+    ------
+    ValueError
+        An unknown name (the message lists the built-in ones), or a registered survey without defaults.
+
+    Examples
+    --------
+    >>> name, defaults = survey_preprocessing("Legacy")
+    >>> name, defaults["pixel_scale"]
+    ('legacy', 0.262)
+    """
+    try:
+        defaults = survey_defaults(survey)
+        return survey.lower(), defaults
+    except ValueError:
+        found = _registered_preprocessing(survey) if isinstance(survey, str) and survey else None
+        if found is None:
+            raise
+        return found
+
+
 def resolve_settings(bands: Any, settings: dict[str, Any]) -> dict[str, Any]:
     """Every setting explicit: ``settings`` validated, defaults and the survey's defaults filled in.
 
@@ -153,8 +252,7 @@ def resolve_settings(bands: Any, settings: dict[str, Any]) -> dict[str, Any]:
     given = dict(settings)
     survey = None
     if given.get("survey") is not None:  # the survey's defaults, then the band mapping: the first checks
-        survey = survey_defaults(given["survey"])
-        given["survey"] = given["survey"].lower()
+        given["survey"], survey = survey_preprocessing(given["survey"])
         if given.get("input_bands") is None:
             given["input_bands"] = survey["bands"]
         if given.get("input_pixel_scale") is None:
