@@ -24,7 +24,7 @@ class UnknownNameError(ValueError):
     """A name that no plugin registered; the message suggests close names and how to list them all.
 
     The message (``str``) points at the Python listing function (``galzoo_fm.list_surveys()``);
-    :meth:`cli_message` at the command (```galzoo-fm surveys```).
+    ``cli_message`` at the command (```galzoo-fm surveys```).
 
     Attributes
     ----------
@@ -108,7 +108,7 @@ class Registry:
         Plural noun, used to name the ``list_<plural>`` function in messages; ``kind + "s"`` by default.
     command : str, optional
         The command that lists the names (``"galzoo-fm surveys"``), named in the command-line message of an
-        unknown name (:meth:`UnknownNameError.cli_message`).
+        unknown name (``UnknownNameError.cli_message``).
     """
 
     def __init__(self, kind: str, plural: str | None = None, command: str | None = None):

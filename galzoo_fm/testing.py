@@ -140,7 +140,7 @@ def check_loss(
     the encoder; determinism (the same inputs and seed give the same loss); a finite loss under bfloat16
     autocast; a finite loss on a batch where only some galaxies have votes and, for losses that do not
     need votes, on an all-unlabelled batch; a clear ``ValueError`` for the wrong number of views; EMA
-    targets that move on :meth:`update_target` and are excluded from the optimizer parameters.
+    targets that move on ``update_target`` and are excluded from the optimizer parameters.
 
     Parameters
     ----------
@@ -354,7 +354,7 @@ def check_survey(
     :class:`~galzoo_fm.cutout.Cutout` with a :class:`~galzoo_fm.cutout.Status` — with pixels: finite float32
     ``(C, size, size)`` data (and extras) on the survey's band order, and a 2-D celestial WCS that puts the
     position at the centre; without: ``data=None`` and a reason; ``fetch_batch`` returning one cutout per
-    position, in order (also for the reversed order), equal to :meth:`fetch`'s; ``outside`` giving no pixels;
+    position, in order (also for the reversed order), equal to ``fetch``'s; ``outside`` giving no pixels;
     and (``engine=True``) a run of :func:`galzoo_fm.fetch.fetch_catalog` with two worker threads over the
     positions plus a NaN and an out-of-range row, which must record those two as ``invalid`` without asking
     the survey and store the others' pixels.

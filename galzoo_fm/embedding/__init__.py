@@ -1,9 +1,9 @@
 """Embedding whole catalogues: ``galzoo-fm embed`` (what comes after it lives in :mod:`galzoo_fm.explore`).
 
-Modules, one job each: :mod:`~galzoo_fm.embedding.plan` (validation before any download),
-:mod:`~galzoo_fm.embedding.runner` (store → preprocessing → model), :mod:`~galzoo_fm.embedding.partial`
-(resumable block commits), :mod:`~galzoo_fm.embedding.assemble`
-(the output table in constant memory), :mod:`~galzoo_fm.embedding.ranks` (``torchrun`` scale-out),
+Modules, one job each: ``plan`` (validation before any download),
+``runner`` (store → preprocessing → model), ``partial``
+(resumable block commits), ``assemble``
+(the output table in constant memory), ``ranks`` (``torchrun`` scale-out),
 :mod:`~galzoo_fm.embedding.images` (images you already hold: ``embed-images``).
 """
 

@@ -129,7 +129,7 @@ def embed_images(
     images : path, optional
         ``.npy`` or FITS image set; the bundled demo set if ``None``.
     model : path or str, optional
-        Encoder checkpoint folder or ``hf_hub:`` id for :meth:`Encoder.from_pretrained`. If ``None``, a
+        Encoder checkpoint folder or ``hf_hub:`` id for ``Encoder.from_pretrained``. If ``None``, a
         randomly initialised ``backbone`` (seeded with ``seed``) sized to the images is used: its
         embeddings reflect image statistics only, not learnt morphology.
     backbone : str
@@ -137,7 +137,7 @@ def embed_images(
     out : path, optional
         Output table (``.fits``, ``.ecsv``, ``.parquet``, ``.h5``), written atomically.
     batch_size, device, progress
-        As in :meth:`Encoder.embed`.
+        As in ``Encoder.embed``.
     seed : int
         Seed of the random encoder.
     overwrite : bool
@@ -148,7 +148,7 @@ def embed_images(
         model-ready). The same pipeline, with the same settings, as training and ``galzoo-fm embed``.
     bands : list of str or str, optional
         Names of the image channels; default the FITS cube's ``BAND0``, ``BAND1``, ... keywords, else the
-        rule of :func:`galzoo_fm.training.evaluate.input_preprocessing`.
+        rule of ``galzoo_fm.training.evaluate.input_preprocessing``.
     pixel_scale : float, optional
         Arcsec per pixel of the images; default the cube's ``PIXSCALE`` keyword, else the recorded
         ``input_pixel_scale``.

@@ -1,11 +1,11 @@
 """After embedding: similar galaxies, anomaly scores, and pictures of an embedding table.
 
-* :mod:`~galzoo_fm.explore.search` — :class:`SimilarityIndex` (exact cosine k-NN on the GPU or CPU, FAISS
+* ``search`` — :class:`SimilarityIndex` (exact cosine k-NN on the GPU or CPU, FAISS
   optional) and :func:`anomaly_scores`;
-* :mod:`~galzoo_fm.explore.figures` — an embedding table in, answers and figures out
+* ``figures`` — an embedding table in, answers and figures out
   (:func:`read_embeddings`, :func:`find_similar`, :func:`anomaly_table`, :func:`neighbours_figure`,
   :func:`map_figure`);
-* :mod:`~galzoo_fm.explore.plots` — the matplotlib pictures (true-colour cutouts, north up, scale bars).
+* ``plots`` — the matplotlib pictures (true-colour cutouts, north up, scale bars).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ whatever the channel order.
 
 Orientation: cutouts are ``(C, H, W)`` arrays in the FITS order of the cutout store, row 0 at the bottom.
 Drawn with ``origin="lower"`` they are north-up, east-left when the cutout's WCS is (``CD1_1 < 0``,
-``CD2_2 > 0``, as for every remote survey); :func:`orient_north_up` turns a cutout with another WCS (e.g. a
+``CD2_2 > 0``, as for every remote survey); ``orient_north_up`` turns a cutout with another WCS (e.g. a
 ``local`` file stored east-right) to that orientation. Both pictures carry an angular scale bar when the
 pixel scale is known.
 """
@@ -156,7 +156,7 @@ def plot_neighbours(
     """The query galaxy and its nearest neighbours as RGB cutouts, with ids and similarities.
 
     Cutouts are drawn with ``origin="lower"``: north up, east left for cutouts in the store's orientation
-    (see :func:`orient_north_up`). The query panel carries an angular scale bar when ``pixel_scale`` is
+    (see ``orient_north_up``). The query panel carries an angular scale bar when ``pixel_scale`` is
     given, and the figure a title saying which band is red, green and blue.
 
     Parameters
@@ -302,7 +302,7 @@ def plot_map(
     """A 2-D map of the embeddings with thumbnails of sample galaxies.
 
     Thumbnails are drawn with ``origin="lower"`` (north up, east left for cutouts in the store's
-    orientation, see :func:`orient_north_up`); a scale bar at the lower left gives their angular size when
+    orientation, see ``orient_north_up``); a scale bar at the lower left gives their angular size when
     ``pixel_scale`` is known.
 
     Parameters
@@ -312,7 +312,7 @@ def plot_map(
     images : numpy.ndarray, optional
         Cutouts ``(N, C, H, W)`` in the same order, for thumbnails (anything indexable by row works).
     method : {"pca", "umap", "auto"}
-        Projection, see :func:`project_2d`.
+        Projection, see ``project_2d``.
     n_thumbnails : int
         Number of galaxies shown as pictures, spread over the map.
     thumbnail_zoom : float

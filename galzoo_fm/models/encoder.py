@@ -375,7 +375,7 @@ class Encoder(nn.Module):
 
     @property
     def preprocessor(self) -> Preprocessor | None:
-        """The :class:`~galzoo_fm.preprocess.Preprocessor` rebuilt from :attr:`preprocessing`, or ``None`` if
+        """The :class:`~galzoo_fm.preprocess.Preprocessor` rebuilt from ``preprocessing``, or ``None`` if
         no preprocessing was recorded. ``ValueError`` if the stored settings are not a pipeline's."""
         if not self.preprocessing:
             return None

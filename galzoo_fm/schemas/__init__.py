@@ -1,11 +1,11 @@
 """Galaxy Zoo label schemas: decision trees of questions and answers, laid out as model outputs.
 
-* :mod:`galzoo_fm.schemas.questions`: :class:`Question`, :class:`Answer`;
-* :mod:`galzoo_fm.schemas.base`: :class:`Schema` (which also hands on ``Question`` and ``Answer``);
+* ``galzoo_fm.schemas.questions``: :class:`Question`, :class:`Answer`;
+* ``galzoo_fm.schemas.base``: :class:`Schema` (which also hands on ``Question`` and ``Answer``);
 * :mod:`galzoo_fm.schemas.builtin`: the built-in Galaxy Zoo trees and GZ-Evo (a plugin);
-* :mod:`galzoo_fm.schemas.io`: custom schemas from JSON / YAML files;
-* :mod:`galzoo_fm.schemas.votes`: vote counts from a catalogue;
-* :mod:`galzoo_fm.schemas.predictions`: fractions and probabilities from Dirichlet concentrations;
+* ``galzoo_fm.schemas.io``: custom schemas from JSON / YAML files;
+* ``galzoo_fm.schemas.votes``: vote counts from a catalogue;
+* ``galzoo_fm.schemas.predictions``: fractions and probabilities from Dirichlet concentrations;
 * :mod:`galzoo_fm.schemas.describe`: text descriptions for the command line.
 
 Get a registered schema with :func:`galzoo_fm.get_schema` (``galzoo_fm.list_schemas()`` lists them).

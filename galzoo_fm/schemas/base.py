@@ -12,7 +12,7 @@ MNRAS 509, 3966).
 
 The questions and answers themselves are :mod:`galzoo_fm.schemas.questions`; the dictionary and file
 formats, the vote and prediction computations are functions of their own modules
-(``schemas._document``, :mod:`~galzoo_fm.schemas.votes`, :mod:`~galzoo_fm.schemas.predictions`)
+(``schemas._document``, :mod:`~galzoo_fm.schemas.votes`, ``predictions``)
 that take a schema and import nothing of this module, so that the imports run one way: ``base`` imports them.
 """
 
@@ -293,7 +293,7 @@ class Schema:
     def to_dict(self) -> dict[str, Any]:
         """A plain ``dict`` (JSON / YAML ready) from which :meth:`from_dict` rebuilds the schema.
 
-        The layout is documented in :mod:`galzoo_fm.schemas.io`.
+        The layout is documented in ``galzoo_fm.schemas.io``.
         """
         return schema_to_dict(self)
 
@@ -374,25 +374,25 @@ class Schema:
     # -- votes and predictions --------------------------------------------------------------------------
 
     def votes_from_table(self, table: Any, **kwargs: Any) -> np.ndarray:
-        """Vote counts ``(N, n_answers)`` from a catalogue; see :func:`.votes.votes_from_table`."""
+        """Vote counts ``(N, n_answers)`` from a catalogue; see :func:`~galzoo_fm.schemas.votes_from_table`."""
         return votes_from_table(self, table, **kwargs)
 
     def vote_fractions(self, votes: Any) -> np.ndarray:
-        """Observed vote fractions per question; see :func:`.predictions.vote_fractions`."""
+        """Observed vote fractions per question; see :func:`~galzoo_fm.schemas.vote_fractions`."""
         return vote_fractions(self, votes)
 
     def expected_fractions(self, concentrations: Any) -> np.ndarray:
-        """Expected vote fractions ``α_a / Σα``; see :func:`.predictions.expected_fractions`."""
+        """Expected vote fractions ``α_a / Σα``; see :func:`~galzoo_fm.schemas.expected_fractions`."""
         return expected_fractions(self, concentrations)
 
     def asked_probability(self, concentrations: Any = None, *, fractions: Any = None) -> np.ndarray:
-        """Probability each question is asked; see :func:`.predictions.asked_probability`."""
+        """Probability each question is asked; see :func:`~galzoo_fm.schemas.asked_probability`."""
         return asked_probability(self, concentrations, fractions=fractions)
 
     def answer_probability(self, concentrations: Any = None, *, fractions: Any = None) -> np.ndarray:
-        """Probability of each answer overall; see :func:`.predictions.answer_probability`."""
+        """Probability of each answer overall; see :func:`~galzoo_fm.schemas.answer_probability`."""
         return answer_probability(self, concentrations, fractions=fractions)
 
     def most_likely_answers(self, concentrations: Any) -> np.ndarray:
-        """Output index of each question's most likely answer; see :mod:`galzoo_fm.schemas.predictions`."""
+        """Output index of each question's most likely answer; see ``galzoo_fm.schemas.predictions``."""
         return most_likely_answers(self, concentrations)

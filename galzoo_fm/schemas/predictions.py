@@ -98,7 +98,7 @@ def vote_fractions(schema: Schema, votes: Any) -> np.ndarray:
     schema : Schema
         The decision tree.
     votes : array_like or torch.Tensor, shape (..., n_answers)
-        Non-negative vote counts, e.g. from :func:`~galzoo_fm.schemas.votes.votes_from_table`.
+        Non-negative vote counts, e.g. from :func:`~galzoo_fm.schemas.votes_from_table`.
 
     Returns
     -------

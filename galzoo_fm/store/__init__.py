@@ -1,11 +1,11 @@
 """The cutout store: a resumable, memory-mappable folder of cutouts and their per-row status.
 
-* :mod:`~galzoo_fm.store.writer` — :func:`ensure_manifest` and :class:`StoreWriter` (atomic chunk commits,
+* ``writer`` — :func:`ensure_manifest` and :class:`StoreWriter` (atomic chunk commits,
   resumable);
-* :mod:`~galzoo_fm.store.reader` — :class:`CutoutStore` (random access for training, sequential for
+* ``reader`` — :class:`CutoutStore` (random access for training, sequential for
   embedding; pixels, WCS, status, provenance);
-* :mod:`~galzoo_fm.store.index` — :class:`StoreIndex` (which rows are done, for resume; lean, for embedding);
-* :mod:`~galzoo_fm.store.layout` — what they share: file names, the manifest, the WCS columns, and the one rule
+* ``index`` — :class:`StoreIndex` (which rows are done, for resume; lean, for embedding);
+* ``layout`` — what they share: file names, the manifest, the WCS columns, and the one rule
   that resolves rows recorded twice.
 """
 

@@ -108,11 +108,11 @@ class CutoutStore:
 
     @property
     def status(self) -> np.ndarray:
-        """``(N,)`` status strings, aligned with :attr:`table`."""
+        """``(N,)`` status strings, aligned with ``table``."""
         return np.asarray(self.table["status"])
 
     def indices(self, statuses: Sequence[str] | str = ("ok", "partial")) -> np.ndarray:
-        """Positions in :attr:`table` whose status is one of ``statuses``."""
+        """Positions in ``table`` whose status is one of ``statuses``."""
         statuses = (statuses,) if isinstance(statuses, str) else tuple(statuses)
         return np.flatnonzero(np.isin(self.status, list(statuses)))
 
@@ -131,7 +131,7 @@ class CutoutStore:
 
     def read(self, indices: Sequence[int] | np.ndarray | slice, plane: str = "data",
              out: np.ndarray | None = None) -> np.ndarray:
-        """Pixels of the given :attr:`table` positions, ``(n, C, H, W)`` float32.
+        """Pixels of the given ``table`` positions, ``(n, C, H, W)`` float32.
 
         Rows without pixels (off footprint, failed, invalid) read as zeros. ``plane`` selects an extra
         plane such as ``"invvar"``. Reads are grouped per chunk file, so random batches are fast.

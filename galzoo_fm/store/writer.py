@@ -90,7 +90,7 @@ class StoreWriter:
     """Appends cutouts to one part of a store, committing them in atomic chunks.
 
     Each row's WCS is stored as its full celestial header (SIP distortions included) and as its linear part
-    (:func:`~galzoo_fm.store.layout.wcs_record`), so that older readers still read new stores.
+    (``wcs_record``), so that older readers still read new stores.
 
     Parameters
     ----------

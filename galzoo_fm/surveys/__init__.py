@@ -1,8 +1,9 @@
 """Survey adapters: turn sky positions into FITS cutouts on a common band order.
 
 Built-in surveys (``legacy``, ``panstarrs``, ``sdss``, ``hips``, ``skyview``, ``local``) are registered
-through the ``register_surveys`` hook in :mod:`galzoo_fm.surveys.builtin`, exactly like third-party ones;
-build one with :func:`galzoo_fm.get_survey`. Subclass :class:`Survey` (or :class:`HTTPSurvey`) to add one.
+through the ``register_surveys`` hook in ``galzoo_fm.surveys.builtin``, exactly like third-party ones;
+build one with :func:`galzoo_fm.get_survey`. Subclass :class:`Survey` (or :class:`HTTPSurvey`,
+:class:`AstroquerySurvey`) to add one.
 
 The names below are imported on first use, so that loading the plugins (``galzoo-fm --help``) does not
 import the adapters (``astropy.wcs``, ``requests``, astroquery).
@@ -13,6 +14,7 @@ from __future__ import annotations
 from galzoo_fm._utils.lazy import lazy_exports
 
 __all__ = [
+    "AstroquerySurvey",
     "Cutout",
     "HTTPSurvey",
     "HiPSSurvey",
@@ -29,6 +31,7 @@ __all__ = [
 
 _WHERE = {
     "Cutout": "galzoo_fm.cutout",
+    "AstroquerySurvey": "astroquery_survey",
     "HTTPSurvey": "http_survey",
     "HiPSSurvey": "hips",
     "LegacySurvey": "legacy",

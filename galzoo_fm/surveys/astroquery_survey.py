@@ -53,7 +53,7 @@ class AstroquerySurvey(HTTPSurvey):
         self._aq_cache = Path(cache_dir) / "astroquery" / self.name if cache_dir is not None else None
 
     def make_client(self) -> Any:
-        """A fresh astroquery client configured for :attr:`server`; subclasses implement."""
+        """A fresh astroquery client configured for ``server``; subclasses implement."""
         raise NotImplementedError
 
     def client(self) -> Any:

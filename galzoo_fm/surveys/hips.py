@@ -27,7 +27,7 @@ class HiPSSurvey(AstroquerySurvey):
     ----------
     bands : str or sequence of str
         HiPS ids in output order, comma-separated on the command line, e.g.
-        ``"CDS/P/PanSTARRS/DR1/g,CDS/P/PanSTARRS/DR1/r"``. Default :data:`DEFAULT_HIPS`.
+        ``"CDS/P/PanSTARRS/DR1/g,CDS/P/PanSTARRS/DR1/r"``. Default ``DEFAULT_HIPS``.
     pixscale : float
         Output arcsec per pixel (the field of view is ``size * pixscale``); default 0.262.
     projection : str

@@ -39,7 +39,7 @@ class LegacySurvey(HTTPSurvey):
     Parameters
     ----------
     layer : str
-        One of :data:`LAYERS` (``ls-dr10`` by default).
+        One of ``LAYERS`` (``ls-dr10`` by default).
     bands : str or sequence of str, optional
         Bands in output order, e.g. ``"grz"``; default all bands of the layer.
     pixscale : float, optional

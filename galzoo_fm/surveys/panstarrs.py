@@ -38,7 +38,7 @@ class PanSTARRSSurvey(HTTPSurvey):
     """PS1 3π stacks: one ``fitscut.cgi`` request per band, stacked on the first band's pixel grid.
 
     A band whose grid differs from the first band's is aligned with ``reproject`` (bilinear: all PS1 stacks
-    share the 0.25″ scale); see :func:`galzoo_fm.surveys.grid.reproject_onto`.
+    share the 0.25″ scale); see ``galzoo_fm.surveys.grid.reproject_onto``.
 
     Parameters
     ----------

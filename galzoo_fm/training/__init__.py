@@ -1,10 +1,10 @@
 """The training engine: pretraining with any registered loss, finetuning, and evaluation.
 
-* :mod:`~galzoo_fm.training.config` — TOML configurations, validated before training starts;
-* :mod:`~galzoo_fm.training.trainer` — the :class:`Trainer` loop (AMP, channels-last, ``torch.compile``,
+* ``config`` — TOML configurations, validated before training starts;
+* ``trainer`` — the :class:`Trainer` loop (AMP, channels-last, ``torch.compile``,
   gradient clipping, EMA targets, checkpoints and exact resume, NaN guard, DDP under ``torchrun``);
-* :mod:`~galzoo_fm.training.optim` — AdamW / :class:`LARS` and the warm-up + cosine schedule;
-* :mod:`~galzoo_fm.training.state` — pickle-free training checkpoints (safetensors + JSON);
+* ``optim`` — AdamW / :class:`LARS` and the warm-up + cosine schedule;
+* ``state`` — pickle-free training checkpoints (safetensors + JSON);
 * :mod:`~galzoo_fm.training.pretrain`, :mod:`~galzoo_fm.training.finetune`,
   :mod:`~galzoo_fm.training.evaluate` — the ``galzoo-fm pretrain / finetune / evaluate`` commands;
 * :mod:`~galzoo_fm.training.invariance` — the invariance benchmark (:func:`invariance_scores`).

@@ -58,7 +58,7 @@ def input_preprocessing(encoder: nn.Module, dataset: Any, *, preprocess: bool | 
     Parameters
     ----------
     encoder : Encoder or nn.Module
-        The encoder; its recorded preprocessing (:attr:`~galzoo_fm.Encoder.preprocessing`) is the pipeline.
+        The encoder; its recorded preprocessing (``preprocessing``) is the pipeline.
     dataset : BatchDataset
         Raw images ``(N, C, H, W)``: a cutout store dataset, an array / ``.npy`` dataset, or a subset of one.
     preprocess : bool, optional
@@ -129,10 +129,10 @@ def extract_features(encoder: nn.Module, dataset: Any, *, batch_size: int = 256,
                      return_flags: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Embeddings ``(N, D)`` float32 of every galaxy of a batch dataset, in order.
 
-    When the encoder recorded a preprocessing (:attr:`galzoo_fm.Encoder.preprocessing`) and ``preprocess``
+    When the encoder recorded a preprocessing (``galzoo_fm.Encoder.preprocessing``) and ``preprocess``
     is not ``False``, each batch of raw images is preprocessed with it on ``device`` (the GPU on CUDA),
     exactly as :meth:`galzoo_fm.Encoder.embed` does with ``preprocess=True``; see
-    :func:`input_preprocessing` for the input bands and pixel scale. The encoder runs in eval mode
+    ``input_preprocessing`` for the input bands and pixel scale. The encoder runs in eval mode
     (BatchNorm uses its running statistics, dropout is off) and is put back in its previous mode
     afterwards; bf16 autocast on CUDA with ``precision="auto"`` (the preprocessing runs in float32).
 
@@ -148,7 +148,7 @@ def extract_features(encoder: nn.Module, dataset: Any, *, batch_size: int = 256,
         Default: CUDA when available.
     precision : {"auto", "fp32", "bf16", "fp16"}
     preprocess, bands, pixel_scale
-        See :func:`input_preprocessing`.
+        See ``input_preprocessing``.
     return_flags : bool
         Also return the int32 ``(N,)`` :class:`~galzoo_fm.preprocess.PreprocessFlag` bits (all zero when
         no preprocessing ran).
@@ -468,9 +468,9 @@ def evaluate(model: Any, data: str | Path, catalog: str | Path, label_column: st
         ``None``: preprocess when the encoder recorded a preprocessing; ``False``: the images of ``data``
         are model-ready already; ``True``: preprocessing required.
     bands : str or sequence of str, optional
-        Names of the input channels (``"g,r,i,z"`` or a list); see :func:`input_preprocessing`.
+        Names of the input channels (``"g,r,i,z"`` or a list); see ``input_preprocessing``.
     pixel_scale : float, optional
-        Input arcsec/pixel; see :func:`input_preprocessing`.
+        Input arcsec/pixel; see ``input_preprocessing``.
 
     Returns
     -------

@@ -65,7 +65,7 @@ class FinetuneModel(nn.Module):
     ``forward(views, targets)`` takes ``[images (N, C, H, W)]`` and targets ``(N,)`` int64 classes
     (``-1``: unlabelled), ``(N, k)`` floats (NaN: unknown) or ``(N, A)`` vote counts; returns a
     :class:`~galzoo_fm.losses.LossOutput`; the trainer gives it model-ready views (see
-    :func:`~galzoo_fm.training.pretrain.build_views`). :meth:`predict` takes raw cutouts, runs the encoder's
+    ``build_views``). :meth:`predict` takes raw cutouts, runs the encoder's
     recorded preprocessing, and gives class probabilities, values or Dirichlet concentrations.
     """
 
@@ -100,6 +100,7 @@ class FinetuneModel(nn.Module):
                 p.requires_grad_(False)
 
     def train(self, mode: bool = True) -> FinetuneModel:
+        """Set training mode; with ``freeze_encoder`` the encoder stays in eval mode (frozen batch norm)."""
         super().train(mode)
         if self.freeze_encoder:
             self.encoder.eval()
@@ -175,6 +176,8 @@ class FinetuneModel(nn.Module):
             return out
 
     def forward(self, views: list[Tensor], targets: Tensor | None) -> LossOutput:
+        """The task's loss on ``views[0]`` ``(N, C, H, W)`` against ``targets``: labels ``(N,)`` or votes
+        ``(N, A)``."""
         if targets is None:
             raise ValueError("finetuning needs targets (labels or votes) in every batch")
         out = self.outputs(views[0]).float()

@@ -59,7 +59,8 @@ SMALL_RESNET = {"backbone": "resnet18", "backbone_kwargs": {"layers": [1, 1, 1, 
 
 def make_pretraining_data(folder: str | Path, n: int, config: SimulationConfig, *, workers: int = 1,
                           overwrite: bool = True) -> tuple[Path, Path]:
-    """Write ``n`` simulated galaxies with campaign votes into ``folder``; see :func:`write_synthetic`."""
+    """Write ``n`` simulated galaxies with campaign votes into ``folder``; see
+    :func:`~galzoo_fm.datasets.sim.write_synthetic`."""
     return write_synthetic(folder, n, config=config, workers=workers, overwrite=overwrite)
 
 

@@ -104,7 +104,7 @@ def build_optimizer(params: Iterable[nn.Parameter], name: str = "adamw", *, lr: 
                     weight_decay: float = 0.05, betas: tuple[float, float] = (0.9, 0.999), momentum: float = 0.9,
                     trust_coefficient: float = 0.001, lr_scales: Mapping[int, float] | None = None
                     ) -> torch.optim.Optimizer:
-    """AdamW, LARS or SGD over :func:`parameter_groups` (no weight decay on biases and normalisation layers).
+    """AdamW, LARS or SGD over ``parameter_groups`` (no weight decay on biases and normalisation layers).
 
     Parameters
     ----------

@@ -1,15 +1,15 @@
 """The simulated Galaxy Zoo: galaxies of known morphology, rendered, with simulated volunteer votes.
 
-* :mod:`~galzoo_fm.datasets.sim.truth` — the true morphology of each galaxy (:func:`draw_truth`);
-* :mod:`~galzoo_fm.datasets.sim.render` — the package's one galaxy renderer (GalSim profiles, PSF, noise);
-* :mod:`~galzoo_fm.datasets.sim.votes` — volunteer votes from several campaigns (:func:`simulate_votes`);
-* :mod:`~galzoo_fm.datasets.sim.catalogue` — catalogues, images and training files (:func:`simulate_catalog`,
+* ``truth`` — the true morphology of each galaxy (:func:`draw_truth`);
+* ``render`` — the package's one galaxy renderer (GalSim profiles, PSF, noise);
+* ``votes`` — volunteer votes from several campaigns (:func:`simulate_votes`);
+* ``catalogue`` — catalogues, images and training files (:func:`simulate_catalog`,
   :func:`simulate_images`, :func:`write_synthetic`); the training dataset of them is
-  :func:`galzoo_fm.datasets.synthetic_dataset` (defined in ``galzoo_fm.training.data.synthetic``, as the
+  :func:`~galzoo_fm.training.data.synthetic_dataset` (defined in ``galzoo_fm.training.data.synthetic``, as the
   simulation does not import the training code);
-* :mod:`~galzoo_fm.datasets.sim.survey` — the ``synthetic`` survey, the same galaxies by sky position;
-* :mod:`~galzoo_fm.datasets.sim.demo` — the small demo sky (a mosaic and its catalogue) of :doc:`/embedding`;
-* :mod:`~galzoo_fm.datasets.sim.plots` — a picture of each simulated class.
+* ``survey`` — the ``synthetic`` survey, the same galaxies by sky position;
+* ``demo`` — the small demo sky (a mosaic and its catalogue) of :doc:`/embedding`;
+* ``plots`` — a picture of each simulated class.
 """
 
 from __future__ import annotations

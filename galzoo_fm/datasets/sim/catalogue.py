@@ -1,8 +1,8 @@
 """A simulated Galaxy Zoo: galaxies of known morphology, their images, positions and volunteer votes.
 
 * :func:`simulate_catalog` — the catalogue: ``id``, ``ra``, ``dec``, the true morphology
-  (:func:`~galzoo_fm.datasets.sim.truth.draw_truth`) and ``{question}_{answer}`` vote counts of two
-  campaigns with different trees (:func:`~galzoo_fm.datasets.sim.votes.simulate_votes`);
+  (:func:`~galzoo_fm.datasets.sim.draw_truth`) and ``{question}_{answer}`` vote counts of two
+  campaigns with different trees (:func:`~galzoo_fm.datasets.sim.simulate_votes`);
 * :func:`simulate_images` — the ``(N, C, H, W)`` g, r, z images in nanomaggies at 0.262"/px
   (:func:`~galzoo_fm.datasets.sim.render.render_galaxy`: GalSim profiles and PSFs), in parallel;
 * :func:`galzoo_fm.datasets.synthetic_dataset` — both as a training dataset (defined in
@@ -196,8 +196,8 @@ def simulate_catalog(n: int, seed: int | None = None, *, config: SimulationConfi
     -------
     astropy.table.Table
         ``id`` (``"sim<seed>-<index>"``), ``ra``, ``dec`` (deg), the truth columns of
-        :func:`~galzoo_fm.datasets.sim.truth.draw_truth`, and the vote columns of
-        :func:`~galzoo_fm.datasets.sim.votes.simulate_votes`. ``meta`` holds the simulation settings.
+        :func:`~galzoo_fm.datasets.sim.draw_truth`, and the vote columns of
+        :func:`~galzoo_fm.datasets.sim.simulate_votes`. ``meta`` holds the simulation settings.
     """
     cfg = _config(config, seed)
     camps = cfg.campaigns if campaigns is None else tuple(campaigns)
@@ -234,7 +234,7 @@ def simulate_images(truth: Any, config: SimulationConfig | None = None, *, worke
     Parameters
     ----------
     truth : astropy.table.Table
-        Rows of :func:`simulate_catalog` or :func:`~galzoo_fm.datasets.sim.truth.draw_truth`.
+        Rows of :func:`simulate_catalog` or :func:`~galzoo_fm.datasets.sim.draw_truth`.
     config : SimulationConfig, optional
         Seed (must be the catalogue's), size, pixel scale and bands.
     workers : int

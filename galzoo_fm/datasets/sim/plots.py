@@ -28,7 +28,7 @@ CLASSES: dict[str, Any] = {
 
 
 def morphology_class(truth: Any) -> np.ndarray:
-    """The first matching name of :data:`CLASSES` for every row of a truth table (``"other"`` if none).
+    """The first matching name of ``CLASSES`` for every row of a truth table (``"other"`` if none).
 
     Returns
     -------
@@ -43,7 +43,7 @@ def morphology_class(truth: Any) -> np.ndarray:
 
 def plot_classes(images: np.ndarray, truth: Any, path: str | Path, *, bands: Sequence[str] = ("g", "r", "z"),
                  per_class: int = 6, classes: Sequence[str] | None = None) -> Path:
-    """Save a PNG grid of simulated galaxies, one row per class of :data:`CLASSES`.
+    """Save a PNG grid of simulated galaxies, one row per class of ``CLASSES``.
 
     Parameters
     ----------
@@ -58,7 +58,7 @@ def plot_classes(images: np.ndarray, truth: Any, path: str | Path, *, bands: Seq
     per_class : int
         Pictures per row (the first galaxies of each class).
     classes : sequence of str, optional
-        Class names to show; all of :data:`CLASSES` by default.
+        Class names to show; all of ``CLASSES`` by default.
 
     Returns
     -------

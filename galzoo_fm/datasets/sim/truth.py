@@ -148,9 +148,9 @@ def draw_truth(n: int, seed: int = 0, *, start: int = 0) -> Table:
         One row per galaxy with ``index`` and the structural parameters (see the module docstring):
         ``kind`` (str), ``kind_code``, ``mag_r``, ``r_e`` (arcsec), ``sersic_n``, ``q``, ``pa`` (deg),
         ``inclination`` (deg), ``edge_on``, ``bulge_frac``, ``bar`` (0 none, 1 weak, 2 strong), ``n_arms``,
-        ``pitch`` (deg), ``winding`` (-1 none, else index into :data:`WINDINGS`), ``ring``, ``n_clumps``,
-        ``merger`` (index into :data:`MERGER_STATES`), ``companion``, ``artifact`` (index into
-        :data:`ARTIFACTS`), ``psf_fwhm`` (arcsec) and more.
+        ``pitch`` (deg), ``winding`` (-1 none, else index into ``WINDINGS``), ``ring``, ``n_clumps``,
+        ``merger`` (index into ``MERGER_STATES``), ``companion``, ``artifact`` (index into
+        ``ARTIFACTS``), ``psf_fwhm`` (arcsec) and more.
 
     Raises
     ------

@@ -2,7 +2,7 @@
 
 The model, per galaxy and per campaign (one :class:`~galzoo_fm.schemas.Schema`):
 
-1. The truth (:func:`~galzoo_fm.datasets.sim.truth.draw_truth`) gives every question an *answer
+1. The truth (:func:`~galzoo_fm.datasets.sim.draw_truth`) gives every question an *answer
    probability* vector ``p_q`` (:func:`answer_probabilities`): e.g. the probability of "bar: strong" grows
    with the bar's strength and the galaxy's *visibility* (bright, large galaxies show their features;
    faint, small ones look smooth), "how rounded" follows the axis ratio, "spiral winding" the pitch angle.
@@ -253,7 +253,7 @@ def answer_probabilities(schema: Any, truth: Any) -> np.ndarray:
     schema : Schema or str
         The decision tree (or a registered schema name).
     truth : astropy.table.Table
-        ``N`` rows of :func:`~galzoo_fm.datasets.sim.truth.draw_truth`.
+        ``N`` rows of :func:`~galzoo_fm.datasets.sim.draw_truth`.
 
     Returns
     -------
@@ -315,7 +315,7 @@ def simulate_votes(truth: Any, campaigns: Sequence[Campaign] = DEFAULT_CAMPAIGNS
     Parameters
     ----------
     truth : astropy.table.Table
-        Rows of :func:`~galzoo_fm.datasets.sim.truth.draw_truth` (with their ``index`` column).
+        Rows of :func:`~galzoo_fm.datasets.sim.draw_truth` (with their ``index`` column).
     campaigns : sequence of Campaign
         The campaigns; their schemas' label columns must not overlap (use campaign-suffixed schemas).
     seed : int

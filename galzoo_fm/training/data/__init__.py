@@ -2,7 +2,7 @@
 
 Every dataset here returns a whole *batch* from one ``dataset[indices]`` call (a dict of tensors), so a
 :class:`torch.utils.data.DataLoader` built with ``batch_size=None`` and a sampler of index lists (see
-:class:`galzoo_fm.training.sampling.ResumableBatchSampler`) reads one contiguous batch per item: the
+``galzoo_fm.training.sampling.ResumableBatchSampler``) reads one contiguous batch per item: the
 cutout store groups such reads per chunk file, which is far faster than one image at a time.
 
 * :class:`ArrayDataset` — images ``(N, C, H, W)`` from a NumPy array or a ``.npy`` file (memory-mapped),

@@ -26,8 +26,8 @@ def synthetic_dataset(n: int, seed: int | None = None, *, schema: Any = "gz_evo"
     Parameters
     ----------
     n, seed, config, workers
-        As in :func:`~galzoo_fm.datasets.sim.catalogue.simulate_catalog` and
-        :func:`~galzoo_fm.datasets.sim.catalogue.simulate_images`.
+        As in :func:`~galzoo_fm.datasets.sim.simulate_catalog` and
+        :func:`~galzoo_fm.datasets.sim.simulate_images`.
     schema : Schema or str or None
         Vote counts ``(N, A)`` are read through this schema (``gz_evo`` holds both default campaigns);
         ``None`` for no votes.
