@@ -124,8 +124,9 @@ def transform_images(images: np.ndarray, transform: str, *, seed: int = 0, noise
         each image (:func:`~galzoo_fm.training.invariance.sky_noise`, the MAD of a frame along the border)
         times ``noise_scale``. The added field has the image's sky-noise level; the result has
         ``sqrt(1 + noise_scale**2)`` times it (the noise already in the image cannot be taken out), and it
-        differs from the original by ``noise_scale`` sigma per pixel, where two independent realisations differ by ``sqrt(2)`` sigma:
-        pass ``noise_scale=sqrt(2)`` for that (harder) test. Only the sky noise is resampled, not the
+        differs from the original by ``noise_scale`` sigma per pixel, where two independent realisations
+        differ by ``sqrt(2)`` sigma: pass ``noise_scale=sqrt(2)`` for that (harder) test. Only the sky
+        noise is resampled, not the
         galaxy's shot noise (no gain is known).
     seed : int
         Seed of the added noise (``"noise"`` only).
