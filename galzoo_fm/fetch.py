@@ -28,7 +28,8 @@ from galzoo_fm.store.writer import StoreWriter, ensure_manifest
 from galzoo_fm.store.writer import check_folder as _check_folder
 from galzoo_fm.surveys.base import Survey
 
-__all__ = ["FetchSummary", "build_survey", "fetch_catalog", "parse_options", "parse_shard", "shard_rows"]
+__all__ = ["FetchSummary", "build_survey", "fetch_catalog", "parse_options", "parse_shard", "shard_rows",
+           "survey_options"]
 
 
 @dataclass
@@ -115,6 +116,40 @@ def parse_options(pairs: list[str] | tuple[str, ...] | None) -> dict[str, str]:
         if not sep or not key.strip():
             raise ValueError(f"survey option {pair!r} must look like KEY=VALUE")
         options[key.strip().replace("-", "_")] = value.strip()
+    return options
+
+
+def survey_options(pairs: list[str] | tuple[str, ...] | None = None, *, bands: str | None = None,
+                   layer: str | None = None, pixscale: str | None = None) -> dict[str, str]:
+    """Survey options from ``--survey-opt KEY=VALUE`` pairs and the ``--bands/--layer/--pixscale`` shortcuts.
+
+    Parameters
+    ----------
+    pairs : sequence of str, optional
+        ``"key=value"`` strings (:func:`parse_options`).
+    bands, layer, pixscale : str, optional
+        Shortcuts for ``bands=...``, ``layer=...``, ``pixscale=...``; each one given replaces the pair of
+        the same key.
+
+    Returns
+    -------
+    dict
+        Option name → value (strings; the survey converts them).
+
+    Raises
+    ------
+    ValueError
+        A pair without ``=``.
+
+    Examples
+    --------
+    >>> survey_options(["layer=ls-dr9", "bands=grz"], bands="gr")
+    {'layer': 'ls-dr9', 'bands': 'gr'}
+    """
+    options = parse_options(pairs)
+    for key, value in (("bands", bands), ("layer", layer), ("pixscale", pixscale)):
+        if value is not None:
+            options[key] = value
     return options
 
 

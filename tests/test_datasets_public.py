@@ -46,11 +46,13 @@ from galzoo_fm.datasets.public import (
     data_dir,
     download,
     join_campaigns,
+    open_release,
     prepare,
     require_columns,
     status,
     to_store_pixels,
     verify,
+    verify_release,
 )
 from galzoo_fm.store.reader import CutoutStore
 
@@ -666,6 +668,31 @@ def test_cli_datasets_list_info_download_prepare(toy_plugin, host, tmp_path):
     assert info["toy-datasets"]["registered"] == {"datasets": ["toy_dr5"]}
     res = runner.invoke(cli, ["datasets", "info", "toy_dr6"])
     assert res.exit_code == 1 and "toy_dr5" in res.output  # suggests the close name
+
+
+def test_release_functions_take_a_registered_name_and_the_data_folder(toy_plugin, host, tmp_path):
+    """What ``datasets download/verify/prepare/info`` rely on: a name and --data-dir/--mirror, no look-up of theirs."""
+    from galzoo_fm.datasets.public.describe import describe_dataset
+
+    data = tmp_path / "data"
+    assert isinstance(open_release("toy_dr5"), ToyRelease) and open_release(host.release) is host.release
+    with pytest.raises(ValueError, match="--mirror 'ftp://x' must start with http:// or https://"):
+        open_release("toy_dr5", mirror="ftp://x")
+    folder = download("toy_dr5", data=data, progress=False, retries=FAST)
+    assert folder == data / "toy_dr5" and [s.state for s in status("toy_dr5", data=data)] == ["ok", "ok"]
+    assert verify("toy_dr5", data=data) == []
+    report = verify_release("toy_dr5", data=data)
+    assert report.ok and report.folder == folder and report.files == 2 and str(report) == "toy_dr5: 2 files verified"
+    assert str(data / "toy_dr5") in describe_dataset("toy_dr5", data=data)
+    summary = prepare("toy_dr5", tmp_path / "s", data=data, download=False, limit=5, size=4, progress=False)
+    assert summary.release == "toy_dr5" and summary.rows == 5 and CutoutStore(tmp_path / "s").shape == (3, 4, 4)
+    (folder / "toy_votes.csv").write_bytes(b"changed")
+    bad = verify_release("toy_dr5", data=data)
+    assert not bad.ok and len(bad.problems) == 1 and str(bad) == bad.problems[0] and "toy_votes.csv" in str(bad)
+    with pytest.raises(DatasetUnavailableError, match="cannot reach"):
+        download("toy_dr5", data=tmp_path / "x", mirror=dead_url(), retries=0, progress=False)
+    with pytest.raises(ValueError, match="toy_dr5"):  # an unknown name suggests the close one
+        verify_release("toy_dr6", data=data)
 
 
 @pytest.mark.remote_data

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from galzoo_fm import Encoder
 from galzoo_fm.cli import cli
 from galzoo_fm.embedding import embed_catalog, make_plan
+from galzoo_fm.embedding.plan import output_path
 from galzoo_fm.explore import read_embeddings
 from galzoo_fm.store.reader import CutoutStore
 
@@ -312,3 +313,11 @@ def test_preprocess_placement_keeps_photutils_steps_on_the_host():
         assert preprocess_placement(pre, cuda) == "threads"
         with pytest.raises(ValueError, match="photutils steps run on the host"):
             preprocess_placement(pre, cuda, "device")
+
+
+def test_output_path_default_is_beside_the_catalogue(tmp_path):
+    """The rule behind ``embed --out``'s default: CATALOG without its extension, ``_embeddings.fits``."""
+    assert output_path(tmp_path / "cat.csv") == tmp_path / "cat_embeddings.fits"
+    assert output_path(str(tmp_path / "sub" / "my.cat.fits")) == tmp_path / "sub" / "my.cat_embeddings.fits"
+    assert output_path("cat.ecsv", "vectors.parquet") == type(tmp_path)("vectors.parquet")
+    assert output_path("cat.ecsv", "") == type(tmp_path)("cat_embeddings.fits")  # an empty --out: the default

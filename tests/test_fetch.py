@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from galzoo_fm import hookimpl, plugins
 from galzoo_fm.cli import cli
 from galzoo_fm.cutout import Cutout, Status
-from galzoo_fm.fetch import fetch_catalog, parse_options, parse_shard
+from galzoo_fm.fetch import fetch_catalog, parse_options, parse_shard, survey_options
 from galzoo_fm.store.reader import CutoutStore
 from galzoo_fm.surveys.base import Survey
 
@@ -90,6 +90,18 @@ def test_bad_input_is_reported(server, tmp_path):
     assert res.exit_code != 0
     assert parse_options(["a=1", "b-c = x=y"]) == {"a": "1", "b_c": "x=y"}
     assert parse_shard("1/4") == (1, 4)
+
+
+def test_survey_options_merge_the_shortcuts_over_the_pairs():
+    """The rule behind ``fetch --bands/--layer/--pixscale``: a shortcut given replaces the pair of its key."""
+    assert survey_options(None) == {}
+    assert survey_options(["layer=ls-dr9", "bands=grz", "server=http://x"]) == {
+        "layer": "ls-dr9", "bands": "grz", "server": "http://x"}
+    merged = survey_options(["layer=ls-dr9", "bands=grz"], bands="gr", pixscale="0.5")
+    assert merged == {"layer": "ls-dr9", "bands": "gr", "pixscale": "0.5"}
+    assert survey_options((), layer="ls-dr10") == {"layer": "ls-dr10"}
+    with pytest.raises(ValueError, match="must look like KEY=VALUE"):
+        survey_options(["layer"], bands="g")
 
 
 def test_shards_write_parts_that_read_as_one_store(server, tmp_path):

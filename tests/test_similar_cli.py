@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from galzoo_fm.cli import cli
 from galzoo_fm.embedding import embed_catalog
 from galzoo_fm.explore import find_similar, read_embeddings
+from galzoo_fm.explore.figures import top_anomalies
 from galzoo_fm.explore.search import SimilarityIndex
 
 
@@ -66,6 +67,21 @@ def test_anomaly_command_matches_embed_anomaly(embedded, tmp_path):
     top = scored["id"][np.nanargmax(scored["anomaly_score"])]
     assert res.output.splitlines()[0].split()[:2] == ["1", top]
     assert np.isnan(scored["anomaly_score"][-2:]).all()  # no vector, no score
+
+
+def test_top_anomalies_sorts_the_scores_largest_first_nan_last():
+    """The rule behind ``anomaly --top N``."""
+    t = Table({"id": ["a", "b", "c", "d", "e"], "anomaly_score": np.array([0.2, np.nan, 0.5, 0.2, 0.1], np.float32)})
+    top = top_anomalies(t, 3)
+    assert top.colnames == ["rank", "row", "id", "anomaly_score"]
+    assert top["rank"].tolist() == [1, 2, 3] and top["row"].tolist() == [2, 0, 3]  # ties keep the table's order
+    assert top["id"].tolist() == ["c", "a", "d"]
+    np.testing.assert_allclose(top["anomaly_score"], [0.5, 0.2, 0.2])
+    assert top_anomalies(t, 10)["id"].tolist() == ["c", "a", "d", "e", "b"] and len(top_anomalies(t, 0)) == 0
+    with pytest.raises(ValueError, match="n must be a non-negative integer"):
+        top_anomalies(t, -1)
+    with pytest.raises(ValueError, match="no anomaly_score column"):
+        top_anomalies(Table({"id": [1]}), 1)
 
 
 @pytest.mark.parametrize("ext", [".png", ".pdf"])

@@ -38,10 +38,10 @@ def datasets_list_command(pattern, data_dir, as_json) -> None:
 @opt.DATA_DIR
 def datasets_info_command(name, data_dir) -> None:
     """Citation, licence, schema and files of release NAME, and where to place them without network."""
-    from galzoo_fm.datasets.public.describe import describe_dataset, open_release
+    from galzoo_fm.datasets.public.describe import describe_dataset
 
     try:
-        click.echo(describe_dataset(open_release(name), data=data_dir))
+        click.echo(describe_dataset(name, data=data_dir))
     except _dataset_errors() as exc:
         raise cli_error(exc) from exc
 
@@ -55,12 +55,10 @@ def datasets_info_command(name, data_dir) -> None:
 @opt.progress(resolve=False)
 def datasets_download_command(name, data_dir, mirror, retries, progress) -> None:
     """Download release NAME into the data folder, resuming partial files and verifying checksums."""
-    from galzoo_fm.datasets.public import download, release_dir
-    from galzoo_fm.datasets.public.describe import open_release
+    from galzoo_fm.datasets.public import download
 
     try:
-        release = open_release(name, mirror=mirror)
-        folder = download(release, release_dir(release, data_dir), progress=progress, retries=retries)
+        folder = download(name, data=data_dir, mirror=mirror, progress=progress, retries=retries)
     except _dataset_errors() as exc:
         raise cli_error(exc) from exc
     click.echo(f"{name}: all files verified in {folder}")
@@ -72,17 +70,15 @@ def datasets_download_command(name, data_dir, mirror, retries, progress) -> None
 @opt.progress(resolve=False)
 def datasets_verify_command(name, data_dir, progress) -> None:
     """Hash every file of release NAME in the data folder against the published checksums."""
-    from galzoo_fm.datasets.public import release_dir, verify
-    from galzoo_fm.datasets.public.describe import open_release
+    from galzoo_fm.datasets.public import verify_release
 
     try:
-        release = open_release(name)
-        problems = verify(release, release_dir(release, data_dir), progress=progress)
+        report = verify_release(name, data=data_dir, progress=progress)
     except _dataset_errors() as exc:
         raise cli_error(exc) from exc
-    if problems:
-        raise click.ClickException("\n".join(problems))
-    click.echo(f"{name}: {len(release.files)} files verified")
+    if not report.ok:
+        raise click.ClickException(str(report))
+    click.echo(str(report))
 
 
 @datasets_group.command("prepare")
@@ -98,13 +94,11 @@ def datasets_verify_command(name, data_dir, progress) -> None:
 @opt.progress(resolve=False)
 def datasets_prepare_command(name, out, size, data_dir, no_download, limit, workers, mirror, progress) -> None:
     """Write OUT/catalog.fits and a cutout store at OUT from release NAME, ready for `galzoo-fm pretrain`."""
-    from galzoo_fm.datasets.public import prepare, release_dir
-    from galzoo_fm.datasets.public.describe import open_release
+    from galzoo_fm.datasets.public import prepare
 
     try:
-        release = open_release(name, mirror=mirror)
-        summary = prepare(release, out, folder=release_dir(release, data_dir), size=size,
-                          download=not no_download, progress=progress, limit=limit, workers=workers)
+        summary = prepare(name, out, data=data_dir, mirror=mirror, size=size, download=not no_download,
+                          progress=progress, limit=limit, workers=workers)
     except _dataset_errors() as exc:
         raise cli_error(exc) from exc
     click.echo(str(summary))

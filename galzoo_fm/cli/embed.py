@@ -83,18 +83,17 @@ def embed_command(catalog, survey, layer, model, out, survey_opts, batch_size, d
     Resumable: after Ctrl-C or a crash, run the same command again. Scale out with
     `torchrun --nproc-per-node N galzoo-fm embed ...`.
     """
-    from pathlib import Path
-
     from galzoo_fm.embedding import run_embedding
+    from galzoo_fm.embedding.plan import output_path
     from galzoo_fm.fetch import parse_options
 
-    out = out or str(Path(catalog).with_name(Path(catalog).stem + "_embeddings.fits"))
     try:
         summary = run_embedding(
             catalog, model=model, survey=survey, survey_options=parse_options(survey_opts), layer=layer, size=size,
-            out=out, store=store, batch_size=batch_size, device=device, workers=workers, keep_cols=keep_cols,
-            anomaly_k=anomaly_k, progress=progress, columns={"id": id_col, "ra": ra_col, "dec": dec_col},
-            overwrite=overwrite, block_rows=block_rows, image_size=image_size, seed=seed,
+            out=output_path(catalog, out), store=store, batch_size=batch_size, device=device, workers=workers,
+            keep_cols=keep_cols, anomaly_k=anomaly_k, progress=progress,
+            columns={"id": id_col, "ra": ra_col, "dec": dec_col}, overwrite=overwrite, block_rows=block_rows,
+            image_size=image_size, seed=seed,
         )
     except KeyboardInterrupt:
         click.echo("interrupted: finished blocks are kept; run the same command again to resume", err=True)

@@ -43,20 +43,19 @@ def similar_command(embeddings, query_id, ra, dec, k, out, device, backend) -> N
 @opt.backend()
 def anomaly_command(embeddings, k, out, top, device, backend) -> None:
     """Anomaly scores: mean cosine distance of each galaxy to its K nearest others (large = unusual)."""
-    import numpy as np
-
     from galzoo_fm._utils.writers import write_table
     from galzoo_fm.explore import anomaly_table, read_embeddings
+    from galzoo_fm.explore.figures import top_anomalies
 
     try:
         table = anomaly_table(read_embeddings(embeddings), k, device=device, backend=backend)
         if out:
             write_table(table, out, overwrite=True)
+        best = top_anomalies(table, top)
     except (ValueError, TypeError) as exc:
         raise cli_error(exc) from exc
-    score = np.nan_to_num(np.asarray(table["anomaly_score"]), nan=-np.inf)
-    for rank, row in enumerate(np.argsort(-score, kind="stable")[:top], 1):
-        click.echo(f"{rank:>4d}  {table['id'][row]!s:>20}  {table['anomaly_score'][row]:.4f}")
+    for line in best:
+        click.echo(f"{line['rank']:>4d}  {line['id']!s:>20}  {line['anomaly_score']:.4f}")
     if out:
         click.echo(f"wrote {out}")
 

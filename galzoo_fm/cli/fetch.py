@@ -33,13 +33,10 @@ __all__ = ["fetch_command"]
 def fetch_command(catalog, survey, size, out, survey_opts, bands, layer, pixscale, workers, shard, shard_by,
                   id_col, ra_col, dec_col, retry_failed, no_cache, chunk_size, progress) -> None:
     """Fetch SIZE x SIZE cutouts of every CATALOG row from SURVEY into the store OUT (resumable: rerun to resume)."""
-    from galzoo_fm.fetch import fetch_catalog, parse_options
+    from galzoo_fm.fetch import fetch_catalog, survey_options
 
     try:
-        options = parse_options(survey_opts)
-        for key, value in (("bands", bands), ("layer", layer), ("pixscale", pixscale)):
-            if value is not None:
-                options[key] = value
+        options = survey_options(survey_opts, bands=bands, layer=layer, pixscale=pixscale)
         summary = fetch_catalog(
             catalog, survey, size=size, out=out, survey_options=options, workers=workers, shard=shard,
             shard_by=shard_by, retry_failed=retry_failed, cache=not no_cache, chunk_size=chunk_size,

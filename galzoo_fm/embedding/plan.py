@@ -28,7 +28,7 @@ from galzoo_fm.preprocess import SURVEY_DEFAULTS, Preprocessor, band_mapping
 from galzoo_fm.preprocess.pipeline import check_for_encoder
 from galzoo_fm.surveys.base import Survey
 
-__all__ = ["EmbedPlan", "default_preprocessor", "load_encoder", "make_plan", "weights_hash"]
+__all__ = ["EmbedPlan", "default_preprocessor", "load_encoder", "make_plan", "output_path", "weights_hash"]
 
 
 @dataclass
@@ -200,6 +200,35 @@ def cutout_size(pre: Preprocessor, survey: Survey, size: int | None) -> int:
         else:
             size = math.ceil(pre.image_size * scale / survey.pixscale - 1e-6)
     return survey.check_size(size)
+
+
+def output_path(catalog: str | Path, out: str | Path | None = None) -> Path:
+    """The output table of ``galzoo-fm embed CATALOG``: ``out`` if given, else ``CATALOG_embeddings.fits``.
+
+    The default sits beside the catalogue: its name without the extension, ``_embeddings.fits`` appended.
+
+    Parameters
+    ----------
+    catalog : str or path
+        The catalogue file.
+    out : str or path, optional
+        The ``--out`` given, if any.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> output_path("data/galaxies.csv").as_posix()
+    'data/galaxies_embeddings.fits'
+    >>> output_path("data/galaxies.csv", "vectors.parquet").as_posix()
+    'vectors.parquet'
+    """
+    if out:
+        return Path(out)
+    catalog = Path(catalog)
+    return catalog.with_name(catalog.stem + "_embeddings.fits")
 
 
 def _paths(out: str | Path | None, store: str | Path | None, partial: str | Path | None,

@@ -19,7 +19,8 @@ from galzoo_fm._utils.tableio import read_table, table_format
 from galzoo_fm.explore.plots import orient_north_up, plot_map, plot_neighbours
 from galzoo_fm.explore.search import SimilarityIndex, nearest_row
 
-__all__ = ["anomaly_table", "find_similar", "map_figure", "neighbours_figure", "read_embeddings", "store_path"]
+__all__ = ["anomaly_table", "find_similar", "map_figure", "neighbours_figure", "read_embeddings", "store_path",
+           "top_anomalies"]
 
 
 def read_embeddings(path: str | Path) -> Table:
@@ -91,6 +92,45 @@ def anomaly_table(table: Table, k: int = 10, *, device: Any = None, backend: str
     out["anomaly_score"] = index.anomaly_scores(k)
     out.meta["ANOMALYK"] = int(k)
     return out
+
+
+def top_anomalies(table: Table, n: int = 10) -> Table:
+    """The ``n`` rows of ``table`` with the largest ``anomaly_score``, most unusual first.
+
+    Rows without a score (NaN: no cutout) come last; ties keep the table's order.
+
+    Parameters
+    ----------
+    table : astropy.table.Table
+        A table with ``id`` and ``anomaly_score`` columns (:func:`anomaly_table`).
+    n : int
+        How many rows (fewer if the table is shorter; 0 gives an empty table).
+
+    Returns
+    -------
+    astropy.table.Table
+        Columns ``rank`` (1, 2, ...), ``row`` (the row in ``table``), ``id`` and ``anomaly_score``.
+
+    Raises
+    ------
+    ValueError
+        ``n`` is negative, or ``table`` lacks an ``anomaly_score`` column.
+
+    Examples
+    --------
+    >>> t = Table({"id": ["a", "b", "c"], "anomaly_score": [0.1, float("nan"), 0.3]})
+    >>> top_anomalies(t, 2)["id"].tolist()
+    ['c', 'a']
+    """
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+        raise ValueError(f"n must be a non-negative integer, got {n!r}")
+    if "anomaly_score" not in table.colnames:
+        raise ValueError(f"the table has no anomaly_score column (columns: {', '.join(table.colnames)}); "
+                         "score it with anomaly_table first")
+    score = np.nan_to_num(np.asarray(table["anomaly_score"], dtype=np.float64), nan=-np.inf)
+    rows = np.argsort(-score, kind="stable")[:int(n)]
+    return Table({"rank": np.arange(1, len(rows) + 1, dtype=np.int64), "row": rows.astype(np.int64),
+                  "id": table["id"][rows], "anomaly_score": table["anomaly_score"][rows]})
 
 
 class _Cutouts:

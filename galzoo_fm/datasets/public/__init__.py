@@ -2,7 +2,7 @@
 
 * :mod:`~galzoo_fm.datasets.public.base` — :class:`Release`, :class:`RemoteFile`, :class:`ReleaseFormatError`;
 * :mod:`~galzoo_fm.datasets.public.download` — :func:`data_dir`, :func:`download` (resumable, checksummed),
-  :func:`verify`, :func:`status`;
+  :func:`verify`, :func:`verify_release`, :func:`status` (each takes a :class:`Release` or a registered name);
 * :mod:`~galzoo_fm.datasets.public.prepare` — :func:`prepare`: a release → ``catalog.fits`` + cutout store;
 * :mod:`~galzoo_fm.datasets.public.join` — :func:`join_campaigns`: several vote tables on one image set;
 * :mod:`~galzoo_fm.datasets.public.images` — image decoding, zip / folder image sources, resizing.
@@ -13,18 +13,27 @@ them and ``galzoo_fm.get_dataset(name)`` returns one.
 
 from __future__ import annotations
 
-from galzoo_fm.datasets.public.base import ImageSource, Release, ReleaseFormatError, RemoteFile, require_columns
+from galzoo_fm.datasets.public.base import (
+    ImageSource,
+    Release,
+    ReleaseFormatError,
+    RemoteFile,
+    open_release,
+    require_columns,
+)
 from galzoo_fm.datasets.public.download import (
     ChecksumError,
     DatasetUnavailableError,
     DiskFullError,
     FileState,
+    Verification,
     data_dir,
     download,
     file_checksum,
     release_dir,
     status,
     verify,
+    verify_release,
 )
 from galzoo_fm.datasets.public.images import FolderImages, ZipImages, decode_image, to_store_pixels
 from galzoo_fm.datasets.public.join import JoinWarning, join_campaigns, join_files
@@ -42,6 +51,7 @@ __all__ = [
     "Release",
     "ReleaseFormatError",
     "RemoteFile",
+    "Verification",
     "ZipImages",
     "check_catalog",
     "data_dir",
@@ -50,10 +60,12 @@ __all__ = [
     "file_checksum",
     "join_campaigns",
     "join_files",
+    "open_release",
     "prepare",
     "release_dir",
     "require_columns",
     "status",
     "to_store_pixels",
     "verify",
+    "verify_release",
 ]

@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from galzoo_fm.plugins import get_registry
+
 if TYPE_CHECKING:
     from astropy.table import Table
 
@@ -34,6 +36,7 @@ __all__ = [
     "Release",
     "ReleaseFormatError",
     "RemoteFile",
+    "open_release",
     "require_columns",
 ]
 
@@ -256,3 +259,40 @@ class Release:
         if fn is None:
             raise NotImplementedError(f"{type(self).__name__} does not implement open_images()")
         return fn(Path(folder))
+
+
+def open_release(name: str | Release, *, mirror: str | None = None) -> Release:
+    """The registered release ``name`` (``galzoo_fm.get_dataset``), its URLs moved onto ``mirror`` if given.
+
+    Parameters
+    ----------
+    name : str or Release
+        A registered release name (``galzoo-fm datasets list``), or a :class:`Release` (any object that is
+        not a string), returned as it is (moved onto ``mirror`` if given).
+    mirror : str, optional
+        ``http[s]://host[:port]`` serving the release's files on the same URL paths.
+
+    Returns
+    -------
+    Release
+
+    Raises
+    ------
+    galzoo_fm.registry.UnknownNameError
+        An unknown name (a ``ValueError`` suggesting close names).
+    TypeError
+        The name is registered with something other than a :class:`Release`.
+    ValueError
+        ``mirror`` does not start with ``http://`` or ``https://``.
+    """
+    if not isinstance(name, str):
+        release = name  # a release object already (any object with the Release attributes)
+    else:
+        release = get_registry("datasets").create(name)
+        if not isinstance(release, Release):
+            raise TypeError(f"dataset {name!r} is a {type(release).__name__}, not a galzoo_fm Release")
+    if mirror:
+        if not mirror.startswith(("http://", "https://")):
+            raise ValueError(f"--mirror {mirror!r} must start with http:// or https://")
+        release = release.with_files(mirror=mirror)
+    return release

@@ -6,24 +6,10 @@ import json
 import os
 import textwrap
 
-from galzoo_fm.datasets.public.base import Release
+from galzoo_fm.datasets.public.base import Release, open_release
 from galzoo_fm.datasets.public.download import _human, release_dir, status
 
 __all__ = ["describe_dataset", "describe_datasets", "open_release"]
-
-
-def open_release(name: str, *, mirror: str | None = None) -> Release:
-    """The registered release ``name`` (``galzoo_fm.get_dataset``), its URLs moved onto ``mirror`` if given."""
-    import galzoo_fm
-
-    release = galzoo_fm.get_dataset(name)
-    if not isinstance(release, Release):
-        raise TypeError(f"dataset {name!r} is a {type(release).__name__}, not a galzoo_fm Release")
-    if mirror:
-        if not mirror.startswith(("http://", "https://")):
-            raise ValueError(f"--mirror {mirror!r} must start with http:// or https://")
-        release = release.with_files(mirror=mirror)
-    return release
 
 
 def _state(release: Release, data: str | os.PathLike | None) -> str:
@@ -69,8 +55,13 @@ def describe_datasets(pattern: str | None = None, *, data: str | os.PathLike | N
                      for r in rows)
 
 
-def describe_dataset(release: Release, *, data: str | os.PathLike | None = None) -> str:
-    """Everything about one release: description, citation, licence, schema, and each file with its state."""
+def describe_dataset(release: Release | str, *, data: str | os.PathLike | None = None) -> str:
+    """Everything about one release: description, citation, licence, schema, and each file with its state.
+
+    ``release`` is a :class:`~galzoo_fm.datasets.public.Release` or a registered name
+    (:func:`~galzoo_fm.datasets.public.open_release`).
+    """
+    release = open_release(release)
     folder = release_dir(release, data)
     lines = [f"{release.name}: {release.title}", ""]
     lines += [*textwrap.wrap(release.description, 100), ""] if release.description else []

@@ -33,7 +33,7 @@ import requests
 
 from galzoo_fm._utils.atomic import atomic_write, fsync_dir
 from galzoo_fm._utils.http import RETRY_STATUS, HTTPFailure, RetryPolicy, user_agent
-from galzoo_fm.datasets.public.base import Release, RemoteFile
+from galzoo_fm.datasets.public.base import Release, RemoteFile, open_release
 
 __all__ = [
     "DATA_DIR_ENV",
@@ -41,12 +41,14 @@ __all__ = [
     "DatasetUnavailableError",
     "DiskFullError",
     "FileState",
+    "Verification",
     "data_dir",
     "download",
     "file_checksum",
     "release_dir",
     "status",
     "verify",
+    "verify_release",
 ]
 
 DATA_DIR_ENV = "GALZOO_FM_DATA_DIR"
@@ -113,8 +115,9 @@ def release_dir(release: Release, data: str | os.PathLike | None = None) -> Path
     return data_dir(data) / release.name
 
 
-def _folder(release: Release, folder: str | os.PathLike | None) -> Path:
-    return Path(folder).expanduser() if folder is not None else release_dir(release)
+def _folder(release: Release, folder: str | os.PathLike | None, data: str | os.PathLike | None = None) -> Path:
+    """``folder`` if given, else :func:`release_dir` in the data folder ``data``."""
+    return Path(folder).expanduser() if folder is not None else release_dir(release, data)
 
 
 def file_checksum(path: str | os.PathLike, algorithm: str, *, progress=None) -> str:
@@ -177,9 +180,14 @@ def _check(f: RemoteFile, path: Path, *, progress: bool | None = False) -> str |
 
 
 # ---------------------------------------------------------------------------------------- inspection
-def status(release: Release, folder: str | os.PathLike | None = None) -> list[FileState]:
-    """Each file's :class:`FileState` in ``folder`` (default :func:`release_dir`), without hashing."""
-    folder = _folder(release, folder)
+def status(release: Release | str, folder: str | os.PathLike | None = None, *,
+           data: str | os.PathLike | None = None) -> list[FileState]:
+    """Each file's :class:`FileState` in ``folder`` (default :func:`release_dir` in ``data``), without hashing.
+
+    ``release`` is a :class:`Release` or a registered name (:func:`~galzoo_fm.datasets.public.open_release`).
+    """
+    release = open_release(release)
+    folder = _folder(release, folder, data)
     stamps = _read_stamps(folder)
     out = []
     for f in release.files:
@@ -194,27 +202,31 @@ def status(release: Release, folder: str | os.PathLike | None = None) -> list[Fi
     return out
 
 
-def verify(release: Release, folder: str | os.PathLike | None = None, *, rehash: bool = True,
-           progress: bool | None = False) -> list[str]:
+def verify(release: Release | str, folder: str | os.PathLike | None = None, *, rehash: bool = True,
+           progress: bool | None = False, data: str | os.PathLike | None = None) -> list[str]:
     """Check every file of ``release`` in ``folder``; returns the problems (empty when all is well).
 
     Parameters
     ----------
-    release : Release
-        The release.
+    release : Release or str
+        The release, or a registered name (:func:`~galzoo_fm.datasets.public.open_release`).
     folder : path, optional
-        Its folder (default :func:`release_dir`).
+        Its folder (default :func:`release_dir` in ``data``).
     rehash : bool
         Hash files even when their ``.verified.json`` stamp still matches.
     progress : bool or None
         A tqdm bar per file while hashing (``None``: on a terminal only).
+
+    data : path, optional
+        The data folder (default :func:`data_dir`), when ``folder`` is not given.
 
     Returns
     -------
     list of str
         One line per missing optional/required file or wrong size / checksum. Good files are stamped.
     """
-    folder = _folder(release, folder)
+    release = open_release(release)
+    folder = _folder(release, folder, data)
     problems = []
     for f in release.files:
         path = folder / f.name
@@ -229,6 +241,61 @@ def verify(release: Release, folder: str | os.PathLike | None = None, *, rehash:
         else:
             _write_stamp(folder, f, path)
     return problems
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What :func:`verify_release` found.
+
+    Attributes
+    ----------
+    release : str
+        Release name (as given to :func:`verify_release`).
+    folder : pathlib.Path
+        The folder checked.
+    files : int
+        Files the release lists.
+    problems : list of str
+        One line per missing or corrupt file (:func:`verify`); empty when all is well.
+    """
+
+    release: str
+    folder: Path
+    files: int
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        """No problems."""
+        return not self.problems
+
+    def __str__(self) -> str:
+        return "\n".join(self.problems) if self.problems else f"{self.release}: {self.files} files verified"
+
+
+def verify_release(release: Release | str, *, data: str | os.PathLike | None = None,
+                   folder: str | os.PathLike | None = None, progress: bool | None = False) -> Verification:
+    """:func:`verify` (hashing every file) with the release's name, folder and file count, for a report.
+
+    Parameters
+    ----------
+    release : Release or str
+        The release, or a registered name.
+    data : path, optional
+        The data folder (default :func:`data_dir`).
+    folder : path, optional
+        The release's folder, instead of ``data / release.name``.
+    progress : bool or None
+        A tqdm bar per file while hashing (``None``: on a terminal only).
+
+    Returns
+    -------
+    Verification
+    """
+    label = release if isinstance(release, str) else release.name
+    release = open_release(release)
+    folder = _folder(release, folder, data)
+    return Verification(label, folder, len(release.files), verify(release, folder, progress=progress))
 
 
 def _human(n: int | None) -> str:
@@ -417,17 +484,18 @@ def _fetch(session: requests.Session, f: RemoteFile, folder: Path, policy: Retry
                         "serve a changed file; nothing was kept")
 
 
-def download(release: Release, folder: str | os.PathLike | None = None, *, progress: bool | None = None,
+def download(release: Release | str, folder: str | os.PathLike | None = None, *, progress: bool | None = None,
              session: requests.Session | None = None, retries: int | RetryPolicy | None = None,
-             offline: bool = False, timeout: float | tuple[float, float] = (15.0, 60.0)) -> Path:
+             offline: bool = False, timeout: float | tuple[float, float] = (15.0, 60.0),
+             data: str | os.PathLike | None = None, mirror: str | None = None) -> Path:
     """Make every file of ``release`` present and verified in ``folder``; returns the folder.
 
     Parameters
     ----------
-    release : Release
-        The release.
+    release : Release or str
+        The release, or a registered name (:func:`~galzoo_fm.datasets.public.open_release`).
     folder : path, optional
-        Where its files go (created); default ``data_dir() / release.name``.
+        Where its files go (created); default ``data_dir(data) / release.name``.
     progress : bool or None
         Per-file tqdm bars (bytes, bytes/s); ``None`` shows them on a terminal only.
     session : requests.Session, optional
@@ -439,6 +507,10 @@ def download(release: Release, folder: str | os.PathLike | None = None, *, progr
         Never use the network: check the files present and report the missing ones.
     timeout : float or (float, float)
         Connect and read timeouts in seconds.
+    data : path, optional
+        The data folder (default :func:`data_dir`), when ``folder`` is not given.
+    mirror : str, optional
+        Fetch from this host instead (``http[s]://host[:port]``; URL paths kept).
 
     Returns
     -------
@@ -457,7 +529,8 @@ def download(release: Release, folder: str | os.PathLike | None = None, *, progr
     galzoo_fm._utils.http.HTTPFailure
         A non-retryable HTTP status (e.g. 404), or retries ran out.
     """
-    folder = _folder(release, folder)
+    release = open_release(release, mirror=mirror)
+    folder = _folder(release, folder, data)
     folder.mkdir(parents=True, exist_ok=True)
     policy = retries if isinstance(retries, RetryPolicy) else RetryPolicy(
         **({} if retries is None else {"retries": int(retries)}))

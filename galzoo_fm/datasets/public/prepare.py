@@ -34,7 +34,7 @@ import numpy as np
 from astropy.table import Table
 
 from galzoo_fm._utils.atomic import atomic_write
-from galzoo_fm.datasets.public.base import Release, ReleaseFormatError, require_columns
+from galzoo_fm.datasets.public.base import Release, ReleaseFormatError, open_release, require_columns
 from galzoo_fm.datasets.public.download import DiskFullError, release_dir
 from galzoo_fm.datasets.public.download import download as fetch_files
 from galzoo_fm.datasets.public.images import to_store_pixels
@@ -172,20 +172,20 @@ def _cutouts(source, keys: np.ndarray, todo: np.ndarray, channels: int, shape: t
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def prepare(release: Release, out: str | os.PathLike, *, folder: str | os.PathLike | None = None,
+def prepare(release: Release | str, out: str | os.PathLike, *, folder: str | os.PathLike | None = None,
             size: int | None = None, download: bool = True, progress: bool | None = None,
             limit: int | None = None, chunk_size: int | None = None, retries: Any = None,
-            workers: int = 1) -> PrepareSummary:
+            workers: int = 1, data: str | os.PathLike | None = None, mirror: str | None = None) -> PrepareSummary:
     """Download (or find) ``release`` and write a catalogue and cutout store that ``pretrain`` reads.
 
     Parameters
     ----------
-    release : Release
-        The release (e.g. ``galzoo_fm.get_dataset("gz_decals_dr5")``).
+    release : Release or str
+        The release (e.g. ``galzoo_fm.get_dataset("gz_decals_dr5")``), or its registered name.
     out : path
         Output folder: ``OUT/catalog.fits`` and the cutout store (``OUT/store.json``, ``OUT/parts/``).
     folder : path, optional
-        Where the release's files are (default ``data_dir() / release.name``).
+        Where the release's files are (default ``data_dir(data) / release.name``).
     size : int, optional
         Resize every image to ``(size, size)`` (area averaging when shrinking); default: keep the released
         size (images of another size than the first are resized to it).
@@ -204,6 +204,11 @@ def prepare(release: Release, out: str | os.PathLike, *, folder: str | os.PathLi
     workers : int
         Threads decoding and resizing images (the release's image source must be thread-safe, as the
         built-in ones are); rows are still written in catalogue order.
+    data : path, optional
+        The data folder (default :func:`~galzoo_fm.datasets.public.data_dir`), when ``folder`` is
+        not given.
+    mirror : str, optional
+        Download from this host instead (``http[s]://host[:port]``; URL paths kept).
 
     Returns
     -------
@@ -227,8 +232,9 @@ def prepare(release: Release, out: str | os.PathLike, *, folder: str | os.PathLi
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     if limit is not None and (not isinstance(limit, int | np.integer) or limit < 1):
         raise ValueError(f"limit must be a positive integer, got {limit!r}")
+    release = open_release(release, mirror=mirror)
     out = Path(out)
-    folder = Path(folder) if folder is not None else release_dir(release)
+    folder = Path(folder) if folder is not None else release_dir(release, data)
     fetch_files(release, folder, progress=progress, retries=retries, offline=not download)
     table = release.catalog(folder)
     check_catalog(release, table)
