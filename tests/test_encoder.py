@@ -226,7 +226,7 @@ def test_checkpoint_errors(tmp_path, encoder):
     (folder / "config.json").write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
         Encoder.from_pretrained(folder)
-    (folder / "config.json").write_text(json.dumps({"format": "galzoo_fm.models.encoder", "backbone": "resnet18"}))
+    (folder / "config.json").write_text(json.dumps({"format": "galzoo_fm.encoder", "backbone": "resnet18"}))
     with pytest.raises(ValueError, match="lacks required keys: in_chans, image_size"):
         Encoder.from_pretrained(folder)
     (folder / "config.json").write_text(json.dumps({"hello": 1}))

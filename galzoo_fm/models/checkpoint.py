@@ -39,7 +39,7 @@ __all__ = [
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 #: Value of the ``format`` key that marks a galzoo_fm encoder checkpoint.
-FORMAT = "galzoo_fm.models.encoder"
+FORMAT = "galzoo_fm.encoder"
 FORMAT_VERSION = 1
 
 

@@ -27,7 +27,7 @@ from galzoo_fm._utils.settings import Setting, did_you_mean, document, unknown_k
 
 __all__ = ["AUGMENT_SETTINGS", "Augment", "MultiViewAugment", "affine", "estimate_noise", "gaussian_blur"]
 
-FORMAT = "galzoo_fm.training.augment"
+FORMAT = "galzoo_fm.augment"
 FORMAT_VERSION = 1
 PADDINGS = ("reflection", "zeros", "border")
 
