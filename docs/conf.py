@@ -2,6 +2,11 @@
 # No intersphinx: the docs must build on machines without network access.
 import datetime
 import importlib.metadata
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _gallery  # noqa: E402  (sets $GALZOO_FM_FIGURES before any example runs)
 
 project = "galzoo_fm"
 author = "galzoo_fm developers"
@@ -21,10 +26,25 @@ extensions = [
     "sphinx_automodapi.automodapi",
     "sphinx_automodapi.smart_resolver",
     "sphinx_click",
+    "sphinx_gallery.gen_gallery",
 ]
 
+# the gallery: examples/plot_*.py run in the build (about 25 s on one CPU core) and show the figures they
+# write; plot_low_label_curve.py pretrains an encoder for minutes, so it is shown but not run (its figure
+# in docs/evaluation.rst is static), and the make_*.py data scripts are shown as code
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_(simulated_galaxies|preprocessing|embedding_tutorial)\.py$",
+    "ignore_pattern": r"(__init__|/build/|/plugins/)",
+    "image_scrapers": (_gallery.png_scraper,),
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "within_subsection_order": "FileNameSortKey",
+}
+
 templates_path = []
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "auto_examples/*.ipynb", "auto_examples/*.py"]
 root_doc = "index"
 
 # numpydoc + automodapi, as in astropy-affiliated packages
@@ -36,6 +56,8 @@ autodoc_typehints = "none"
 # every cross-reference must resolve. Without intersphinx (the docs build offline) the names of other
 # packages cannot, so those alone are let through; a reference to a galzoo_fm name must find its page.
 nitpicky = True
+# the gallery's configuration holds its image scraper, a function: it is rebuilt at each run, never cached
+suppress_warnings = ["config.cache"]
 nitpick_ignore_regex = [
     (r"py:.*", r"(numpy|np|torch|astropy|photutils|scipy|skimage|timm|pluggy|click|matplotlib|pyarrow|h5py|faiss"
                r"|safetensors|huggingface_hub|requests|tqdm|galsim|reproject|astroquery|PIL|pandas|sklearn|tomllib"

@@ -1,4 +1,8 @@
-"""Make ``examples/data/sim_catalog.fits``: the README's demo catalogue.
+"""
+The README's demo catalogue
+===========================
+
+Make ``examples/data/sim_catalog.fits``: the README's demo catalogue.
 
 64 galaxies of the package's simulated Galaxy Zoo (seed 0): positions, the true morphology and simulated
 volunteer votes of two campaigns (``decals_dr5`` and ``gz2`` label columns). The ``synthetic`` survey
@@ -14,7 +18,10 @@ from pathlib import Path
 from galzoo_fm.datasets import simulate_catalog
 
 N, SEED = 64, 0
-OUT = Path(__file__).resolve().parent / "data" / "sim_catalog.fits"
+# the repository: sphinx-gallery runs the examples from examples/ without a __file__
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+ROOT = HERE.parent
+OUT = HERE / "data" / "sim_catalog.fits"
 
 
 def main() -> Path:

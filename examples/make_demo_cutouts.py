@@ -1,8 +1,12 @@
-"""Make a small image set like the bundled ``galzoo_fm/data/demo_cutouts.fits``, with the package's renderer.
+"""
+A small set of demo cutouts
+===========================
+
+Make a small image set like the bundled ``galzoo_fm/data/demo_cutouts.fits``, with the package's renderer.
 
 24 simulated galaxies, 3 bands (g, r, z), 64 x 64 pixels at 0.262 arcsec/pixel (the DESI Legacy Surveys
 scale): the first 24 ellipticals and discs of the simulated Galaxy Zoo of seed 0, drawn by the package's
-one galaxy renderer, :func:`galzoo_fm.datasets.sim.render.render_galaxy` (GalSim Sérsic and inclined
+one galaxy renderer, :func:`galzoo_fm.datasets.sim.render_galaxy` (GalSim Sérsic and inclined
 exponential profiles, bars, spiral arms, rings, clumps, a Moffat PSF, sky and shot noise; see
 ``docs/simulation.rst``). They are the first 24 rows of ``examples/data/sim_catalog.fits`` that are not
 stars or artefacts (galaxies 0–4, 6–8, 10–25), at the same positions: the ``synthetic`` survey serves the
@@ -33,7 +37,10 @@ from astropy.table import Table
 from galzoo_fm.datasets.sim.catalogue import SimulationConfig, simulate_catalog, simulate_images
 
 N, SIZE, BANDS, PIXSCALE, SEED = 24, 64, ("g", "r", "z"), 0.262, 0
-SHIPPED = Path(__file__).resolve().parents[1] / "galzoo_fm" / "data" / "demo_cutouts.fits"
+# the repository: sphinx-gallery runs the examples from examples/ without a __file__
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+ROOT = HERE.parent
+SHIPPED = ROOT / "galzoo_fm" / "data" / "demo_cutouts.fits"
 TRUTH = ("kind", "mag_r", "r_e", "sersic_n", "q", "bulge_frac", "bar", "n_arms", "ring", "merger")
 
 

@@ -1,4 +1,8 @@
-"""Make the pictures of ``docs/embedding.rst``: run the tutorial on the bundled sky and save the figures.
+"""
+Embedding a catalogue: neighbours and a map
+===========================================
+
+Make the pictures of ``docs/embedding.rst``: run the tutorial on the bundled sky and save the figures.
 
 Embeds ``examples/data/demo_catalog.ecsv`` from ``demo_mosaic.fits`` (the ``local`` survey) with a
 random-init ResNet-18 (seeded) — vectors that reflect image statistics, not learnt morphology — then draws
@@ -10,6 +14,7 @@ the nearest neighbours of one galaxy and a PCA map with thumbnails::
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -21,9 +26,12 @@ from galzoo_fm.embedding import embed_catalog
 from galzoo_fm.explore import map_figure, neighbours_figure
 from galzoo_fm.explore.plots import save_figure
 
-ROOT = Path(__file__).resolve().parents[1]
+# the repository: sphinx-gallery runs the examples from examples/ without a __file__
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+ROOT = HERE.parent
 DATA = ROOT / "examples" / "data"
-IMAGES = ROOT / "docs" / "images"
+# the docs build (sphinx-gallery) names a temporary folder; run by hand, the figures go to docs/images
+IMAGES = Path(os.environ.get("GALZOO_FM_FIGURES", ROOT / "docs" / "images"))
 
 
 def main() -> None:

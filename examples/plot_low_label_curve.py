@@ -1,4 +1,8 @@
-"""The low-label curve on small synthetic data: accuracy of a linear probe and of kNN against labels.
+"""
+The low-label curve
+===================
+
+The low-label curve on small synthetic data: accuracy of a linear probe and of kNN against labels.
 
 Renders 1200 synthetic galaxies of three kinds (round ellipticals, edge-on disks, barred disks) with random
 size, orientation, brightness and noise; pretrains a ResNet-18 on them with BYOL (no labels, a couple of

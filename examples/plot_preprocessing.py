@@ -1,4 +1,8 @@
-"""Make the pictures of ``docs/preprocessing.rst``: one galaxy through each step, and augmented views.
+"""
+One galaxy through the preprocessing
+====================================
+
+Make the pictures of ``docs/preprocessing.rst``: one galaxy through each step, and augmented views.
 
 Uses the bundled demo set (simulated Sérsic galaxies, g/r/z nanomaggies at 0.262"/px). To show every step,
 the first galaxy gets what real cutouts have: a sky offset, a bright neighbour, a patch of NaN pixels and
@@ -9,6 +13,7 @@ an offset from the cutout centre. Needs matplotlib (the ``docs`` extra)::
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
@@ -28,7 +33,11 @@ from galzoo_fm.preprocess import (
 )
 from galzoo_fm.training.augment import Augment
 
-OUT = Path(__file__).resolve().parents[1] / "docs" / "images"
+# the repository: sphinx-gallery runs the examples from examples/ without a __file__
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+ROOT = HERE.parent
+# the docs build (sphinx-gallery) names a temporary folder; run by hand, the figures go to docs/images
+OUT = Path(os.environ.get("GALZOO_FM_FIGURES", ROOT / "docs" / "images"))
 BANDS = ["g", "r", "z"]
 GALAXY = 4
 #: make_rgb scales: 1 / softening, so the sky noise of every band is about the same

@@ -1,10 +1,15 @@
-"""Make docs/images/simulated_galaxies.png: simulated galaxies by class (seed 0, 64 px, 0.262"/px, g r z).
+"""
+Simulated galaxies by class
+===========================
+
+Make docs/images/simulated_galaxies.png: simulated galaxies by class (seed 0, 64 px, 0.262"/px, g r z).
 
 Run from the repository root::
 
     python examples/plot_simulated_galaxies.py
 """
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +17,12 @@ import numpy as np
 from galzoo_fm.datasets.sim.catalogue import SimulationConfig, simulate_catalog, simulate_images
 from galzoo_fm.datasets.sim.plots import CLASSES, plot_classes
 
-OUT = Path(__file__).resolve().parents[1] / "docs" / "images" / "simulated_galaxies.png"
+# the repository: sphinx-gallery runs the examples from examples/ without a __file__
+HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path.cwd()
+ROOT = HERE.parent
+# the docs build (sphinx-gallery) names a temporary folder; run by hand, the figure goes to docs/images
+OUT = (Path(os.environ.get("GALZOO_FM_FIGURES", ROOT / "docs" / "images"))
+       / "simulated_galaxies.png")
 
 
 def main(per_class: int = 6) -> Path:

@@ -8,7 +8,7 @@ Modules, one job each: ``plan`` (validation before any download),
 """
 
 from galzoo_fm.embedding.pipeline import EmbedSummary, embed_catalog, run_embedding
-from galzoo_fm.embedding.plan import EmbedPlan, default_preprocessor, make_plan
+from galzoo_fm.embedding.plan import EmbedPlan, default_preprocessor, make_plan, output_path
 
 __all__ = [
     "EmbedPlan",
@@ -16,5 +16,6 @@ __all__ = [
     "default_preprocessor",
     "embed_catalog",
     "make_plan",
+    "output_path",
     "run_embedding",
 ]

@@ -4,7 +4,7 @@
 
 1. **fetch** the cutouts into a store beside the output (:func:`galzoo_fm.fetch.fetch_catalog`: resumable,
    each rank its own shard);
-2. **embed** fixed blocks of catalogue rows (:mod:`~galzoo_fm.embedding.runner`), committing each block
+2. **embed** fixed blocks of catalogue rows (``runner``), committing each block
    to ``OUT.partial/`` (:mod:`~galzoo_fm.embedding.partial`) and skipping blocks committed by an earlier,
    interrupted run;
 3. **assemble** the output in catalogue order (:mod:`~galzoo_fm.embedding.assemble`), atomically.
@@ -337,7 +337,7 @@ def embed_catalog(
         (the model's autocast, ``"auto"``: bf16 on CUDA, float32 on the CPU), ``compile`` (``torch.compile``
         the model's forward, default ``False``), ``preprocess_on`` (``"device"``: on the model's device in
         the main thread, the default on a GPU; ``"threads"``: on CPU tensors in the reader threads, the
-        default on a CPU and with photutils steps; see :mod:`galzoo_fm.embedding.runner`).
+        default on a CPU and with photutils steps; see ``galzoo_fm.embedding.runner``).
 
     Returns
     -------
@@ -349,7 +349,7 @@ def embed_catalog(
     Raises
     ------
     ValueError, TypeError
-        Bad input, before any download: see :func:`~galzoo_fm.embedding.plan.make_plan`.
+        Bad input, before any download: see :func:`~galzoo_fm.embedding.make_plan`.
     FileExistsError
         ``out`` exists and ``overwrite`` is not set.
     """

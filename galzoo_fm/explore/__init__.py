@@ -25,6 +25,7 @@ _WHERE = {
     "plot_neighbours": "plots",
     "read_embeddings": "figures",
     "store_path": "figures",
+    "top_anomalies": "figures",
 }
 
 __all__ = sorted(_WHERE)

@@ -204,7 +204,7 @@ def neighbours_figure(path: str | Path, *, id: Any = None, ra: float | None = No
     """The query galaxy and its ``k`` nearest neighbours as RGB cutouts (a matplotlib figure).
 
     Colours, orientation and scale bar come from the store, see the module notes; ``title`` replaces the
-    first title line (see :func:`~galzoo_fm.explore.plots.plot_neighbours`).
+    first title line (see :func:`~galzoo_fm.explore.plot_neighbours`).
     """
 
     table = read_embeddings(path)
@@ -223,7 +223,7 @@ def map_figure(path: str | Path, *, method: str = "pca", n_thumbnails: int = 30,
     """A 2-D map (PCA, or UMAP when installed and asked for) of the embeddings with thumbnails.
 
     Thumbnail colours, orientation and scale bar come from the store, see the module notes; ``title``
-    replaces the first title line (see :func:`~galzoo_fm.explore.plots.plot_map`).
+    replaces the first title line (see :func:`~galzoo_fm.explore.plot_map`).
     """
 
     table = read_embeddings(path)

@@ -1,11 +1,11 @@
 """Public Galaxy Zoo data releases as ready-to-train datasets.
 
-* :mod:`~galzoo_fm.datasets.public.base` — :class:`Release`, :class:`RemoteFile`, :class:`ReleaseFormatError`;
+* ``base`` — :class:`Release`, :class:`RemoteFile`, :class:`ReleaseFormatError`;
 * :mod:`~galzoo_fm.datasets.public.download` — :func:`data_dir`, :func:`download` (resumable, checksummed),
   :func:`verify`, :func:`verify_release`, :func:`status` (each takes a :class:`Release` or a registered name);
 * :mod:`~galzoo_fm.datasets.public.prepare` — :func:`prepare`: a release → ``catalog.fits`` + cutout store;
-* :mod:`~galzoo_fm.datasets.public.join` — :func:`join_campaigns`: several vote tables on one image set;
-* :mod:`~galzoo_fm.datasets.public.images` — image decoding, zip / folder image sources, resizing.
+* ``join`` — :func:`join_campaigns`: several vote tables on one image set;
+* ``images`` — image decoding, zip / folder image sources, resizing.
 
 The releases themselves are plugins (the ``register_datasets`` hook): ``galzoo_fm.list_datasets()`` names
 them and ``galzoo_fm.get_dataset(name)`` returns one.

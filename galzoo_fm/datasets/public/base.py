@@ -93,7 +93,7 @@ class RemoteFile:
     description : str
         One line for ``galzoo-fm datasets info``.
     required : bool
-        ``False`` for optional extras; :func:`~galzoo_fm.datasets.public.download.download` fetches them too
+        ``False`` for optional extras; ``download`` fetches them too
         but a loader must work without them.
     """
 

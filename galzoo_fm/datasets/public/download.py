@@ -502,7 +502,7 @@ def download(release: Release | str, folder: str | os.PathLike | None = None, *,
         HTTP session (a fresh one with the package's User-Agent by default).
     retries : int or RetryPolicy, optional
         Retries of a dropped connection / HTTP 5xx (each resumes where the last stopped); default
-        :class:`~galzoo_fm._utils.http.RetryPolicy` ``()``.
+        ``RetryPolicy`` ``()``.
     offline : bool
         Never use the network: check the files present and report the missing ones.
     timeout : float or (float, float)

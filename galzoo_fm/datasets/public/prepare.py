@@ -200,7 +200,7 @@ def prepare(release: Release | str, out: str | os.PathLike, *, folder: str | os.
     chunk_size : int, optional
         Store rows per chunk file (default about 64 MB of pixels).
     retries : int or RetryPolicy, optional
-        Passed to :func:`~galzoo_fm.datasets.public.download.download`.
+        Passed to ``download``.
     workers : int
         Threads decoding and resizing images (the release's image source must be thread-safe, as the
         built-in ones are); rows are still written in catalogue order.

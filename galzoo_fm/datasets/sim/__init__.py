@@ -24,6 +24,7 @@ _WHERE = {
     "draw_truth": "truth",
     "make_demo_field": "demo",
     "plot_classes": "plots",
+    "render_galaxy": "render",
     "simulate_catalog": "catalogue",
     "simulate_images": "catalogue",
     "simulate_votes": "votes",

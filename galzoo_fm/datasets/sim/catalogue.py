@@ -4,7 +4,7 @@
   (:func:`~galzoo_fm.datasets.sim.draw_truth`) and ``{question}_{answer}`` vote counts of two
   campaigns with different trees (:func:`~galzoo_fm.datasets.sim.simulate_votes`);
 * :func:`simulate_images` — the ``(N, C, H, W)`` g, r, z images in nanomaggies at 0.262"/px
-  (:func:`~galzoo_fm.datasets.sim.render.render_galaxy`: GalSim profiles and PSFs), in parallel;
+  (:func:`~galzoo_fm.datasets.sim.render_galaxy`: GalSim profiles and PSFs), in parallel;
 * :func:`galzoo_fm.datasets.synthetic_dataset` — both as a training dataset (defined in
   ``galzoo_fm.training.data.synthetic``, as the simulation does not import the training code);
 * :func:`write_synthetic` — both as files (``images.npy`` + ``catalog.fits``) for ``galzoo-fm pretrain``;

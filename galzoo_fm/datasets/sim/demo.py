@@ -2,9 +2,9 @@
 
 The mosaic is a cube ``(3, H, W)`` in nanomaggies with ``BAND0..2`` keywords and a TAN WCS at the Legacy
 Surveys' 0.262″/px, holding a grid of galaxies of the simulated Galaxy Zoo over Gaussian sky noise. The
-galaxies are drawn by the package's one renderer, :func:`~galzoo_fm.datasets.sim.render.render_galaxy`
+galaxies are drawn by the package's one renderer, :func:`~galzoo_fm.datasets.sim.render_galaxy`
 (GalSim profiles and PSFs, see :doc:`/simulation`), without their own noise: the first ellipticals and
-discs of the simulation ``seed`` (:func:`~galzoo_fm.datasets.sim.truth.draw_truth`) that have no
+discs of the simulation ``seed`` (:func:`~galzoo_fm.datasets.sim.draw_truth`) that have no
 artefact, field star or companion and whose half-light radius is at most a quarter of the grid spacing, so
 that each grid cell holds one galaxy. The catalogue (ECSV) lists them (``objid``, ``ra``, ``dec``, the
 true ``mag_r``) plus one position off the mosaic and one with a missing Dec, so every output status shows.
@@ -36,7 +36,7 @@ def _demo_galaxies(n: int, seed: int, max_r_e: float) -> Table:
     Returns
     -------
     astropy.table.Table
-        ``n`` rows of :func:`~galzoo_fm.datasets.sim.truth.draw_truth`, in index order.
+        ``n`` rows of :func:`~galzoo_fm.datasets.sim.draw_truth`, in index order.
 
     Raises
     ------

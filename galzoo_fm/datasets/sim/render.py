@@ -224,7 +224,7 @@ def render_galaxy(truth: Any, *, size: int = 64, scale: float = 0.262, bands: tu
     Parameters
     ----------
     truth : mapping or astropy.table.Row
-        One row of :func:`~galzoo_fm.datasets.sim.truth.draw_truth` (``index`` and the structural parameters).
+        One row of :func:`~galzoo_fm.datasets.sim.draw_truth` (``index`` and the structural parameters).
     size : int
         Side of the stamp in pixels; the galaxy is at its centre ``((size - 1) / 2, (size - 1) / 2)`` plus
         its centring error ``(dx, dy)`` and ``offset``.
