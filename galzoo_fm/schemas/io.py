@@ -34,37 +34,14 @@ __all__ = ["read_schema", "schema_from_dict", "schema_to_dict", "write_schema"]
 
 
 def schema_to_dict(schema: Schema) -> dict[str, Any]:
-    """A plain ``dict`` describing ``schema``, for JSON or YAML (what :meth:`~galzoo_fm.schemas.Schema.to_dict` gives).
-
-    Examples
-    --------
-    >>> import galzoo_fm
-    >>> d = galzoo_fm.get_schema("decals_dr5").to_dict()
-    >>> d["name"], d["questions"][0]
-    ('decals_dr5', {'name': 'smooth-or-featured-dr5', 'answers': ['smooth', 'featured-or-disk', 'artifact']})
-    >>> d["questions"][1]["depends_on"]
-    'smooth-or-featured-dr5_featured-or-disk'
-    """
+    """A plain ``dict`` describing ``schema``, for JSON or YAML: :meth:`Schema.to_dict
+    <galzoo_fm.schemas.Schema.to_dict>`."""
     return schema.to_dict()
 
 
 def schema_from_dict(data: Mapping[str, Any], *, name: str | None = None) -> Schema:
-    """Build a :class:`~galzoo_fm.schemas.Schema` from a mapping such as :func:`schema_to_dict` returns.
-
-    Parameters
-    ----------
-    data : mapping
-        ``{"name": ..., "description": ..., "questions": [{"name", "answers", "depends_on",
-        "description"}, ...]}``; only ``questions`` and each question's ``name`` and ``answers`` are
-        required.
-    name : str, optional
-        Overrides ``data["name"]``; the default name is ``"custom"``.
-
-    Raises
-    ------
-    ValueError, TypeError
-        On unknown keys (with suggestions), missing keys, wrong types, or an invalid tree.
-    """
+    """Build a schema from a mapping such as :func:`schema_to_dict` returns: :meth:`Schema.from_dict
+    <galzoo_fm.schemas.Schema.from_dict>` (its parameters and errors)."""
     return Schema.from_dict(data, name=name)
 
 
