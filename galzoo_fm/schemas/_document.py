@@ -11,12 +11,9 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from galzoo_fm.schemas.questions import Question, suggest
-
-if TYPE_CHECKING:
-    from galzoo_fm.schemas.base import Schema
+from galzoo_fm.schemas.questions import Question, SchemaLike, suggest
 
 __all__ = ["dump_schema_file", "load_schema_file", "parse_schema_dict", "schema_to_dict"]
 
@@ -25,7 +22,7 @@ _QUESTION_KEYS = ("name", "answers", "depends_on", "description")
 _YAML_SUFFIXES = (".yaml", ".yml")
 
 
-def schema_to_dict(schema: Schema) -> dict[str, Any]:
+def schema_to_dict(schema: SchemaLike) -> dict[str, Any]:
     """A plain ``dict`` describing ``schema``, for JSON or YAML.
 
     Examples

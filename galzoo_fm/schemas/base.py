@@ -194,6 +194,11 @@ class Schema:
         return list(self._questions)
 
     @property
+    def question_order(self) -> tuple[Question, ...]:
+        """The questions ordered so that each comes after the question its answer depends on."""
+        return self._order
+
+    @property
     def answers(self) -> list[Answer]:
         """All answers of all questions, flat, in output order (``answers[i].index == i``)."""
         return list(self._answers)

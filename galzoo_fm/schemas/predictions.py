@@ -12,12 +12,11 @@ the answers on the last axis, e.g. ``(N, n_answers)``. They compute in float64 a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from galzoo_fm.schemas.base import Schema
+from galzoo_fm.schemas.questions import SchemaLike
 
 __all__ = [
     "answer_probability",
@@ -28,7 +27,7 @@ __all__ = [
 ]
 
 
-def _as_array(schema: Schema, values: Any, what: str) -> np.ndarray:
+def _as_array(schema: SchemaLike, values: Any, what: str) -> np.ndarray:
     if hasattr(values, "detach") and hasattr(values, "cpu"):  # a torch tensor, without importing torch
         values = values.detach().cpu().double().numpy()
     arr = np.asarray(values, dtype=np.float64)
@@ -40,13 +39,13 @@ def _as_array(schema: Schema, values: Any, what: str) -> np.ndarray:
     return arr
 
 
-def _group_sums(schema: Schema, arr: np.ndarray) -> np.ndarray:
+def _group_sums(schema: SchemaLike, arr: np.ndarray) -> np.ndarray:
     """Sum over each question's answers: ``(..., n_answers)`` → ``(..., n_questions)``."""
     starts = [start for start, _ in schema.question_index_groups]
     return np.add.reduceat(arr, starts, axis=-1)
 
 
-def _concentrations(schema: Schema, concentrations: Any) -> np.ndarray:
+def _concentrations(schema: SchemaLike, concentrations: Any) -> np.ndarray:
     alpha = _as_array(schema, concentrations, "concentrations")
     if not np.all(np.isfinite(alpha)) or np.any(alpha <= 0):
         bad = ~np.isfinite(alpha) | (alpha <= 0)
@@ -58,7 +57,7 @@ def _concentrations(schema: Schema, concentrations: Any) -> np.ndarray:
     return alpha
 
 
-def expected_fractions(schema: Schema, concentrations: Any) -> np.ndarray:
+def expected_fractions(schema: SchemaLike, concentrations: Any) -> np.ndarray:
     """Expected vote fraction of each answer, ``α_a / Σ_{b in question} α_b``.
 
     Parameters
@@ -90,7 +89,7 @@ def expected_fractions(schema: Schema, concentrations: Any) -> np.ndarray:
     return alpha / _group_sums(schema, alpha)[..., schema.answer_question_index]
 
 
-def vote_fractions(schema: Schema, votes: Any) -> np.ndarray:
+def vote_fractions(schema: SchemaLike, votes: Any) -> np.ndarray:
     """Observed vote fractions: each answer's votes over its question's total.
 
     Parameters
@@ -112,7 +111,7 @@ def vote_fractions(schema: Schema, votes: Any) -> np.ndarray:
     return np.divide(k, totals, out=np.full_like(k, np.nan), where=totals > 0)
 
 
-def asked_probability(schema: Schema, concentrations: Any = None, *, fractions: Any = None) -> np.ndarray:
+def asked_probability(schema: SchemaLike, concentrations: Any = None, *, fractions: Any = None) -> np.ndarray:
     """Probability that each question is asked, from the fractions of the answers leading to it.
 
     For a question asked after answer ``a`` of question ``p``, ``P(asked) = P(p asked) · f_a``; a root
@@ -143,14 +142,14 @@ def asked_probability(schema: Schema, concentrations: Any = None, *, fractions: 
     """
     f = _fractions(schema, concentrations, fractions)
     asked = np.ones((*f.shape[:-1], schema.n_questions))
-    for q in schema._order:  # parents before children
+    for q in schema.question_order:  # parents before children
         parent = q.depends_on
         if parent is not None:
             asked[..., q.index] = asked[..., parent.question.index] * f[..., parent.index]
     return asked
 
 
-def answer_probability(schema: Schema, concentrations: Any = None, *, fractions: Any = None) -> np.ndarray:
+def answer_probability(schema: SchemaLike, concentrations: Any = None, *, fractions: Any = None) -> np.ndarray:
     """Probability that a volunteer gives each answer: its fraction times ``P(its question is asked)``.
 
     Parameters are those of :func:`asked_probability`; returns shape ``(..., n_answers)``.
@@ -160,7 +159,7 @@ def answer_probability(schema: Schema, concentrations: Any = None, *, fractions:
     return f * asked[..., schema.answer_question_index]
 
 
-def _fractions(schema: Schema, concentrations: Any, fractions: Any) -> np.ndarray:
+def _fractions(schema: SchemaLike, concentrations: Any, fractions: Any) -> np.ndarray:
     if (concentrations is None) == (fractions is None):
         raise TypeError("give exactly one of concentrations and fractions=")
     if fractions is None:
@@ -168,7 +167,7 @@ def _fractions(schema: Schema, concentrations: Any, fractions: Any) -> np.ndarra
     return _as_array(schema, fractions, "fractions")
 
 
-def most_likely_answers(schema: Schema, concentrations: Any) -> np.ndarray:
+def most_likely_answers(schema: SchemaLike, concentrations: Any) -> np.ndarray:
     """Output index of the most likely answer of each question (the largest concentration or fraction).
 
     Parameters

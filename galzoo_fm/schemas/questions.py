@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
-__all__ = ["Answer", "DependsOn", "Question", "check_name", "suggest"]
+__all__ = ["Answer", "DependsOn", "Question", "SchemaLike", "check_name", "suggest"]
 
 #: How a question names the answer it depends on: an :class:`Answer`, a label column
 #: (``"smooth-or-featured_featured-or-disk"``), a ``(question, answer)`` pair, or ``None`` (always asked).
@@ -177,3 +177,37 @@ class Question:
         where = "" if self.start is None else f", outputs {self.start}:{self.end}"
         dep = "" if self.depends_on is None else f", depends_on={self.dependency!r}"
         return f"Question({self.name!r}, {[a.name for a in self.answers]!r}{dep}{where})"
+
+
+class SchemaLike(Protocol):
+    """What the vote, prediction and file functions read of a :class:`~galzoo_fm.schemas.Schema`.
+
+    For type annotations only: those modules sit below ``schemas.base`` and must not import it.
+    """
+
+    name: str
+    description: str
+
+    @property
+    def questions(self) -> list[Question]: ...
+
+    @property
+    def question_order(self) -> tuple[Question, ...]: ...
+
+    @property
+    def answers(self) -> list[Answer]: ...
+
+    @property
+    def n_questions(self) -> int: ...
+
+    @property
+    def n_answers(self) -> int: ...
+
+    @property
+    def question_index_groups(self) -> list[tuple[int, int]]: ...
+
+    @property
+    def label_cols(self) -> list[str]: ...
+
+    @property
+    def answer_question_index(self) -> Any: ...

@@ -11,12 +11,11 @@ from __future__ import annotations
 import difflib
 import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from galzoo_fm.schemas.base import Schema
+from galzoo_fm.schemas.questions import SchemaLike
 
 __all__ = ["MissingLabelsWarning", "votes_from_table"]
 
@@ -81,7 +80,7 @@ def _first_bad(col: str, data: np.ndarray, bad: np.ndarray, problem: str) -> Val
 
 
 def votes_from_table(
-    schema: Schema,
+    schema: SchemaLike,
     table: Any,
     *,
     dtype: Any = np.int64,
