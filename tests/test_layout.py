@@ -148,3 +148,10 @@ def test_the_graph_reader_sees_imports_inside_functions(tmp_path):
     assert "galzoo_fm.embedding.pipeline" in graph["galzoo_fm.cli"] or any(
         "galzoo_fm.embedding" in targets for name, targets in graph.items() if name.startswith("galzoo_fm.cli"))
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_nothing_inside_imports_the_package_face():
+    """``galzoo_fm/__init__.py`` hands names on to users; the package itself imports where they live."""
+    importers = sorted(module for module, imported in _graph().items()
+                       if "galzoo_fm" in imported and module != "galzoo_fm")
+    assert importers == []

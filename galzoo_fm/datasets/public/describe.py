@@ -36,10 +36,10 @@ def describe_datasets(pattern: str | None = None, *, data: str | os.PathLike | N
     as_json : bool
         A JSON list instead of text.
     """
-    import galzoo_fm
+    from galzoo_fm.plugins import get_registry
 
     rows = []
-    for name in galzoo_fm.list_datasets(pattern):
+    for name in get_registry("datasets").names(pattern):
         release = open_release(name)
         rows.append({"name": name, "title": release.title, "schema": release.schema,
                      "size": release.size_on_disk, "state": _state(release, data),

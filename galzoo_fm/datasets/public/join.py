@@ -145,7 +145,7 @@ def join_campaigns(images: Table, votes: Mapping[str, Table | tuple[Table, str]]
     >>> t["smooth-or-featured-dr5_smooth"].tolist(), t["smooth-or-featured-gz2_smooth"].tolist()
     ([0, 7, 0], [3, 4, 0])
     """
-    import galzoo_fm
+    from galzoo_fm.plugins import get_registry
 
     if on not in ("id", "sky"):
         raise ValueError(f"on must be 'id' or 'sky', got {on!r}")
@@ -158,7 +158,7 @@ def join_campaigns(images: Table, votes: Mapping[str, Table | tuple[Table, str]]
     for name, value in votes.items():
         table, schema_name = value if isinstance(value, tuple) else (value, name)
         try:
-            sch = galzoo_fm.get_schema(schema_name)
+            sch = get_registry("schemas").create(schema_name)
         except ValueError as exc:
             raise ValueError(f"campaign {name!r}: {exc} (give (table, schema_name) for a campaign that is not "
                              "named after its schema)") from None
@@ -168,7 +168,7 @@ def join_campaigns(images: Table, votes: Mapping[str, Table | tuple[Table, str]]
                              f"columns (e.g. {sch.label_cols[0]!r})")
         campaigns.append((name, table, sch))
     if schema is not None:
-        label_cols = list(galzoo_fm.get_schema(schema).label_cols)
+        label_cols = list(get_registry("schemas").create(schema).label_cols)
         known = set(label_cols)
         for name, _, sch in campaigns:
             outside = [c for c in sch.label_cols if c not in known]

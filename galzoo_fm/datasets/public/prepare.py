@@ -96,9 +96,9 @@ def check_catalog(release: Release, table: Table) -> list[str]:
     label column of ``release.schema``) or vote columns that are not integer counts, and ``ValueError`` for
     duplicate ids.
     """
-    import galzoo_fm
+    from galzoo_fm.plugins import get_registry
 
-    label_cols = list(galzoo_fm.get_schema(release.schema).label_cols)
+    label_cols = list(get_registry("schemas").create(release.schema).label_cols)
     require_columns(table.colnames, ["id", "ra", "dec", "image", *label_cols],
                     file=f"the catalogue built by release {release.name!r}")
     bad = [c for c in label_cols if table[c].dtype.kind not in "iu" or np.ma.is_masked(table[c])]
