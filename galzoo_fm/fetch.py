@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from galzoo_fm._utils.checks import positive_int
 from galzoo_fm._utils.version import __version__
 from galzoo_fm.catalog import Catalog, read_catalog
 from galzoo_fm.cutout import Cutout, Status
@@ -295,8 +296,7 @@ def fetch_catalog(
     FetchSummary
         Also when interrupted by Ctrl-C (``interrupted=True``), after committing what had finished.
     """
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    positive_int(workers, "workers")
     out = Path(out)
     if not isinstance(catalog, Catalog):
         cols = dict(columns or {})

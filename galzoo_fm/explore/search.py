@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from galzoo_fm._utils.checks import one_of
 from galzoo_fm.models.inference import resolve_device
 
 __all__ = ["SimilarityIndex", "anomaly_scores", "nearest_row"]
@@ -75,8 +76,7 @@ class SimilarityIndex:
         backend: str = "torch",
         block_size: int = 65536,
     ):
-        if backend not in _BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(map(repr, _BACKENDS))}; got {backend!r}")
+        one_of(backend, _BACKENDS, "backend")
         arr = _as_matrix(embeddings)
         self.valid = np.isfinite(arr).all(axis=1)
         self.n, self.dim = arr.shape

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from galzoo_fm._utils.checks import one_of
+from galzoo_fm._utils.checks import nonnegative_int, one_of, positive_int
 from galzoo_fm.losses.base import LossOutput, Objective
 from galzoo_fm.losses.heads import byol_predictor, byol_projector
 
@@ -87,10 +87,8 @@ def cosine_tau(step: int, total_steps: int, tau_base: float) -> float:
     >>> cosine_tau(0, 100, 0.99), cosine_tau(100, 100, 0.99)
     (0.99, 1.0)
     """
-    if not isinstance(total_steps, int) or isinstance(total_steps, bool) or total_steps < 1:
-        raise ValueError(f"total_steps must be a positive integer, got {total_steps!r}")
-    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
-        raise ValueError(f"step must be a non-negative integer, got {step!r}")
+    positive_int(total_steps, "total_steps")
+    nonnegative_int(step, "step")
     if not 0.0 <= tau_base <= 1.0:
         raise ValueError(f"tau_base must be in [0, 1], got {tau_base!r}")
     frac = min(step, total_steps) / total_steps

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from galzoo_fm._utils.checks import one_of
 from galzoo_fm.surveys.defaults import BUILTIN_PREPROCESSING
 
 __all__ = ["BAND_WAVELENGTHS", "FILTER_WAVELENGTHS", "MISSING_BAND_RULES", "SURVEY_DEFAULTS", "band_mapping",
@@ -160,8 +161,7 @@ def band_mapping(model_bands: Sequence[str], input_bands: Sequence[str], missing
     """
     model_bands = check_band_names(model_bands, "model bands")
     input_bands = check_band_names(input_bands, "input bands")
-    if missing not in MISSING_BAND_RULES:
-        raise ValueError(f"missing_band must be one of {', '.join(map(repr, MISSING_BAND_RULES))}; got {missing!r}")
+    one_of(missing, MISSING_BAND_RULES, "missing_band")
     absent = [b for b in model_bands if b not in input_bands]
     if absent and missing == "error":
         near = {b: [x for x in input_bands if x.lower() == b.lower()] for b in absent}

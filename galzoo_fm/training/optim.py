@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from galzoo_fm._utils.checks import one_of
+
 __all__ = ["LARS", "WarmupCosine", "build_optimizer", "parameter_groups"]
 
 OPTIMIZERS = ("adamw", "lars", "sgd")
@@ -123,6 +125,7 @@ def build_optimizer(params: Iterable[nn.Parameter], name: str = "adamw", *, lr: 
         Learning-rate multipliers ``{id(parameter): factor}`` (``objective.lr_scales()``); the warm-up and
         cosine schedule scale each group's own rate.
     """
+    one_of(name, OPTIMIZERS, "optimizer")
     groups = parameter_groups(params, weight_decay, lr_scales)
     for g in groups:
         if "lr_scale" in g:
@@ -135,9 +138,7 @@ def build_optimizer(params: Iterable[nn.Parameter], name: str = "adamw", *, lr: 
         for g in groups:
             g.pop("lars_adapt")
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    if name == "lars":
-        return LARS(groups, lr=lr, momentum=momentum, weight_decay=weight_decay, trust_coefficient=trust_coefficient)
-    raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}; got {name!r}")
+    return LARS(groups, lr=lr, momentum=momentum, weight_decay=weight_decay, trust_coefficient=trust_coefficient)
 
 
 class WarmupCosine:

@@ -34,6 +34,7 @@ import numpy as np
 from astropy.table import Table
 
 from galzoo_fm._utils.atomic import atomic_write
+from galzoo_fm._utils.checks import positive_int
 from galzoo_fm.datasets.public.base import Release, ReleaseFormatError, open_release, require_columns
 from galzoo_fm.datasets.public.download import DiskFullError, release_dir
 from galzoo_fm.datasets.public.download import download as fetch_files
@@ -226,12 +227,9 @@ def prepare(release: Release | str, out: str | os.PathLike, *, folder: str | os.
     from galzoo_fm.store.index import StoreIndex
     from galzoo_fm.store.writer import StoreWriter, ensure_manifest
 
-    if size is not None and (not isinstance(size, int | np.integer) or size < 1):
-        raise ValueError(f"size must be a positive integer, got {size!r}")
-    if not isinstance(workers, int | np.integer) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
-    if limit is not None and (not isinstance(limit, int | np.integer) or limit < 1):
-        raise ValueError(f"limit must be a positive integer, got {limit!r}")
+    positive_int(size, "size", none=True)
+    positive_int(workers, "workers")
+    positive_int(limit, "limit", none=True)
     release = open_release(release, mirror=mirror)
     out = Path(out)
     folder = Path(folder) if folder is not None else release_dir(release, data)

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from astropy.table import Table
 
-from galzoo_fm._utils.checks import OutputExistsError
+from galzoo_fm._utils.checks import OutputExistsError, positive_int
 from galzoo_fm._utils.writers import write_table
 from galzoo_fm.datasets.sim.render import BAND_COLOURS, render_galaxy
 from galzoo_fm.datasets.sim.truth import draw_truth
@@ -95,8 +95,7 @@ class SimulationConfig:
             raise ValueError(f"size must be an integer >= 8 pixels, got {self.size!r}")
         if not self.pixscale > 0 or not self.spacing > 0:
             raise ValueError(f"pixscale and spacing must be positive, got {self.pixscale!r}, {self.spacing!r}")
-        if not isinstance(self.columns, int | np.integer) or self.columns < 1:
-            raise ValueError(f"columns must be a positive integer, got {self.columns!r}")
+        positive_int(self.columns, "columns")
         if not -80.0 <= self.dec0 <= 80.0:
             raise ValueError(f"dec0 must be within ±80 degrees, got {self.dec0!r}")
         bands = tuple(self.bands)
