@@ -8,13 +8,14 @@ register their own with the ``register_surveys`` hook.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
+from galzoo_fm._utils.settings import Setting, document
 from galzoo_fm.cutout import Cutout, Status
+from galzoo_fm.surveys.options import DEFAULT, parse_bands, parse_bool, parse_float, parse_int
 
 __all__ = [
     "Cutout",
@@ -26,73 +27,6 @@ __all__ = [
     "parse_float",
     "parse_int",
 ]
-
-
-def _text(value: Any) -> str:
-    return value.strip() if isinstance(value, str) else value
-
-
-def parse_bands(value: str | Iterable[str] | None, allowed: Sequence[str] | None = None, *, what: str = "band"
-                ) -> tuple[str, ...] | None:
-    """Band names from ``"grz"``, ``"g,r,z"`` or a list; unknown names raise ``ValueError`` listing ``allowed``.
-
-    Without commas, a string is split into letters when every ``allowed`` band is one letter (``"grz"``).
-    """
-    if value is None:
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        if "," in text:
-            names = [p.strip() for p in text.split(",") if p.strip()]
-        elif allowed is not None and text not in allowed and all(len(a) == 1 for a in allowed):
-            names = list(text)
-        else:
-            names = [text] if text else []
-    else:
-        names = [str(v).strip() for v in value]
-    if not names:
-        raise ValueError(f"no {what}s given ({value!r})")
-    if len(set(names)) != len(names):
-        raise ValueError(f"{what}s {names} contain duplicates")
-    if allowed is not None:
-        unknown = [n for n in names if n not in allowed]
-        if unknown:
-            raise ValueError(f"unknown {what} {', '.join(map(repr, unknown))}; available: {', '.join(allowed)}")
-    return tuple(names)
-
-
-def parse_bool(value: Any, name: str) -> bool:
-    """``True``/``False`` from a bool or a string such as ``"yes"``, ``"0"``, ``"true"``."""
-    if isinstance(value, bool):
-        return value
-    text = str(_text(value)).lower()
-    if text in {"1", "true", "yes", "on", "y"}:
-        return True
-    if text in {"0", "false", "no", "off", "n", ""}:
-        return False
-    raise ValueError(f"option {name}={value!r} is not a boolean (use true/false)")
-
-
-def parse_float(value: Any, name: str, *, positive: bool = True) -> float:
-    """A finite float from a number or string; ``ValueError`` naming the option otherwise."""
-    try:
-        out = float(_text(value))
-    except (TypeError, ValueError):
-        raise ValueError(f"option {name}={value!r} is not a number") from None
-    if not math.isfinite(out) or (positive and out <= 0):
-        raise ValueError(f"option {name}={value!r} must be a finite{' positive' if positive else ''} number")
-    return out
-
-
-def parse_int(value: Any, name: str, *, minimum: int = 1) -> int:
-    """An integer ``>= minimum`` from a number or string."""
-    try:
-        out = int(str(_text(value)))
-    except (TypeError, ValueError):
-        raise ValueError(f"option {name}={value!r} is not an integer") from None
-    if out < minimum:
-        raise ValueError(f"option {name}={value!r} must be >= {minimum}")
-    return out
 
 
 def classify_coverage(data: np.ndarray, bands: Sequence[str], *, threshold: float = 0.02,
@@ -180,9 +114,11 @@ def _long_runs(line: np.ndarray, length: int) -> np.ndarray:
 class Survey:
     """Base class of cutout sources.
 
-    Subclasses set the class attributes, validate their options in ``__init__`` and implement
+    Subclasses set the class attributes, declare their keyword options in ``options`` (see
+    ``galzoo_fm.surveys.options``) and read them in ``__init__`` with :meth:`resolve_options`, and implement
     :meth:`fetch` (one position) or, for sources that can cut many positions at once, :meth:`fetch_batch`.
-    Both must be thread-safe: the fetch engine calls them from several worker threads.
+    Both must be thread-safe: the fetch engine calls them from several worker threads. A subclass that
+    declares no options validates its own (the ``parse_*`` helpers of this module) and is listed without them.
 
     Attributes
     ----------
@@ -201,6 +137,10 @@ class Survey:
     preprocessing : dict or None
         Preprocessing defaults for a model that recorded none (see :meth:`preprocessing_defaults`); ``None``
         when the survey has none (the arcsinh softening is then measured from each image's sky noise).
+    options : dict of str to Setting
+        The keyword options this class adds (or whose declaration it changes) over its bases';
+        :meth:`option_settings` merges them. A line ``{options}`` in a subclass's docstring becomes their
+        numpydoc entries.
     """
 
     name: ClassVar[str] = "survey"
@@ -215,6 +155,8 @@ class Survey:
     #: Preprocessing defaults: ``bands`` (list of str), ``pixel_scale`` (arcsec/pixel), ``softening``
     #: (``{band: arcsinh softening in flux units per pixel}``) and ``description``; ``None`` for none.
     preprocessing: ClassVar[Mapping[str, Any] | None] = None
+    #: Keyword options declared by this class (``{name: Setting}``), merged with its bases' ones.
+    options: ClassVar[Mapping[str, Setting]] = {}
 
     #: Bands this instance returns, in order (set by ``__init__``).
     bands: tuple[str, ...] = ()
@@ -224,6 +166,51 @@ class Survey:
     pixscale: float | None = None
     #: Names of extra planes each cutout carries (e.g. ``("invvar",)``).
     extras: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if "__doc__" in cls.__dict__:
+            document(cls, cls.option_settings(), placeholder="{options}")
+
+    @classmethod
+    def option_settings(cls) -> dict[str, Setting]:
+        """Every keyword option of the class: its own ``options`` first, then those of its bases.
+
+        A class that declares an option of a base again replaces the declaration in the base's place.
+
+        Returns
+        -------
+        dict of str to Setting
+            ``{name: Setting}`` in listing order.
+        """
+        table: dict[str, Setting] = {}
+        for klass in reversed(cls.__mro__):
+            own = klass.__dict__.get("options") or {}
+            table.update({k: v for k, v in own.items() if k in table})
+            table = {**{k: v for k, v in own.items() if k not in table}, **table}
+        return table
+
+    @classmethod
+    def resolve_options(cls, **values: Any) -> dict[str, Any]:
+        """The declared options ``values`` names, validated; those that are ``DEFAULT`` take the default.
+
+        Strings convert as on the command line (``"0.5"``, ``"yes"``, ``"grz"``).
+
+        Returns
+        -------
+        dict
+            ``{name: value}`` in the order of ``values``.
+
+        Raises
+        ------
+        ValueError, TypeError
+            A value the declaration rejects, naming the option.
+        """
+        table = cls.option_settings()
+        undeclared = [k for k in values if k not in table]
+        if undeclared:
+            raise TypeError(f"{cls.__name__} declares no option(s) {', '.join(undeclared)}")
+        return {k: table[k].default_value() if v is DEFAULT else table[k].validate(v, k) for k, v in values.items()}
 
     def check_size(self, size: int) -> int:
         """Validate a cutout side in pixels against :attr:`max_size`."""
@@ -284,7 +271,11 @@ class Survey:
 
     @classmethod
     def info(cls) -> dict[str, Any]:
-        """Static facts for listings: bands, layers, native pixel scale, size limit, description."""
+        """Static facts for listings: bands, layers, native pixel scale, size limit, description, options.
+
+        ``options`` lists the declared keyword options (:meth:`option_settings`) as dicts with ``name``,
+        ``type``, ``default`` and ``doc``; it is empty for a survey that declares none.
+        """
         return {
             "name": cls.name,
             "description": cls.description,
@@ -293,6 +284,8 @@ class Survey:
             "pixscale": cls.native_pixscale,
             "max_size": cls.max_size,
             "bands_note": cls.bands_note,
+            "options": [{"name": name, "type": spec.describe_type(), "default": spec.default, "doc": spec.doc}
+                        for name, spec in cls.option_settings().items()],
         }
 
     def __repr__(self) -> str:

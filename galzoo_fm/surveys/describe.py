@@ -1,8 +1,14 @@
-"""Listing registered surveys with their bands, layers, pixel scale and size limit (``galzoo-fm surveys``)."""
+"""Listing registered surveys with their bands, layers, pixel scale, size limit and options (``galzoo-fm surveys``).
+
+The options are those the survey class declares (:meth:`Survey.info() <galzoo_fm.surveys.Survey.info>`,
+from :meth:`Survey.option_settings() <galzoo_fm.surveys.Survey.option_settings>`); a plugin survey that
+declares none is listed without them.
+"""
 
 from __future__ import annotations
 
 import json
+import textwrap
 from typing import Any
 
 from galzoo_fm.plugins import get_registry
@@ -34,6 +40,21 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _options(options: Any) -> list[str]:
+    """``name=default`` (or ``name``) of each declared option, wrapped into lines."""
+    if not isinstance(options, list) or not options:
+        return []
+    words = []
+    for option in options:
+        if not isinstance(option, dict) or "name" not in option:
+            return []
+        default = option.get("default")
+        default = str(default).lower() if isinstance(default, bool) else default  # as on the command line
+        words.append(str(option["name"]) if default is None else f"{option['name']}={_fmt(default)}")
+    return textwrap.wrap("options: " + " ".join(words), 116, initial_indent="  ", subsequent_indent="    ",
+                         break_on_hyphens=False, break_long_words=False)
+
+
 def describe_surveys(pattern: str | None = None, *, as_json: bool = False) -> str:
     """Text (or JSON) listing of the registered surveys matching a shell ``pattern``."""
 
@@ -52,4 +73,5 @@ def describe_surveys(pattern: str | None = None, *, as_json: bool = False) -> st
             lines.append(f"  per layer: {info['bands_note']}")
         if info.get("layers"):
             lines.append(f"  layers: {_fmt(info['layers'])}")
+        lines.extend(_options(info.get("options")))
     return "\n".join(lines)

@@ -9,9 +9,11 @@ from astropy import units as u
 from astropy.coordinates import Angle, Latitude, Longitude
 
 from galzoo_fm._utils.http import RETRY_STATUS, DiskCache, HTTPFailure, validate_fits
+from galzoo_fm._utils.settings import Setting
 from galzoo_fm.surveys.astroquery_survey import AstroquerySurvey
-from galzoo_fm.surveys.base import Cutout, Status, classify_coverage, parse_bands, parse_float
+from galzoo_fm.surveys.base import Cutout, Status, classify_coverage
 from galzoo_fm.surveys.grid import header_wcs
+from galzoo_fm.surveys.options import DEFAULT, band_list, number, text
 
 __all__ = ["DEFAULT_HIPS", "HiPSSurvey"]
 
@@ -25,16 +27,11 @@ class HiPSSurvey(AstroquerySurvey):
 
     Parameters
     ----------
-    bands : str or sequence of str
-        HiPS ids in output order, comma-separated on the command line, e.g.
-        ``"CDS/P/PanSTARRS/DR1/g,CDS/P/PanSTARRS/DR1/r"``. Default ``DEFAULT_HIPS``.
-    pixscale : float
-        Output arcsec per pixel (the field of view is ``size * pixscale``); default 0.262.
-    projection : str
-        hips2fits projection code, ``"TAN"`` by default.
-    **http_options
-        ``server`` (also ``$GALZOO_FM_HIPS_URL``; like ``astroquery.hips2fits.conf.server``),
-        ``cache_dir``, ``timeout``, ``retries``, ``backoff``, ``max_wait``, ``per_host``.
+    {options}
+
+    Notes
+    -----
+    ``server`` is like ``astroquery.hips2fits.conf.server`` (also ``$GALZOO_FM_HIPS_URL``).
     """
 
     name: ClassVar[str] = "hips"
@@ -44,12 +41,21 @@ class HiPSSurvey(AstroquerySurvey):
     max_size: ClassVar[int] = 2000
     default_server: ClassVar[str] = "https://alasky.cds.unistra.fr/hips-image-services/hips2fits"
     default_per_host: ClassVar[int] = 2
+    options: ClassVar[dict[str, Setting]] = {
+        "bands": band_list(DEFAULT_HIPS, "HiPS ids in output order, comma-separated on the command line, e.g. "
+                           "``\"CDS/P/PanSTARRS/DR1/g,CDS/P/PanSTARRS/DR1/r\"``; default ``DEFAULT_HIPS`` (DESI "
+                           "Legacy Surveys DR10 g, r, z).", what="HiPS id"),
+        "pixscale": number(0.262, "Output arcsec per pixel (the field of view is ``size * pixscale``)."),
+        "projection": text("TAN", "hips2fits projection code."),
+    }
 
-    def __init__(self, bands: Any = None, pixscale: Any = 0.262, projection: str = "TAN", **http_options: Any):
+    def __init__(self, bands: Any = DEFAULT, pixscale: Any = DEFAULT, projection: str = DEFAULT,
+                 **http_options: Any):
         super().__init__(**http_options)
-        self.bands = parse_bands(bands, None, what="HiPS id") or DEFAULT_HIPS
-        self.pixscale = parse_float(pixscale, "pixscale")
-        self.projection = projection
+        o = self.resolve_options(bands=bands, pixscale=pixscale, projection=projection)
+        self.bands = o["bands"]
+        self.pixscale = o["pixscale"]
+        self.projection = o["projection"]
 
     def make_client(self):
         from astroquery.hips2fits import hips2fitsClass

@@ -7,10 +7,12 @@ from typing import Any, ClassVar
 import numpy as np
 from astropy.io import fits
 
-from galzoo_fm.surveys.base import Cutout, Status, classify_coverage, parse_bands, parse_bool, parse_float
+from galzoo_fm._utils.settings import Setting
+from galzoo_fm.surveys.base import Cutout, Status, classify_coverage, parse_bands
 from galzoo_fm.surveys.defaults import BUILTIN_PREPROCESSING
 from galzoo_fm.surveys.grid import header_wcs
 from galzoo_fm.surveys.http_survey import HTTPSurvey
+from galzoo_fm.surveys.options import DEFAULT, band_list, boolean, number, text
 
 __all__ = ["LAYERS", "LegacySurvey"]
 
@@ -23,6 +25,12 @@ LAYERS: dict[str, tuple[tuple[str, ...], float]] = {
     "des-dr1": (("g", "r", "i", "z", "Y"), 0.262),
     "sdss": (("g", "r", "i"), 0.396),
 }
+
+
+def _layer(value: Any, key: str) -> str:
+    if value not in LAYERS:
+        raise ValueError(f"unknown legacy layer {value!r}; available: {', '.join(LAYERS)}")
+    return value
 
 
 def _header_bands(header: fits.Header, nband: int) -> list[str]:
@@ -38,23 +46,14 @@ class LegacySurvey(HTTPSurvey):
 
     Parameters
     ----------
-    layer : str
-        One of ``LAYERS`` (``ls-dr10`` by default).
-    bands : str or sequence of str, optional
-        Bands in output order, e.g. ``"grz"``; default all bands of the layer.
-    pixscale : float, optional
-        Arcsec per pixel; default the layer's native scale.
-    invvar : bool
-        Also fetch the inverse-variance planes (stored as the ``invvar`` plane).
-    **http_options
-        ``server``, ``cache_dir``, ``timeout``, ``retries``, ``backoff``, ``max_wait``, ``per_host``; see
-        :class:`~galzoo_fm.surveys.http_survey.HTTPSurvey`. The server also comes from ``$GALZOO_FM_LEGACY_URL``.
+    {options}
 
     Notes
     -----
     The service returns one primary HDU holding a float32 cube ``(nband, H, W)`` in nanomaggies with
     ``BANDS`` / ``BAND<i>`` keywords and a TAN WCS. Outside the footprint it returns zeros, recorded as
-    ``off_footprint``; zero-filled bands or regions make a cutout ``partial``.
+    ``off_footprint``; zero-filled bands or regions make a cutout ``partial``. The server also comes from
+    ``$GALZOO_FM_LEGACY_URL``.
     """
 
     name: ClassVar[str] = "legacy"
@@ -66,17 +65,24 @@ class LegacySurvey(HTTPSurvey):
     max_size: ClassVar[int] = 512
     default_server: ClassVar[str] = "https://www.legacysurvey.org/viewer/fits-cutout"
     default_per_host: ClassVar[int] = 4
+    options: ClassVar[dict[str, Setting]] = {
+        "layer": text("ls-dr10", f"One of ``LAYERS``: {', '.join(LAYERS)}.", rule=_layer),
+        "bands": band_list(None, "Bands in output order, e.g. ``\"grz\"``; default all bands of the layer.",
+                           parse=False),
+        "pixscale": number(None, "Arcsec per pixel; default the layer's native scale."),
+        "invvar": boolean(False, "Also fetch the inverse-variance planes (stored as the ``invvar`` plane)."),
+    }
 
-    def __init__(self, layer: str = "ls-dr10", bands: Any = None, pixscale: Any = None, invvar: Any = False,
+    def __init__(self, layer: str = DEFAULT, bands: Any = DEFAULT, pixscale: Any = DEFAULT, invvar: Any = DEFAULT,
                  **http_options: Any):
-        if layer not in LAYERS:
-            raise ValueError(f"unknown legacy layer {layer!r}; available: {', '.join(LAYERS)}")
+        layer = self.resolve_options(layer=layer)["layer"]
         super().__init__(**http_options)
+        o = self.resolve_options(bands=bands, pixscale=pixscale, invvar=invvar)
         layer_bands, native = LAYERS[layer]
         self.layer = layer
-        self.bands = parse_bands(bands, layer_bands, what=f"{layer} band") or layer_bands
-        self.pixscale = parse_float(pixscale, "pixscale") if pixscale is not None else native
-        self.invvar = parse_bool(invvar, "invvar")
+        self.bands = parse_bands(o["bands"], layer_bands, what=f"{layer} band") or layer_bands
+        self.pixscale = o["pixscale"] if o["pixscale"] is not None else native
+        self.invvar = o["invvar"]
         self.extras = ("invvar",) if self.invvar else ()
 
     @classmethod

@@ -21,7 +21,9 @@ from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales
 
+from galzoo_fm._utils.settings import Setting
 from galzoo_fm.surveys.base import Cutout, Status, Survey, classify_coverage, parse_bands
+from galzoo_fm.surveys.options import DEFAULT, band_list, text
 
 __all__ = ["LocalSurvey"]
 
@@ -88,13 +90,7 @@ class LocalSurvey(Survey):
 
     Parameters
     ----------
-    path : str, path or sequence
-        A FITS file, a folder of FITS files, a glob, or a comma-separated list of these.
-    bands : str or sequence of str, optional
-        Output band order; default the bands of the first file. Band names come from ``BAND<i>`` /
-        ``BANDS`` (cubes), ``BAND`` or ``FILTER`` keywords, else ``EXTNAME`` (lower-cased), else the file name.
-    hdu : int or str, optional
-        Only use this HDU of each file.
+    {options}
 
     Raises
     ------
@@ -106,13 +102,24 @@ class LocalSurvey(Survey):
     description: ClassVar[str] = "your own FITS images / mosaics with WCS (single, multi-extension, cubes)"
     bands_note: ClassVar[str] = "from BAND/FILTER/EXTNAME keywords of your files"
     batch_size: ClassVar[int] = 256
+    options: ClassVar[dict[str, Setting]] = {
+        "path": text(None, "A FITS file, a folder of FITS files, a glob, or a comma-separated list of these "
+                     "(required).", type_doc="str, path or sequence"),
+        "bands": band_list(None, "Output band order; default the bands of the first file. Band names come from "
+                           "``BAND<i>`` / ``BANDS`` (cubes), ``BAND`` or ``FILTER`` keywords, else ``EXTNAME`` "
+                           "(lower-cased), else the file name.", parse=False),
+        "hdu": text(None, "Only use this HDU of each file (its index or name).", type_doc="int or str"),
+    }
 
-    def __init__(self, path: Any = None, bands: Any = None, hdu: Any = None, **_ignored: Any):
-        if path is None:
+    def __init__(self, path: Any = DEFAULT, bands: Any = DEFAULT, hdu: Any = DEFAULT, **_ignored: Any):
+        o = self.resolve_options(path=path, bands=bands, hdu=hdu)
+        if o["path"] is None:
             raise ValueError("the local survey needs path=<FITS file, folder, glob or comma-separated list>")
-        unknown = sorted(set(_ignored) - {"cache_dir"})
+        unknown = sorted(set(_ignored) - {"cache_dir"})  # the store's cache, which fetch passes to every survey
         if unknown:
-            raise TypeError(f"unknown local survey options: {', '.join(unknown)} (known: path, bands, hdu)")
+            raise TypeError(f"unknown local survey options: {', '.join(unknown)} "
+                            f"(known: {', '.join(self.option_settings())})")
+        path, bands, hdu = o["path"], o["bands"], o["hdu"]
         self._files = _expand(path)
         self._open: list[fits.HDUList] = []
         self._lock = threading.Lock()

@@ -10,10 +10,12 @@ from astropy.io import ascii as asciitable
 from astropy.wcs import WCS
 
 from galzoo_fm._utils.http import CorruptResponse, DiskCache
-from galzoo_fm.surveys.base import Cutout, Status, classify_coverage, parse_bands, parse_bool
+from galzoo_fm._utils.settings import Setting
+from galzoo_fm.surveys.base import Cutout, Status, classify_coverage
 from galzoo_fm.surveys.defaults import BUILTIN_PREPROCESSING
 from galzoo_fm.surveys.grid import header_wcs, reproject_onto
 from galzoo_fm.surveys.http_survey import HTTPSurvey
+from galzoo_fm.surveys.options import DEFAULT, band_list, boolean
 
 __all__ = ["PanSTARRSSurvey"]
 
@@ -42,14 +44,11 @@ class PanSTARRSSurvey(HTTPSurvey):
 
     Parameters
     ----------
-    bands : str or sequence of str
-        Subset of ``grizy`` in output order (default ``"gri"``... all five: ``"grizy"``).
-    per_exptime : bool
-        Divide by ``EXPTIME`` so that every band has zero point 25 (PS1 stacks have zero point
-        25 + 2.5 log10(EXPTIME)); default ``True``.
-    **http_options
-        ``server`` (the ``cgi-bin/`` base URL; also ``$GALZOO_FM_PANSTARRS_URL``), ``cache_dir``,
-        ``timeout``, ``retries``, ``backoff``, ``max_wait``, ``per_host``.
+    {options}
+
+    Notes
+    -----
+    ``server`` is the ``cgi-bin/`` base URL (also ``$GALZOO_FM_PANSTARRS_URL``).
     """
 
     name: ClassVar[str] = "panstarrs"
@@ -60,14 +59,21 @@ class PanSTARRSSurvey(HTTPSurvey):
     max_size: ClassVar[int] = 6000
     default_server: ClassVar[str] = "https://ps1images.stsci.edu/cgi-bin/"
     default_per_host: ClassVar[int] = 3
+    options: ClassVar[dict[str, Setting]] = {
+        "bands": band_list("gri", "Subset of ``grizy`` in output order (all five: ``\"grizy\"``).",
+                           allowed=all_bands, what="panstarrs band"),
+        "per_exptime": boolean(True, "Divide by ``EXPTIME`` so that every band has zero point 25 (PS1 stacks "
+                               "have zero point 25 + 2.5 log10(EXPTIME))."),
+    }
 
-    def __init__(self, bands: Any = "gri", per_exptime: Any = True, **http_options: Any):
+    def __init__(self, bands: Any = DEFAULT, per_exptime: Any = DEFAULT, **http_options: Any):
         super().__init__(**http_options)
         if not self.server.endswith("/"):
             self.server += "/"
-        self.bands = parse_bands(bands, self.all_bands, what="panstarrs band") or ("g", "r", "i")
+        o = self.resolve_options(bands=bands, per_exptime=per_exptime)
+        self.bands = o["bands"]
         self.pixscale = self.native_pixscale
-        self.per_exptime = parse_bool(per_exptime, "per_exptime")
+        self.per_exptime = o["per_exptime"]
 
     def _filenames(self, ra: float, dec: float) -> dict[str, str]:
         params = {"ra": f"{ra:.8f}", "dec": f"{dec:.8f}", "filters": "".join(self.bands)}

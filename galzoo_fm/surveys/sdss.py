@@ -24,12 +24,20 @@ from astropy.coordinates import SkyCoord
 from astropy.wcs import WCS
 
 from galzoo_fm._utils.http import CorruptResponse, DiskCache, HTTPFailure, server_url, validate_fits
+from galzoo_fm._utils.settings import Setting
 from galzoo_fm.surveys.astroquery_survey import AstroquerySurvey
-from galzoo_fm.surveys.base import Cutout, Status, classify_coverage, parse_bands, parse_float, parse_int
+from galzoo_fm.surveys.base import Cutout, Status, classify_coverage
 from galzoo_fm.surveys.defaults import BUILTIN_PREPROCESSING
 from galzoo_fm.surveys.grid import coadd, header_wcs, reproject_onto, tan_grid
+from galzoo_fm.surveys.options import DEFAULT, band_list, integer, number, text
 
 __all__ = ["SDSSSurvey"]
+
+
+def _crossid_radius(value: float, key: str) -> float:
+    if value > 180:
+        raise ValueError(f"option {key}={value} arcsec exceeds astroquery's CrossID limit of 180")
+    return value
 
 
 def _frame(body: bytes, what: str) -> tuple[np.ndarray, WCS]:
@@ -51,23 +59,13 @@ class SDSSSurvey(AstroquerySurvey):
 
     Parameters
     ----------
-    bands : str or sequence of str
-        Subset of ``ugriz`` in output order; default ``"gri"``.
-    pixscale : float
-        Output arcsec per pixel; default the native 0.396. At another scale the frames are reprojected with
-        exact overlap (flux-conserving; pixel values stay in nanomaggies per native pixel, i.e. a mean).
-    data_release : int
-        SDSS data release (default 17).
-    radius : float
-        CrossID search radius in arcsec for the nearest primary object whose field is used (max 180).
-    frames_in_memory : int
-        Decoded frames kept in memory for neighbouring objects.
-    server, sas_server : str, optional
-        SkyServer base URL (``astroquery.sdss.conf.skyserver_baseurl``; ``$GALZOO_FM_SDSS_URL``) and Science
-        Archive Server base URL (``conf.sas_baseurl``; ``$GALZOO_FM_SDSS_SAS_URL``). astroquery reads
-        these process-wide, so all SDSS surveys in one process share them.
-    **http_options
-        ``cache_dir``, ``timeout``, ``retries``, ``backoff``, ``max_wait``, ``per_host``.
+    {options}
+
+    Notes
+    -----
+    ``server`` is the SkyServer base URL (``astroquery.sdss.conf.skyserver_baseurl``; also
+    ``$GALZOO_FM_SDSS_URL``), ``sas_server`` the Science Archive Server's (``conf.sas_baseurl``). astroquery
+    reads these process-wide, so all SDSS surveys in one process share them.
     """
 
     name: ClassVar[str] = "sdss"
@@ -78,21 +76,34 @@ class SDSSSurvey(AstroquerySurvey):
     max_size: ClassVar[int] = 1024
     default_server: ClassVar[str] = "https://skyserver.sdss.org"
     default_per_host: ClassVar[int] = 2
+    options: ClassVar[dict[str, Setting]] = {
+        "bands": band_list("gri", "Subset of ``ugriz`` in output order.", allowed=all_bands, what="SDSS band"),
+        "pixscale": number(None, "Output arcsec per pixel; default the native 0.396. At another scale the frames "
+                           "are reprojected with exact overlap (flux-conserving; pixel values stay in nanomaggies per "
+                           "native pixel, i.e. a mean)."),
+        "data_release": integer(17, "SDSS data release."),
+        "radius": number(30.0, "CrossID search radius in arcsec for the nearest primary object whose field is "
+                         "used (max 180).", rule=_crossid_radius),
+        "frames_in_memory": integer(16, "Decoded frames kept in memory for neighbouring objects."),
+        "sas_server": text(None, "Science Archive Server base URL; default ``$GALZOO_FM_SDSS_SAS_URL`` or "
+                           "https://data.sdss.org/sas."),
+    }
 
-    def __init__(self, bands: Any = "gri", pixscale: Any = None, data_release: Any = 17, radius: Any = 30.0,
-                 frames_in_memory: Any = 16, sas_server: str | None = None, **http_options: Any):
+    def __init__(self, bands: Any = DEFAULT, pixscale: Any = DEFAULT, data_release: Any = DEFAULT,
+                 radius: Any = DEFAULT, frames_in_memory: Any = DEFAULT, sas_server: str | None = DEFAULT,
+                 **http_options: Any):
         super().__init__(**http_options)
-        self.sas_server = server_url("sdss_sas", sas_server, "https://data.sdss.org/sas").rstrip("/")
+        o = self.resolve_options(bands=bands, pixscale=pixscale, data_release=data_release, radius=radius,
+                                 frames_in_memory=frames_in_memory, sas_server=sas_server)
+        self.sas_server = server_url("sdss_sas", o["sas_server"], "https://data.sdss.org/sas").rstrip("/")
         self.server = self.server.rstrip("/")
-        self.bands = parse_bands(bands, self.all_bands, what="SDSS band") or ("g", "r", "i")
-        self.pixscale = parse_float(pixscale, "pixscale") if pixscale is not None else self.native_pixscale
-        self.data_release = parse_int(data_release, "data_release")
-        self.radius = parse_float(radius, "radius")
-        if self.radius > 180:
-            raise ValueError(f"option radius={self.radius} arcsec exceeds astroquery's CrossID limit of 180")
+        self.bands = o["bands"]
+        self.pixscale = o["pixscale"] if o["pixscale"] is not None else self.native_pixscale
+        self.data_release = o["data_release"]
+        self.radius = o["radius"]
         self.layer = f"dr{self.data_release}"
         self._frames: OrderedDict[tuple, tuple[np.ndarray, WCS]] = OrderedDict()
-        self._frames_max = parse_int(frames_in_memory, "frames_in_memory")
+        self._frames_max = o["frames_in_memory"]
         self._frames_lock = threading.Lock()
 
     def make_client(self):

@@ -9,9 +9,11 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 
 from galzoo_fm._utils.http import DiskCache, validate_fits
+from galzoo_fm._utils.settings import Setting
 from galzoo_fm.surveys.astroquery_survey import AstroquerySurvey
-from galzoo_fm.surveys.base import Cutout, Status, classify_coverage, parse_bands, parse_float
+from galzoo_fm.surveys.base import Cutout, Status, classify_coverage
 from galzoo_fm.surveys.grid import header_wcs
+from galzoo_fm.surveys.options import DEFAULT, band_list, number
 
 __all__ = ["SkyViewSurvey"]
 
@@ -21,15 +23,12 @@ class SkyViewSurvey(AstroquerySurvey):
 
     Parameters
     ----------
-    bands : str or sequence of str
-        SkyView survey names in output order (comma-separated on the command line); default
-        ``SDSSg,SDSSr,SDSSi``.
-    pixscale : float
-        Output arcsec per pixel (SkyView resamples); default 0.396.
-    **http_options
-        ``server`` (the ``basicform.pl`` URL, like ``astroquery.skyview.conf.url``; also
-        ``$GALZOO_FM_SKYVIEW_URL``), ``cache_dir``, ``timeout``, ``retries``, ``backoff``, ``max_wait``,
-        ``per_host``.
+    {options}
+
+    Notes
+    -----
+    ``server`` is the ``basicform.pl`` URL, like ``astroquery.skyview.conf.url`` (also
+    ``$GALZOO_FM_SKYVIEW_URL``).
     """
 
     name: ClassVar[str] = "skyview"
@@ -38,11 +37,17 @@ class SkyViewSurvey(AstroquerySurvey):
     max_size: ClassVar[int] = 1000
     default_server: ClassVar[str] = "https://skyview.gsfc.nasa.gov/current/cgi/basicform.pl"
     default_per_host: ClassVar[int] = 2
+    options: ClassVar[dict[str, Setting]] = {
+        "bands": band_list(("SDSSg", "SDSSr", "SDSSi"), "SkyView survey names in output order (comma-separated on "
+                           "the command line).", what="SkyView survey"),
+        "pixscale": number(0.396, "Output arcsec per pixel (SkyView resamples)."),
+    }
 
-    def __init__(self, bands: Any = ("SDSSg", "SDSSr", "SDSSi"), pixscale: Any = 0.396, **http_options: Any):
+    def __init__(self, bands: Any = DEFAULT, pixscale: Any = DEFAULT, **http_options: Any):
         super().__init__(**http_options)
-        self.bands = parse_bands(bands, None, what="SkyView survey") or ("SDSSg", "SDSSr", "SDSSi")
-        self.pixscale = parse_float(pixscale, "pixscale")
+        o = self.resolve_options(bands=bands, pixscale=pixscale)
+        self.bands = o["bands"]
+        self.pixscale = o["pixscale"]
 
     def make_client(self):
         from astroquery.skyview import SkyViewClass

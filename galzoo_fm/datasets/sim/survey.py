@@ -24,18 +24,19 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import replace
 from functools import lru_cache
 from typing import Any, ClassVar
 
 import numpy as np
 from astropy.wcs import WCS
 
+from galzoo_fm._utils.settings import Setting
 from galzoo_fm.cutout import Cutout, Status
 from galzoo_fm.datasets.sim.catalogue import SimulationConfig, galaxy_positions, position_to_index, sky_to_tan
 from galzoo_fm.datasets.sim.render import render_galaxy
 from galzoo_fm.datasets.sim.truth import BLOCK, draw_truth
-from galzoo_fm.surveys.base import Survey, parse_bands, parse_bool, parse_float, parse_int
+from galzoo_fm.surveys.base import Survey
+from galzoo_fm.surveys.options import DEFAULT, band_list, boolean, integer, number, text
 
 __all__ = ["SyntheticSurvey"]
 
@@ -44,6 +45,15 @@ __all__ = ["SyntheticSurvey"]
 def _truth_block(seed: int, block: int) -> Any:
 
     return draw_truth(BLOCK, seed, start=block * BLOCK)
+
+
+def _no_layer(value: Any, key: str) -> Any:
+    if value not in (None, ""):
+        raise ValueError(f"the synthetic survey has no layers, got layer={value!r}")
+    return None
+
+
+_GRID = SimulationConfig()
 
 
 def _truth_row(seed: int, index: int) -> dict[str, Any]:
@@ -58,18 +68,7 @@ class SyntheticSurvey(Survey):
 
     Parameters
     ----------
-    seed : int
-        Simulation seed (as in :func:`~galzoo_fm.datasets.sim.catalogue.simulate_catalog`).
-    n : int
-        Number of galaxies on the patch (galaxies ``0 .. n-1``); default 100000.
-    bands : str or sequence of str
-        From ``g``, ``r``, ``i``, ``z``; default ``grz``.
-    pixscale : float
-        Arcsec per pixel; default 0.262.
-    ra0, dec0, spacing, columns
-        The grid of :class:`~galzoo_fm.datasets.sim.catalogue.SimulationConfig` (defaults 150, 2, 30", 250).
-    noise : bool
-        Add sky and shot noise (default true).
+    {options}
     """
 
     name: ClassVar[str] = "synthetic"
@@ -78,27 +77,38 @@ class SyntheticSurvey(Survey):
     native_pixscale: ClassVar[float | None] = 0.262
     max_size: ClassVar[int | None] = 512
     batch_size: ClassVar[int] = 64
+    options: ClassVar[dict[str, Setting]] = {
+        "seed": integer(0, "Simulation seed (as in :func:`~galzoo_fm.datasets.sim.catalogue.simulate_catalog`).",
+                        minimum=0),
+        "n": integer(100_000, "Number of galaxies on the patch (galaxies ``0 .. n-1``)."),
+        "bands": band_list("grz", "From ``g``, ``r``, ``i``, ``z``, in output order.", allowed=all_bands),
+        "pixscale": number(0.262, "Arcsec per pixel."),
+        "ra0": number(_GRID.ra0, "Right ascension of galaxy 0 in degrees (the grid of "
+                      ":class:`~galzoo_fm.datasets.sim.catalogue.SimulationConfig`).", positive=False,
+                      nullable=True),
+        "dec0": number(_GRID.dec0, "Declination of galaxy 0 in degrees.", positive=False, nullable=True),
+        "spacing": number(_GRID.spacing, "Grid step in arcsec.", nullable=True),
+        "columns": integer(_GRID.columns, "Galaxies per grid row.", nullable=True),
+        "noise": boolean(True, "Add sky and shot noise."),
+        "layer": text(None, "Accepted for symmetry with layered surveys; must be empty.", rule=_no_layer),
+    }
 
-    def __init__(self, seed: Any = 0, n: Any = 100_000, bands: Any = "grz", pixscale: Any = 0.262, ra0: Any = None,
-                 dec0: Any = None, spacing: Any = None, columns: Any = None, noise: Any = True, layer: Any = None,
-                 **_ignored: Any):
+    def __init__(self, seed: Any = DEFAULT, n: Any = DEFAULT, bands: Any = DEFAULT, pixscale: Any = DEFAULT,
+                 ra0: Any = DEFAULT, dec0: Any = DEFAULT, spacing: Any = DEFAULT, columns: Any = DEFAULT,
+                 noise: Any = DEFAULT, layer: Any = DEFAULT, **_ignored: Any):
 
-        unknown = sorted(set(_ignored) - {"cache_dir"})
+        unknown = sorted(set(_ignored) - {"cache_dir"})  # the store's cache, which fetch passes to every survey
         if unknown:
             raise TypeError(f"unknown synthetic survey options: {', '.join(unknown)} "
-                            f"(known: seed, n, bands, pixscale, ra0, dec0, spacing, columns, noise)")
-        if layer not in (None, ""):
-            raise ValueError(f"the synthetic survey has no layers, got layer={layer!r}")
-        self.bands = parse_bands(bands, self.all_bands)
-        self.pixscale = parse_float(pixscale, "pixscale")
-        self.n = parse_int(n, "n")
-        self.noise = parse_bool(noise, "noise")
-        cfg = SimulationConfig(seed=parse_int(seed, "seed", minimum=0), bands=self.bands, pixscale=self.pixscale)
-        grid = {k: parse_float(v, k, positive=k == "spacing") for k, v in
-                (("ra0", ra0), ("dec0", dec0), ("spacing", spacing)) if v is not None}
-        if columns is not None:
-            grid["columns"] = parse_int(columns, "columns")
-        self.config = replace(cfg, **grid)
+                            f"(known: {', '.join(self.option_settings())})")
+        o = self.resolve_options(layer=layer, bands=bands, pixscale=pixscale, n=n, noise=noise, seed=seed, ra0=ra0,
+                                 dec0=dec0, spacing=spacing, columns=columns)
+        self.bands = o["bands"]
+        self.pixscale = o["pixscale"]
+        self.n = o["n"]
+        self.noise = o["noise"]
+        grid = {k: o[k] if o[k] is not None else getattr(_GRID, k) for k in ("ra0", "dec0", "spacing", "columns")}
+        self.config = SimulationConfig(seed=o["seed"], bands=self.bands, pixscale=self.pixscale, **grid)
         self.layer = None
 
     def fetch(self, ra: float, dec: float, size: int) -> Cutout:
