@@ -196,7 +196,8 @@ def survey_option_names(factory: Any) -> list[str] | None:
 
     A factory with a ``target()`` attribute (the built-in surveys' lazy factories) is inspected through the
     class it returns; for a class, the ``__init__`` signatures along the MRO are followed as long as each
-    passes ``**kwargs`` on.
+    passes ``**kwargs`` on; when the last one also does, the options the survey class declares
+    (:meth:`~galzoo_fm.surveys.Survey.option_settings`) that the signatures do not name are added.
     """
     target = getattr(factory, "target", None)
     if callable(target):
@@ -220,7 +221,15 @@ def survey_option_names(factory: Any) -> list[str] | None:
         if not any(p.kind is p.VAR_KEYWORD for p in params):
             return names
     # every __init__ passed **kwargs on: a class ends at object (which takes none); a function is open
-    return names if inspect.isclass(factory) else None
+    return _declared(factory, names) if inspect.isclass(factory) else None
+
+
+def _declared(cls: type, names: list[str]) -> list[str]:
+    try:
+        declared = list(cls.option_settings())
+    except Exception:  # not a Survey, or an unusual one: the signatures tell
+        return names
+    return names + [k for k in declared if k not in names]
 
 
 def _accepts(factory: Any, name: str) -> bool:

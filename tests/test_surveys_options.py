@@ -194,3 +194,18 @@ def test_a_plugin_survey_without_declarations_works_as_before():
     assert (old.bands, old.pixscale, old.fast, old.depth) == (("g",), 1.0, False, 2)
     assert Old.option_settings() == {} and Old.info()["options"] == []
     assert survey_option_names(Old) == ["bands", "scale", "fast", "depth"]
+
+
+def test_fetch_names_the_declared_options_of_a_survey_that_takes_them_as_kwargs():
+    class Open(Survey):
+        name = "open"
+        options: ClassVar = {"depth": integer(3, "Depth."), "mode": text("fast", "Mode.")}
+
+        def __init__(self, **options):
+            o = self.resolve_options(**{"depth": DEFAULT, "mode": DEFAULT, **options})
+            self.depth, self.mode = o["depth"], o["mode"]
+
+    assert survey_option_names(Open) == ["depth", "mode"]
+    assert (Open(depth="4").depth, Open().mode) == (4, "fast")
+    with pytest.raises(TypeError, match="declares no option"):
+        Open(colour="red")

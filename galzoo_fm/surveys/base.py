@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from galzoo_fm._utils.settings import Setting, document
+from galzoo_fm._utils.settings import Setting, did_you_mean, document
 from galzoo_fm.cutout import Cutout, Status
 from galzoo_fm.surveys.options import DEFAULT, parse_bands, parse_bool, parse_float, parse_int
 
@@ -209,7 +209,8 @@ class Survey:
         table = cls.option_settings()
         undeclared = [k for k in values if k not in table]
         if undeclared:
-            raise TypeError(f"{cls.__name__} declares no option(s) {', '.join(undeclared)}")
+            raise TypeError(f"{cls.__name__} declares no option(s) {', '.join(undeclared)}; its options are: "
+                            f"{', '.join(table)}" + did_you_mean(undeclared, table))
         return {k: table[k].default_value() if v is DEFAULT else table[k].validate(v, k) for k, v in values.items()}
 
     def check_size(self, size: int) -> int:
