@@ -139,8 +139,8 @@ class Survey:
         when the survey has none (the arcsinh softening is then measured from each image's sky noise).
     options : dict of str to Setting
         The keyword options this class adds (or whose declaration it changes) over its bases';
-        :meth:`option_settings` merges them. A line ``{options}`` in a subclass's docstring becomes their
-        numpydoc entries.
+        :meth:`~galzoo_fm.surveys.Survey.option_settings` merges them. A line ``{options}`` in a subclass's
+        docstring becomes their numpydoc entries.
     """
 
     name: ClassVar[str] = "survey"
@@ -274,8 +274,8 @@ class Survey:
     def info(cls) -> dict[str, Any]:
         """Static facts for listings: bands, layers, native pixel scale, size limit, description, options.
 
-        ``options`` lists the declared keyword options (:meth:`option_settings`) as dicts with ``name``,
-        ``type``, ``default`` and ``doc``; it is empty for a survey that declares none.
+        ``options`` lists the declared keyword options (:meth:`~galzoo_fm.surveys.Survey.option_settings`)
+        as dicts with ``name``, ``type``, ``default`` and ``doc``; it is empty for a survey that declares none.
         """
         return {
             "name": cls.name,
