@@ -49,6 +49,8 @@ def describe_datasets(pattern: str | None = None, *, data: str | os.PathLike | N
     if not rows:
         return "no datasets" + (f" matching {pattern!r}" if pattern else "")
     w = max(len(r["name"]) for r in rows)
+    for r in rows:
+        r["schema"] = r["schema"] or "-"  # an unlabelled release
     ws = max(len(r["schema"]) for r in rows)
     wt = max(len(r["state"]) for r in rows)
     return "\n".join(f"{r['name']:<{w}}  {r['schema']:<{ws}}  {r['state']:<{wt}}  {r['title']} [{r['size']}]"
@@ -65,8 +67,9 @@ def describe_dataset(release: Release | str, *, data: str | os.PathLike | None =
     folder = release_dir(release, data)
     lines = [f"{release.name}: {release.title}", ""]
     lines += [*textwrap.wrap(release.description, 100), ""] if release.description else []
-    lines += [f"schema:   {release.schema} (vote columns {{question}}_{{answer}}; `galzoo-fm schemas "
-              f"{release.schema}`)", f"bands:    {', '.join(release.bands)}"
+    schema = (f"{release.schema} (vote columns {{question}}_{{answer}}; `galzoo-fm schemas {release.schema}`)"
+              if release.schema else "none (unlabelled: no vote columns)")
+    lines += [f"schema:   {schema}", f"bands:    {', '.join(release.bands)}"
               + (f"; {release.pixscale} arcsec/pixel" if release.pixscale else ""),
               f"size:     {release.size_on_disk}", f"licence:  {release.licence}",
               f"homepage: {release.homepage}", "cite:"]

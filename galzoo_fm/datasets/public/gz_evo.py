@@ -61,11 +61,12 @@ def _pyarrow():
 class ParquetImages:
     """Images by key ``"<shard file>#<row>"`` from Hugging Face Parquet shards, one row group at a time.
 
-    Only the shards' footers are read up front; a call reads the ``image`` column of the row group holding
-    the row (the last few row groups read are kept, so sequential access decodes each group once).
+    Only the shards' footers are read up front; a call reads the image ``column`` (default ``image``) of the
+    row group holding the row (the last ``cache_groups`` row groups read are kept, so sequential access
+    decodes each group once and at most ``cache_groups`` row groups of image bytes are held).
     """
 
-    def __init__(self, folder: Path, names: list[str], *, cache_groups: int = 2):
+    def __init__(self, folder: Path, names: list[str], *, cache_groups: int = 2, column: str = "image"):
         pq = _pyarrow()
         self.folder = Path(folder)
         self._files: dict[str, object] = {}
@@ -73,9 +74,10 @@ class ParquetImages:
         self._cache: OrderedDict[tuple[str, int], object] = OrderedDict()
         self._cache_groups = cache_groups
         self._lock = threading.Lock()
+        self.column = column
         for name in names:
             pf = pq.ParquetFile(self.folder / name)
-            require_columns(pf.schema_arrow.names, ["image"], file=self.folder / name)
+            require_columns(pf.schema_arrow.names, [column], file=self.folder / name)
             sizes = [pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups)]
             self._files[name] = pf
             self._starts[name] = np.concatenate([[0], np.cumsum(sizes)])
@@ -92,7 +94,7 @@ class ParquetImages:
         with self._lock:
             column = self._cache.get((name, group))
             if column is None:
-                column = self._files[name].read_row_group(group, columns=["image"]).column("image")
+                column = self._files[name].read_row_group(group, columns=[self.column]).column(self.column)
                 self._cache[(name, group)] = column
                 while len(self._cache) > self._cache_groups:
                     self._cache.popitem(last=False)

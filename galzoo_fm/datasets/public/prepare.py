@@ -85,21 +85,24 @@ class PrepareSummary:
 
     def __str__(self) -> str:
         done = ", ".join(f"{v} {k}" for k, v in sorted(self.counts.items())) or "nothing new"
+        loss = (f"[loss] schema = \"{self.schema}\"" if self.schema else
+                "a self-supervised [loss] (the release is unlabelled: the catalogue has no vote columns)")
         return (f"{self.release}: {self.rows} galaxies; this run: {done}; {self.skipped} already prepared; "
                 f"store {self.out} has {self.store_counts}. Train with [data] path = \"{self.out}\", "
-                f"catalog = \"{self.catalog}\" and [loss] schema = \"{self.schema}\"")
+                f"catalog = \"{self.catalog}\" and {loss}")
 
 
 def check_catalog(release: Release, table: Table) -> list[str]:
     """Check what :meth:`Release.catalog` returned; returns the schema's label columns.
 
     Raises :class:`ReleaseFormatError` naming missing columns (``id``, ``ra``, ``dec``, ``image`` and every
-    label column of ``release.schema``) or vote columns that are not integer counts, and ``ValueError`` for
-    duplicate ids.
+    label column of ``release.schema``; none for an unlabelled release, whose ``schema`` is ``""``) or vote
+    columns that are not integer counts, and ``ValueError`` for duplicate ids.
     """
     from galzoo_fm.plugins import get_registry
 
-    label_cols = list(get_registry("schemas").create(release.schema).label_cols)
+    # an unlabelled release (schema "", e.g. smith42_galaxies) has no vote columns
+    label_cols = list(get_registry("schemas").create(release.schema).label_cols) if release.schema else []
     require_columns(table.colnames, ["id", "ra", "dec", "image", *label_cols],
                     file=f"the catalogue built by release {release.name!r}")
     bad = [c for c in label_cols if table[c].dtype.kind not in "iu" or np.ma.is_masked(table[c])]
