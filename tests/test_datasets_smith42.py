@@ -244,3 +244,21 @@ def test_docs_byol_config_pretrains_on_a_prepared_store(tmp_path):
     cfg["logging"] = {"every": 1, "progress": False, "tensorboard": False}
     result = pretrain(cfg)
     assert result.step == 2 and (result.checkpoint / "encoder" / "config.json").is_file()
+
+
+def test_cli_list_info_and_offline_prepare(tmp_path):
+    from click.testing import CliRunner
+
+    from galzoo_fm.cli import cli
+
+    data = str(tmp_path / "data")
+    runner = CliRunner()
+    res = runner.invoke(cli, ["datasets", "list", "smith42*", "--data-dir", data])
+    assert res.exit_code == 0 and res.output.split()[:3] == ["smith42_galaxies", "-", "not"]
+    res = runner.invoke(cli, ["datasets", "info", "smith42_galaxies", "--data-dir", data])
+    assert res.exit_code == 0 and "CC BY-SA 4.0" in res.output and "arXiv:2405.14930" in res.output
+    res = runner.invoke(cli, ["datasets", "prepare", "smith42_galaxies", "--out", str(tmp_path / "s"),
+                              "--data-dir", data, "--no-download", "--no-progress"])
+    assert res.exit_code != 0
+    assert "without network" in res.output and "train-00236-of-00237.parquet" in res.output
+    assert "https://huggingface.co/datasets/Smith42/galaxies/resolve/main/with_crops/" in res.output
