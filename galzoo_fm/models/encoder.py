@@ -91,11 +91,13 @@ class Encoder(nn.Module):
         Side in pixels of the square images the model expects; :meth:`embed` resizes other sizes.
     pretrained : bool or str, optional
         Initial backbone weights (see :func:`galzoo_fm.get_backbone`); ``None`` for random weights.
-    preprocessing : dict or galzoo_fm.preprocess.Preprocessor, optional
+    preprocessing : dict, str or galzoo_fm.preprocess.Preprocessor, optional
         Preprocessing settings, saved in the checkpoint so that embedding applies exactly the preprocessing
         the model was trained with: a :class:`~galzoo_fm.preprocess.Preprocessor` (stored as its
         :meth:`~galzoo_fm.preprocess.Preprocessor.to_dict`; its output channels and image size must match the
-        encoder's) or any JSON-serialisable dict. :attr:`preprocessor` rebuilds the pipeline.
+        encoder's), the name of a preset (:data:`~galzoo_fm.preprocess.PREPROCESS_PRESETS`, e.g.
+        ``"zoobot"``: :meth:`~galzoo_fm.preprocess.Preprocessor.preset`) or any JSON-serialisable dict.
+        :attr:`preprocessor` rebuilds the pipeline.
     bands : sequence of str, optional
         Names of the ``in_chans`` bands, in channel order (e.g. ``["g", "r", "z"]``).
     seed : int, optional
@@ -134,7 +136,7 @@ class Encoder(nn.Module):
         image_size: int = 224,
         *,
         pretrained: bool | str | None = None,
-        preprocessing: dict[str, Any] | Preprocessor | None = None,
+        preprocessing: dict[str, Any] | str | Preprocessor | None = None,
         bands: list[str] | tuple[str, ...] | None = None,
         seed: int | None = None,
         backbone_kwargs: dict[str, Any] | None = None,
@@ -148,6 +150,8 @@ class Encoder(nn.Module):
         self.image_size = positive_int(image_size, "image_size")
         self.backbone_name = backbone
         self.backbone_kwargs = dict(backbone_kwargs or {})
+        if isinstance(preprocessing, str):
+            preprocessing = Preprocessor.preset(preprocessing)
         if isinstance(preprocessing, Preprocessor):
             check_for_encoder(preprocessing, self.in_chans, self.image_size, bands)
             preprocessing = preprocessing.to_dict()
@@ -417,6 +421,7 @@ class Encoder(nn.Module):
         in_chans: int | None = None,
         image_size: int | None = None,
         cache_dir: str | Path | None = None,
+        preprocessing: dict[str, Any] | str | Preprocessor | None = None,
     ) -> Encoder:
         """Load an encoder.
 
@@ -431,6 +436,11 @@ class Encoder(nn.Module):
             ``in_chans``); default to the folder's ``pretrained_cfg.input_size``.
         cache_dir : path, optional
             Download cache for ``hf_hub:`` ids.
+        preprocessing : dict, str or galzoo_fm.preprocess.Preprocessor, optional
+            Preprocessing to record (as the ``preprocessing`` of :class:`Encoder`), replacing the folder's
+            own: e.g. ``"zoobot"`` for a Zoobot encoder, whose timm folder records none, so that
+            ``embed(images, preprocess=True)`` applies Zoobot's inference convention (see
+            :meth:`~galzoo_fm.preprocess.Preprocessor.preset`).
         """
         folder = cls._resolve_folder(path_or_id, cache_dir)
         cfg = read_config(folder)
@@ -451,6 +461,13 @@ class Encoder(nn.Module):
                 f"{folder / CONFIG_NAME} is neither a galzoo_fm encoder config (format {FORMAT!r}) nor a timm "
                 "config (with an 'architecture' key)"
             )
+        if preprocessing is not None:
+            if isinstance(preprocessing, str):
+                preprocessing = Preprocessor.preset(preprocessing)
+            if isinstance(preprocessing, Preprocessor):
+                check_for_encoder(preprocessing, encoder.in_chans, encoder.image_size, encoder.bands)
+                preprocessing = preprocessing.to_dict()
+            encoder.preprocessing = dict(preprocessing)
         encoder.source = str(path_or_id)
         return encoder
 

@@ -18,7 +18,7 @@ from galzoo_fm.preprocess.flags import BAD_FLAGS, PreprocessFlag, describe_flags
 from galzoo_fm.preprocess.geometry import resample_images
 from galzoo_fm.preprocess.pipeline import Preprocessor, PreprocessResult
 from galzoo_fm.preprocess.rgb import make_rgb, rgb_band_order
-from galzoo_fm.preprocess.settings import PREPROCESS_SETTINGS, survey_preprocessing
+from galzoo_fm.preprocess.settings import PREPROCESS_PRESETS, PREPROCESS_SETTINGS, survey_preprocessing
 from galzoo_fm.preprocess.sources import detection_images, find_central_sources, measure_centroids, replace_neighbours
 from galzoo_fm.preprocess.steps import asinh_stretch, clean_images, clipped_stats, estimate_background, subsample_step
 
@@ -27,6 +27,7 @@ __all__ = [
     "BAND_WAVELENGTHS",
     "FILTER_WAVELENGTHS",
     "MISSING_BAND_RULES",
+    "PREPROCESS_PRESETS",
     "PREPROCESS_SETTINGS",
     "SURVEY_DEFAULTS",
     "PreprocessFlag",

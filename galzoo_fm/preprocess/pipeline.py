@@ -14,7 +14,7 @@ from galzoo_fm._utils.settings import document
 from galzoo_fm.preprocess.bands import band_mapping, check_band_names
 from galzoo_fm.preprocess.flags import BAD_FLAGS, PreprocessFlag, describe_flags
 from galzoo_fm.preprocess.geometry import resample_images
-from galzoo_fm.preprocess.settings import PREPROCESS_SETTINGS, pixel_scale_value, resolve_settings
+from galzoo_fm.preprocess.settings import PREPROCESS_SETTINGS, pixel_scale_value, preset_settings, resolve_settings
 from galzoo_fm.preprocess.sources import detection_images, find_central_sources, measure_centroids, replace_neighbours
 from galzoo_fm.preprocess.steps import _background2d, asinh_stretch, subsample_step
 from galzoo_fm.preprocess.torch_steps import any_band, clean_batch, resample_shared, sky_batch
@@ -122,6 +122,38 @@ class Preprocessor:
     def __init__(self, bands: list[str], **settings: Any):
         self._settings = resolve_settings(bands, settings)
         self._consts: dict[Any, Any] = {}  # small constant tensors per device (softening, band mapping)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> Preprocessor:
+        """The pipeline of a named convention (:data:`~galzoo_fm.preprocess.PREPROCESS_PRESETS`).
+
+        Parameters
+        ----------
+        name : str
+            A preset name, e.g. ``"zoobot"``: RGB ``(N, 3, H, W)`` images of values 0-255 (uint8, or float in
+            that range) to [0, 1], the central ``1/1.2`` resized to 224 pixels, no normalisation.
+        **overrides
+            Settings that replace the preset's (``bands`` included), e.g. ``image_size=300``.
+
+        Returns
+        -------
+        Preprocessor
+            An ordinary pipeline: :meth:`to_dict` records every setting, so an encoder saved with it
+            records the convention.
+
+        Raises
+        ------
+        ValueError
+            An unknown preset name.
+
+        Examples
+        --------
+        >>> pre = Preprocessor.preset("zoobot")
+        >>> pre.bands, pre.image_size, pre.settings["crop_fraction"] == 1 / 1.2
+        (['R', 'G', 'B'], 224, True)
+        """
+        settings = preset_settings(name, **overrides)
+        return cls(settings.pop("bands"), **settings)
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -268,6 +300,8 @@ class Preprocessor:
         """
         s = self._settings
         x, is_numpy, in_bands, scale = self._inputs(images, bands, pixel_scale)
+        if s["input_scale"] != 1.0:
+            x = x * s["input_scale"]  # a new tensor: the input is never written
         dev = x.device
         index = band_mapping(s["bands"], in_bands, s["missing_band"])
         used = sorted(set(index[index >= 0].tolist()))
@@ -400,6 +434,8 @@ class Preprocessor:
 
     def _geometry(self, model, bad_any, shifts, scale):
         s = self._settings
+        if s["crop_fraction"] != 1.0:  # the centre crop first, placed as torchvision's center_crop places it
+            model, bad_any = self._centre_crop(model, bad_any)
         n, c, h, w = model.shape
         size = s["image_size"]
         dev = model.device
@@ -421,6 +457,15 @@ class Preprocessor:
         out, truncated = resample_images(torch.cat([model, bad_f], 1), size, step, shifts.numpy(),
                                          s["interpolation"])
         return out[:, :-1], out[:, -1:], torch.from_numpy(truncated)
+
+    def _centre_crop(self, model, bad_any):
+        """The central ``int(crop_fraction * min(H, W))`` square: top/left offsets ``round((H - side) / 2)``,
+        as ``torchvision.transforms.functional.center_crop``."""
+        h, w = model.shape[-2:]
+        side = max(1, int(self._settings["crop_fraction"] * min(h, w)))
+        top, left = round((h - side) / 2.0), round((w - side) / 2.0)
+        crop = (slice(top, top + side), slice(left, left + side))
+        return model[..., crop[0], crop[1]], None if bad_any is None else bad_any[..., crop[0], crop[1]]
 
     def apply_stretch(
         self, images: np.ndarray | torch.Tensor, noise: np.ndarray | torch.Tensor | None = None

@@ -24,7 +24,8 @@ from galzoo_fm.preprocess.geometry import INTERPOLATIONS
 from galzoo_fm.preprocess.sources import CENTROID_METHODS, NEIGHBOUR_MODES
 from galzoo_fm.preprocess.steps import BACKGROUND_METHODS
 
-__all__ = ["PREPROCESS_SETTINGS", "STRETCHES", "pixel_scale_value", "resolve_settings", "survey_preprocessing"]
+__all__ = ["PREPROCESS_PRESETS", "PREPROCESS_SETTINGS", "STRETCHES", "pixel_scale_value", "preset_settings",
+           "resolve_settings", "survey_preprocessing"]
 
 STRETCHES = ("asinh", "none")
 
@@ -70,6 +71,13 @@ def _float(default: float | None, doc: str, **bounds: Any) -> Setting:
 #: :meth:`~galzoo_fm.preprocess.Preprocessor.to_dict`.
 PREPROCESS_SETTINGS: dict[str, Setting] = {
     "image_size": _int(64, "Output side in pixels.", positive=True),
+    "input_scale": _float(1.0, "Every input value is multiplied by this factor first (``1/255``: 8-bit RGB "
+                          "images to [0, 1]); ``saturation`` and ``softening`` are in the scaled units.",
+                          positive=True),
+    "crop_fraction": _float(1.0, "With ``pixel_scale=None``: keep the central ``int(crop_fraction * "
+                            "min(H, W))`` pixels (a centre crop placed as torchvision's ``center_crop`` places "
+                            "it) and resize them to ``image_size``; ``1/1.2`` is Zoobot's fixed 1.2x zoom.",
+                            positive=True, maximum=1.0),
     "pixel_scale": Setting(default=None, type_doc="float", check=pixel_scale_value, nullable=True,
                            doc="Output pixel scale in arcsec/pixel; the field of view is ``image_size * "
                            "pixel_scale``. ``None`` resizes the whole cutout (its shorter side) to ``image_size``, "
@@ -127,6 +135,48 @@ PREPROCESS_SETTINGS: dict[str, Setting] = {
                             doc="Append the filled-pixel fraction as an extra channel."),
     "seed": _int(0, "Seed of the noise used for in-painting (reproducible output).", minimum=0),
 }
+
+
+#: Named preprocessing conventions: ``{name: {"bands": [...], setting: value, ...}}``, used by
+#: :meth:`~galzoo_fm.preprocess.Preprocessor.preset` (every other setting keeps its default).
+#:
+#: ``"zoobot"``: Zoobot's inference convention for RGB images (bands ``R``, ``G``, ``B``; e.g. the 424x424
+#: Galaxy Zoo JPGs): values 0-255 (uint8, or float in the same range) divided by 255 (``input_scale``), no
+#: background subtraction, no stretch, no mean/std normalisation; the central ``1/1.2`` of the image
+#: (``crop_fraction``: 353 of 424 pixels, a centre crop as torchvision's ``center_crop`` places it) resized
+#: to 224 pixels with the antialiased bilinear kernel of torchvision's ``Resize``. The 1.2x zoom is that of
+#: galaxy-datasets' ``minimal_view_config`` (``galaxy_datasets/transforms.py``, the test/predict transform of
+#: Zoobot 2: ``RandomAffine(degrees=0, scale=(1.2, 1.2))`` at the input resolution, then
+#: ``Resize(224, antialias=True)``, then ``ConvertImageDtype(float32)``); see docs/encoder.rst, "Zoobot
+#: encoders", for how close the crop + resize is to that affine zoom.
+PREPROCESS_PRESETS: dict[str, dict[str, Any]] = {
+    "zoobot": {
+        "bands": ["R", "G", "B"], "input_bands": ["R", "G", "B"], "image_size": 224, "input_scale": 1 / 255,
+        "crop_fraction": 1 / 1.2, "pixel_scale": None, "background": None, "stretch": "none", "clip": None,
+        "plateau_pixels": 0, "interpolation": "bilinear",
+    },
+}
+
+
+def preset_settings(name: str, **overrides: Any) -> dict[str, Any]:
+    """The settings of the preset ``name`` (:data:`PREPROCESS_PRESETS`), updated with ``overrides``.
+
+    Returns
+    -------
+    dict
+        ``bands`` and the preset's :class:`~galzoo_fm.preprocess.Preprocessor` keywords.
+
+    Raises
+    ------
+    ValueError
+        An unknown preset name (the message lists the known ones).
+    """
+    if not isinstance(name, str) or name.lower() not in PREPROCESS_PRESETS:
+        raise ValueError(f"unknown preprocessing preset {name!r}; known presets: {', '.join(PREPROCESS_PRESETS)}"
+                         + (did_you_mean([name], PREPROCESS_PRESETS) if isinstance(name, str) else ""))
+    out = {k: list(v) if isinstance(v, list) else v for k, v in PREPROCESS_PRESETS[name.lower()].items()}
+    out.update(overrides)
+    return out
 
 
 def _survey_class(factory: Any) -> Any:
@@ -262,6 +312,9 @@ def resolve_settings(bands: Any, settings: dict[str, Any]) -> dict[str, Any]:
         missing = given.get("missing_band", PREPROCESS_SETTINGS["missing_band"].default)
         band_mapping(bands, given["input_bands"], missing)  # fail now, not on first call
     s = validate_table(given, PREPROCESS_SETTINGS)
+    if s["crop_fraction"] != 1.0 and s["pixel_scale"] is not None:
+        raise ValueError(f"crop_fraction={s['crop_fraction']!r} applies only with pixel_scale=None (the field of "
+                         f"view is image_size * pixel_scale otherwise); got pixel_scale={s['pixel_scale']!r}")
     s["bands"] = bands
     s["softening"] = _softening(s, survey)
     return s
