@@ -44,3 +44,14 @@ def test_the_shipped_encoder_written_before_the_layout_change_loads_and_saves_th
     x = np.random.default_rng(0).normal(size=(2, encoder.in_chans, encoder.image_size, encoder.image_size))
     np.testing.assert_array_equal(encoder.embed(x.astype(np.float32)),
                                   Encoder.from_pretrained(tmp_path / "again").embed(x.astype(np.float32)))
+
+
+def test_preprocessing_settings_newer_than_version_1_are_written_only_when_set():
+    """A pipeline that does not use them saves exactly the keys version 1 wrote (older readers read it)."""
+    from galzoo_fm.preprocess import Preprocessor
+
+    plain = Preprocessor(["g", "r", "z"], survey="legacy").to_dict()
+    assert "input_scale" not in plain and "crop_fraction" not in plain
+    zoobot = Preprocessor.preset("zoobot").to_dict()
+    assert zoobot["input_scale"] == 1 / 255 and zoobot["crop_fraction"] != 1.0
+    assert Preprocessor.from_dict(zoobot) == Preprocessor.preset("zoobot")

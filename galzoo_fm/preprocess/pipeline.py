@@ -24,6 +24,9 @@ __all__ = ["FORMAT", "PreprocessResult", "Preprocessor", "check_for_encoder"]
 #: The ``format`` key of :meth:`Preprocessor.to_dict`.
 FORMAT = "galzoo_fm.preprocess"
 FORMAT_VERSION = 1
+#: settings added after version 1 was first written, with their defaults: written only when set otherwise, so
+#: that a pipeline without them saves exactly as before (and older galzoo_fm versions read it)
+_WRITTEN_WHEN_SET = {"input_scale": 1.0, "crop_fraction": 1.0}
 _DEFAULTS: dict[str, Any] = {k: spec.default for k, spec in PREPROCESS_SETTINGS.items()}
 
 
@@ -179,6 +182,8 @@ class Preprocessor:
         """JSON-serialisable settings, with ``format`` and ``version`` keys; inverse of :meth:`from_dict`."""
         out = {"format": FORMAT, "version": FORMAT_VERSION}
         for key, value in self._settings.items():
+            if key in _WRITTEN_WHEN_SET and value == _WRITTEN_WHEN_SET[key]:
+                continue  # a setting newer than version 1, at its default: left out, as version 1 wrote it
             out[key] = list(value) if isinstance(value, list) else value
         return out
 
