@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Fixture", "md5", "write_gz2", "write_gz_decals", "write_gz_evo"]
+__all__ = ["Fixture", "decoded_rgb", "encode_image", "md5", "pretrain_two_steps", "write_gz2", "write_gz_decals",
+           "write_gz_evo"]
 
 
 @dataclass
@@ -59,7 +60,8 @@ def _image(rng: np.random.Generator, size: int = 8) -> np.ndarray:
     return rng.integers(0, 256, size=(size, size, 3), dtype=np.uint8)
 
 
-def _encode(arr: np.ndarray, fmt: str) -> bytes:
+def encode_image(arr: np.ndarray, fmt: str) -> bytes:
+    """``arr`` ``(H, W, 3)`` uint8 as PNG or JPEG bytes (Pillow)."""
     from PIL import Image
 
     buf = io.BytesIO()
@@ -67,7 +69,8 @@ def _encode(arr: np.ndarray, fmt: str) -> bytes:
     return buf.getvalue()
 
 
-def _decoded(data: bytes) -> np.ndarray:
+def decoded_rgb(data: bytes) -> np.ndarray:
+    """The ``(H, W, 3)`` uint8 RGB pixels Pillow decodes from ``data`` (the reference for lossy JPEG)."""
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as im:
@@ -155,7 +158,7 @@ def write_gz_decals(folder: Path, n: int = 240, *, seed: int = 0, blank_fraction
         with zipfile.ZipFile(zpath, "w") as zf:
             for i in range(part - 1, n, 4):
                 img = _image(rng)
-                zf.writestr(f"{names[i][:4]}/{names[i]}.png", _encode(img, "PNG"))
+                zf.writestr(f"{names[i][:4]}/{names[i]}.png", encode_image(img, "PNG"))
                 fx.images[names[i]] = img
         fx.add(zpath)
     return fx
@@ -227,11 +230,11 @@ def write_gz2(folder: Path, n: int = 220, *, seed: int = 1, without_image: int =
     zpath = folder / "images_gz2.zip"
     with zipfile.ZipFile(zpath, "w") as zf:
         for asset in assets.values():
-            data = _encode(_image(rng), "JPEG")
+            data = encode_image(_image(rng), "JPEG")
             zf.writestr(f"images_gz2/images/{asset}.jpg", data)
-            fx.images[asset] = _decoded(data)  # JPEG is lossy: compare with what the file decodes to
+            fx.images[asset] = decoded_rgb(data)  # JPEG is lossy: compare with what the file decodes to
         for j in range(10):
-            zf.writestr(f"images_gz2/images/{90000 + j}.jpg", _encode(_image(rng), "JPEG"))
+            zf.writestr(f"images_gz2/images/{90000 + j}.jpg", encode_image(_image(rng), "JPEG"))
     fx.add(zpath)
     return fx
 
@@ -262,7 +265,7 @@ def write_gz_evo(folder: Path, label_cols: list[str], names: tuple[str, ...] = (
             img = _image(rng)
             key = f"{name}#{i}"
             fx.images[key] = img
-            images.append({"bytes": _encode(img, "PNG"), "path": f"{ident}.png"})
+            images.append({"bytes": encode_image(img, "PNG"), "path": f"{ident}.png"})
             ids.append(ident)
             tags.append({"dr5": "gz_desi", "dr8": "gz_desi", "dr12": "gz_desi"}.get(camp, f"gz_{camp}"))
             for c in label_cols:
@@ -293,3 +296,16 @@ def write_gz_evo(folder: Path, label_cols: list[str], names: tuple[str, ...] = (
         fx.add(path)
     fx.votes = {c: np.asarray(v, dtype=np.int64) for c, v in votes.items()}
     return fx
+
+
+def pretrain_two_steps(cfg: dict, store: Path, out: Path, *, batch_size: int):
+    """Run a documentation page's pretraining ``cfg`` for two steps of a tiny backbone on a prepared store;
+    returns the :class:`~galzoo_fm.training.TrainResult`."""
+    from galzoo_fm.training import pretrain
+
+    cfg["model"] = {"backbone": "example_smallcnn", "backbone_kwargs": {"width": 8, "depth": 2}, "seed": 1}
+    cfg["data"] = {"path": str(store), "catalog": str(store / "catalog.fits")}
+    cfg["optim"]["warmup_steps"] = 1
+    cfg["train"].update(out=str(out), steps=2, batch_size=batch_size)
+    cfg["logging"] = {"every": 1, "progress": False, "tensorboard": False}
+    return pretrain(cfg)

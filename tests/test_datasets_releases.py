@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
-from _gz_release_fixtures import write_gz2, write_gz_decals, write_gz_evo
+from _gz_release_fixtures import pretrain_two_steps, write_gz2, write_gz_decals, write_gz_evo
 from _release_server import ReleaseServer
 from astropy.table import Table
 
@@ -302,16 +302,8 @@ def test_docs_pretraining_configs_are_valid_for_the_release(page, release):
 
 
 def test_docs_gz_evo_config_pretrains_on_a_prepared_store(tmp_path):
-    from galzoo_fm.training import pretrain
-
     label_cols = list(galzoo_fm.get_schema("gz_evo").label_cols)
     write_gz_evo(tmp_path / "data", label_cols, n=12)
     prepare(GZEvoTiny(), tmp_path / "store", folder=tmp_path / "data", download=False, progress=False)
-    cfg = _doc_config("gz_evo")
-    cfg["model"] = {"backbone": "example_smallcnn", "backbone_kwargs": {"width": 8, "depth": 2}, "seed": 1}
-    cfg["data"] = {"path": str(tmp_path / "store"), "catalog": str(tmp_path / "store" / "catalog.fits")}
-    cfg["optim"]["warmup_steps"] = 1
-    cfg["train"].update(out=str(tmp_path / "run"), steps=2, batch_size=8)
-    cfg["logging"] = {"every": 1, "progress": False, "tensorboard": False}
-    result = pretrain(cfg)
+    result = pretrain_two_steps(_doc_config("gz_evo"), tmp_path / "store", tmp_path / "run", batch_size=8)
     assert result.step == 2 and (result.checkpoint / "encoder" / "config.json").is_file()

@@ -8,11 +8,11 @@ Nothing touches the network.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _gz_release_fixtures import decoded_rgb, encode_image, pretrain_two_steps
 from astropy.table import Table
 
 import galzoo_fm
@@ -33,17 +33,6 @@ ROWS = (7, 5)  # rows per stand-in shard; row groups of 3
 GROUP = 3
 
 
-def _encode(arr: np.ndarray, fmt: str) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
-    return buf.getvalue()
-
-
-def _reference(data: bytes) -> np.ndarray:
-    with Image.open(io.BytesIO(data)) as img:
-        return np.asarray(img.convert("RGB"), dtype=np.uint8)
-
-
 def _write_release(folder: Path, *, names=None, drop: str | None = None, seed: int = 0) -> dict:
     """Two stand-in shards in ``folder`` (the first PNG, the second JPEG); returns ids and expected pixels."""
     rng = np.random.default_rng(seed)
@@ -57,12 +46,12 @@ def _write_release(folder: Path, *, names=None, drop: str | None = None, seed: i
         for i in range(n):
             full = rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)
             crop = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
-            full_bytes, crop_bytes = _encode(full, fmt), _encode(crop, fmt)
+            full_bytes, crop_bytes = encode_image(full, fmt), encode_image(crop, fmt)
             ident = f"{9000 + s}_{i:04d}"
             key = f"{name}#{i}"
             ids.append(ident)
-            crops[key] = crop if fmt == "PNG" else _reference(crop_bytes)
-            fulls[key] = full if fmt == "PNG" else _reference(full_bytes)
+            crops[key] = crop if fmt == "PNG" else decoded_rgb(crop_bytes)
+            fulls[key] = full if fmt == "PNG" else decoded_rgb(full_bytes)
             cols["image"].append({"bytes": full_bytes, "path": f"{ident}.{fmt.lower()}"})
             cols["image_crop"].append({"bytes": crop_bytes, "path": None})
             cols["dr8_id"].append(ident)
@@ -230,19 +219,12 @@ def _doc_config() -> dict:
 
 
 def test_docs_byol_config_pretrains_on_a_prepared_store(tmp_path):
-    from galzoo_fm.training import pretrain
-
     cfg = _doc_config()
     assert cfg["loss"]["name"] == "byol" and "schema" not in cfg["loss"] and "preprocess" not in cfg
     assert cfg["data"]["catalog"] == f"{cfg['data']['path']}/catalog.fits"
     _write_release(tmp_path / "data")
     prepare(_two_shards(), tmp_path / "store", folder=tmp_path / "data", size=16, download=False, progress=False)
-    cfg["model"] = {"backbone": "example_smallcnn", "backbone_kwargs": {"width": 8, "depth": 2}, "seed": 1}
-    cfg["data"] = {"path": str(tmp_path / "store"), "catalog": str(tmp_path / "store" / "catalog.fits")}
-    cfg["optim"]["warmup_steps"] = 1
-    cfg["train"].update(out=str(tmp_path / "run"), steps=2, batch_size=4)
-    cfg["logging"] = {"every": 1, "progress": False, "tensorboard": False}
-    result = pretrain(cfg)
+    result = pretrain_two_steps(cfg, tmp_path / "store", tmp_path / "run", batch_size=4)
     assert result.step == 2 and (result.checkpoint / "encoder" / "config.json").is_file()
 
 
