@@ -24,10 +24,10 @@ __all__ = ["FORMAT", "PreprocessResult", "Preprocessor", "check_for_encoder"]
 #: The ``format`` key of :meth:`Preprocessor.to_dict`.
 FORMAT = "galzoo_fm.preprocess"
 FORMAT_VERSION = 1
-#: settings added after version 1 was first written, with their defaults: written only when set otherwise, so
-#: that a pipeline without them saves exactly as before (and older galzoo_fm versions read it)
-_WRITTEN_WHEN_SET = {"input_scale": 1.0, "crop_fraction": 1.0}
 _DEFAULTS: dict[str, Any] = {k: spec.default for k, spec in PREPROCESS_SETTINGS.items()}
+#: settings added after version 1 was first written: written only when they differ from their declared
+#: default, so that a pipeline without them saves exactly as before (and older galzoo_fm versions read it)
+_WRITTEN_WHEN_SET = {k: _DEFAULTS[k] for k in ("input_scale", "crop_fraction")}
 
 
 @dataclass

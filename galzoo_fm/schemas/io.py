@@ -46,17 +46,8 @@ def schema_from_dict(data: Mapping[str, Any], *, name: str | None = None) -> Sch
 
 
 def read_schema(path: str | os.PathLike[str]) -> Schema:
-    """Read a schema from a ``.json``, ``.yaml`` or ``.yml`` file (see the module docs for the format).
-
-    The schema's name is the file's ``name`` entry, or the file name without extension.
-
-    Raises
-    ------
-    ImportError
-        For a YAML file when PyYAML is not installed.
-    ValueError, TypeError
-        If the file is not valid JSON / YAML or not a valid schema; the message starts with the path.
-    """
+    """Read a schema from a ``.json``, ``.yaml`` or ``.yml`` file (the format: the module docs):
+    :meth:`Schema.from_file <galzoo_fm.schemas.Schema.from_file>` (its naming rule and errors)."""
     return Schema.from_file(path)
 
 
