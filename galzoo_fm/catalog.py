@@ -250,7 +250,7 @@ def _is_number(text: str) -> bool:
 
 
 def read_catalog(source: str | Path | Table, *, id_col: str | None = None, ra_col: str | None = None,
-                 dec_col: str | None = None, format: str | None = None) -> Catalog:
+                 dec_col: str | None = None, format: str | None = None, positions: str = "required") -> Catalog:
     """Read a catalogue and resolve its id / RA / Dec columns.
 
     Parameters
@@ -261,6 +261,9 @@ def read_catalog(source: str | Path | Table, *, id_col: str | None = None, ra_co
         Column names, overriding the automatic choice (case-insensitive).
     format : str, optional
         astropy ``Table.read`` format, when the extension does not tell.
+    positions : {"required", "optional"}
+        ``"optional"``: a table without RA / Dec columns is read too, every row ``invalid`` with the reason
+        "no RA/Dec columns" (image catalogues, whose cutouts are found by row: see :mod:`galzoo_fm.images`).
 
     Returns
     -------
@@ -296,9 +299,13 @@ def read_catalog(source: str | Path | Table, *, id_col: str | None = None, ra_co
         where = str(path)
     if len(table.colnames) == 0:
         raise ValueError(f"catalogue {where} has no columns")
+    if positions not in ("required", "optional"):
+        raise ValueError(f"positions must be 'required' or 'optional', got {positions!r}")
     try:
         ra_name, dec_name, by_name = _position_columns(table, ra_col, dec_col)
     except ValueError as exc:
+        if positions == "optional" and ra_col is None and dec_col is None:
+            return _without_positions(table, where, id_col)
         if text is not None and looks_like_prose(table):
             raise ValueError(f"cannot read catalogue {where!r}: it does not look like a table with column names: "
                              f"its first line reads {text!r}; a catalogue needs a header line of column names "
@@ -311,12 +318,7 @@ def read_catalog(source: str | Path | Table, *, id_col: str | None = None, ra_co
     if by_name and dec_col is None:
         _check_ambiguous(table, dec_name, dec, dec, DEC_NAMES, "DEC")
     table, id_name = _id_column(table, id_col)
-    if id_name is None:
-        ids = np.arange(len(table))
-    elif table[id_name].dtype.kind in "iu" and not np.ma.is_masked(table[id_name]):
-        ids = np.asarray(table[id_name])  # a view: text only when a row's id is written
-    else:
-        ids = np.asarray(np.ma.filled(np.ma.asarray(table[id_name]).astype(str), "")).astype(str)
+    ids = _identifiers(table, id_name)
     reasons = np.full(len(table), "", dtype=object)
     for i in np.flatnonzero(~np.isfinite(ra)):
         reasons[i] = f"RA in column {ra_name!r} is missing or not a number"
@@ -334,6 +336,23 @@ def read_catalog(source: str | Path | Table, *, id_col: str | None = None, ra_co
     dec = np.where(valid, dec, np.nan)
     return Catalog(table, ids, ra, dec, valid, reasons,
                    {"id": id_name, "ra": ra_name, "dec": dec_name}, where)
+
+
+def _identifiers(table: Table, id_name: str | None) -> np.ndarray:
+    if id_name is None:
+        return np.arange(len(table))
+    if table[id_name].dtype.kind in "iu" and not np.ma.is_masked(table[id_name]):
+        return np.asarray(table[id_name])  # a view: text only when a row's id is written
+    return np.asarray(np.ma.filled(np.ma.asarray(table[id_name]).astype(str), "")).astype(str)
+
+
+def _without_positions(table: Table, where: str, id_col: str | None) -> Catalog:
+    """The catalogue of a table without RA / Dec columns: NaN positions, every row marked as having none."""
+    table, id_name = _id_column(table, id_col)
+    n = len(table)
+    reasons = np.full(n, "no RA/Dec columns", dtype=object)
+    return Catalog(table, _identifiers(table, id_name), np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, bool),
+                   reasons, {"id": id_name, "ra": None, "dec": None}, where)
 
 
 def _lower_names(table: Table) -> dict[str, str]:

@@ -29,8 +29,8 @@ from galzoo_fm.store.writer import StoreWriter, ensure_manifest
 from galzoo_fm.store.writer import check_folder as _check_folder
 from galzoo_fm.surveys.base import Survey
 
-__all__ = ["FetchSummary", "build_survey", "fetch_catalog", "parse_options", "parse_shard", "shard_rows",
-           "survey_options"]
+__all__ = ["IMAGES_CATALOG", "FetchSummary", "build_survey", "fetch_catalog", "fetch_images", "parse_options",
+           "parse_shard", "shard_rows", "survey_options"]
 
 
 @dataclass
@@ -240,15 +240,23 @@ def _accepts(factory: Any, name: str) -> bool:
     return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
 
 
-def _run_batch(survey: Survey, ra: np.ndarray, dec: np.ndarray, size: int) -> list[Cutout]:
+def _run_batch(survey: Survey, rows: np.ndarray, ra: np.ndarray, dec: np.ndarray, size: int) -> list[Cutout]:
     try:
-        results = survey.fetch_batch(ra, dec, size)
+        if _row_keyed(survey):
+            results = survey.fetch_rows(rows, size)
+        else:
+            results = survey.fetch_batch(ra, dec, size)
         if len(results) != len(ra):
             raise ValueError(f"survey returned {len(results)} cutouts for {len(ra)} positions")
         return results
     except Exception as exc:  # one bad batch must not stop the catalogue: record why, retry next run
         reason = f"{type(exc).__name__}: {exc}"
         return [Cutout.failed(reason) for _ in range(len(ra))]
+
+
+def _row_keyed(survey: Survey) -> bool:
+    """A source whose cutouts are found by catalogue row (:meth:`fetch_rows`), not by position: image files."""
+    return bool(getattr(survey, "row_keyed", False)) and callable(getattr(survey, "fetch_rows", None))
 
 
 def fetch_catalog(
@@ -275,7 +283,9 @@ def fetch_catalog(
     catalog : str, path or Catalog
         The catalogue (see :func:`galzoo_fm.catalog.read_catalog`).
     survey : str or Survey
-        A registered survey name (built with ``survey_options``) or a survey object.
+        A registered survey name (built with ``survey_options``) or a survey object; a row-keyed one (an
+        :class:`~galzoo_fm.images.ImageFiles` source: ``row_keyed = True`` and ``fetch_rows(rows, size)``) is
+        asked by catalogue row, for every row, whatever its position.
     size : int
         Cutout side in pixels.
     out : str or path
@@ -340,7 +350,7 @@ def _manifest(catalog: Catalog, survey: Survey, size: int) -> dict[str, Any]:
     prov = survey.provenance()
     return {
         "shape": [len(survey.bands), size, size],
-        "dtype": "float32",
+        "dtype": str(getattr(survey, "dtype", "float32")),
         "bands": list(survey.bands),
         "extras": list(survey.extras),
         "size": size,
@@ -379,9 +389,10 @@ def _fetch(catalog: Catalog, survey: Survey, size: int, out: Path, workers: int,
             counts[cutout.status.value] = counts.get(cutout.status.value, 0) + 1
             bar.update(1)
 
-        for row in todo[~catalog.valid[todo]]:
+        by_row = _row_keyed(survey)  # image files need no position: every row is asked for
+        for row in ([] if by_row else todo[~catalog.valid[todo]]):
             record(int(row), Cutout(Status.INVALID, reason=str(catalog.reasons[row])))
-        valid = todo[catalog.valid[todo]]
+        valid = todo if by_row else todo[catalog.valid[todo]]
         batch = max(1, int(survey.batch_size))
         batches = [valid[i:i + batch] for i in range(0, len(valid), batch)]
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="galzoo-fetch")
@@ -391,7 +402,7 @@ def _fetch(catalog: Catalog, survey: Survey, size: int, out: Path, workers: int,
             while next_batch < len(batches) or running:
                 while next_batch < len(batches) and len(running) < 2 * workers:
                     sel = batches[next_batch]
-                    running[pool.submit(_run_batch, survey, catalog.ra[sel], catalog.dec[sel], size)] = sel
+                    running[pool.submit(_run_batch, survey, sel, catalog.ra[sel], catalog.dec[sel], size)] = sel
                     next_batch += 1
                 finished, _ = wait(running, timeout=flush_seconds, return_when=FIRST_COMPLETED)
                 for fut in finished:
@@ -413,3 +424,63 @@ def _fetch(catalog: Catalog, survey: Survey, size: int, out: Path, workers: int,
     summary.seconds = time.monotonic() - start
     summary.store_counts = StoreIndex(out, len(catalog)).counts()
     return summary
+
+
+#: The catalogue a store of image files keeps beside its cutouts (the source's rows without the image bytes).
+IMAGES_CATALOG = "catalog.fits"
+
+
+def fetch_images(
+    source: str | Path,
+    *,
+    out: str | Path,
+    column: str | None = None,
+    root: str | Path | None = None,
+    size: int | None = None,
+    channels: int | None = None,
+    bands: str | list[str] | None = None,
+    pixscale: float | None = None,
+    hdu: str | int | None = None,
+    id_col: str | None = None,
+    **options: Any,
+) -> FetchSummary:
+    """Put the user's own images into the cutout store at ``out`` (resuming if it exists).
+
+    The images are decoded (JPEG, PNG 8/16-bit, FITS), brought to one geometry and committed in atomic
+    chunks, exactly as :func:`fetch_catalog` commits a survey's cutouts: the same status per row (``failed``
+    with the file's problem, retried by the next run; ``invalid`` for a row without a usable path), the
+    same resume and sharding. A store of 8-bit images keeps ``uint8`` pixels.
+
+    Parameters
+    ----------
+    source : str or path
+        A catalogue with a ``column`` of image paths, Parquet / Arrow files with a ``column`` of image bytes,
+        or a folder of image files: see :func:`galzoo_fm.images.open_images`, which also explains ``root``,
+        ``size``, ``channels``, ``bands``, ``pixscale``, ``hdu`` and ``id_col``.
+    out : str or path
+        Store folder. It also receives ``catalog.fits``: the source's rows (ids, positions when present,
+        vote columns, paths; no image bytes) in store row order, the ``[data] catalog`` of training on it.
+    **options
+        ``workers``, ``shard``, ``shard_by``, ``retry_failed``, ``chunk_size``, ``flush_seconds``,
+        ``progress``, as for :func:`fetch_catalog`.
+
+    Returns
+    -------
+    FetchSummary
+    """
+    from galzoo_fm._utils.writers import write_table
+    from galzoo_fm.images import open_images
+
+    images = open_images(source, column=column, root=root, id_col=id_col, size=size, channels=channels,
+                         bands=bands, pixscale=pixscale, hdu=hdu)
+    try:
+        out = Path(out)
+        _check_folder(out)
+        copy = out / IMAGES_CATALOG
+        if not copy.exists():
+            table = images.catalog.table
+            keep = [c for c in table.colnames if table[c].dtype.kind != "O"]  # bytes / nested cells stay out
+            write_table(table[keep] if keep else table, copy, overwrite=True)
+        return fetch_catalog(images.catalog, images, size=images.native_size, out=out, **options)
+    finally:
+        images.close()

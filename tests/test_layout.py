@@ -14,7 +14,8 @@ MAX_TOP_MODULES = 8
 #: folder -> folders (or top-level modules) it must never import. A stage may import an earlier stage's
 #: vocabulary (preprocess reads the surveys' default table), never a later stage or an orchestrator.
 NEVER = {
-    "surveys": {"embedding", "training", "datasets", "explore", "cli"},
+    "surveys": {"embedding", "training", "datasets", "explore", "cli", "images"},
+    "images": {"embedding", "training", "datasets", "explore", "cli", "store", "models", "preprocess", "fetch"},
     "store": {"embedding", "training", "datasets", "explore", "cli", "surveys"},
     "models": {"embedding", "training", "datasets", "explore", "cli", "surveys", "store"},
     "_utils": {"embedding", "training", "datasets", "explore", "cli", "surveys", "store", "models", "losses",

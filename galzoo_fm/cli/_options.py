@@ -131,6 +131,21 @@ def columns() -> Callable[[F], F]:
 
 # -- embeddings tables: search and pictures ---------------------------------------------------------------
 EMBEDDINGS = click.argument("embeddings", type=click.Path(dir_okay=False))
+def images() -> Callable[[F], F]:
+    """``--images COLUMN``, ``--image-root``, ``--image-bands``, ``--image-pixscale``: the user's own images
+    (:func:`galzoo_fm.images.open_images`)."""
+    return _all(
+        click.option("--images", "images_col", metavar="COLUMN",
+                     help="Images instead of a survey: the catalogue column of image paths (e.g. file_loc), or the "
+                          "Parquet column of image bytes (e.g. image_crop). A folder of images needs none."),
+        click.option("--image-root", type=click.Path(file_okay=False),
+                     help="Relative image paths start here, and paths outside it are invalid rows "
+                          "(default: the catalogue's folder, paths anywhere)."),
+        click.option("--image-bands", help="Names of the image channels (default R,G,B; L for grey; FITS BANDn)."),
+        click.option("--image-pixscale", type=float, help="Arcsec per image pixel, when known."),
+    )
+
+
 FIGURE_OUT = click.option("-o", "--out", required=True, help="Figure file (.png or .pdf).")
 PLOT_STORE = click.option("--store", type=click.Path(file_okay=False),
                           help="Cutout store (default: recorded in EMBEDDINGS).")

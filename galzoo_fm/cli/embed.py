@@ -53,8 +53,9 @@ def _keep_cols(ctx: click.Context, param: click.Parameter, value: str | None) ->
 
 
 @click.command("embed")
-@click.argument("catalog", type=click.Path(dir_okay=False))
-@click.option("--survey", default="legacy", show_default=True, help="Registered survey (see `galzoo-fm surveys`).")
+@click.argument("catalog", type=click.Path())
+@click.option("--survey", default="legacy", show_default=True,
+              help="Registered survey (see `galzoo-fm surveys`); unused with --images.")
 @opt.layer()
 @click.option("--model", help="Encoder folder or hf_hub:<repo id>; default: a random-init resnet18 (seeded).")
 @click.option("-o", "--out", help=f"Output table ({opt.TABLES}); default CATALOG_embeddings.fits.")
@@ -74,22 +75,32 @@ def _keep_cols(ctx: click.Context, param: click.Parameter, value: str | None) ->
 @opt.seed(help="Seed of the random-init model.")
 @click.option("--block-rows", type=click.IntRange(min=1), help="Catalogue rows per committed block.")
 @opt.overwrite(help="Embed again although OUT exists.")
+@opt.images()
+@click.option("--preset", help="Preprocessing preset for a model that records none, e.g. zoobot (Zoobot's convention).")
 @opt.progress()
 def embed_command(catalog, survey, layer, model, out, survey_opts, batch_size, device, workers, id_col, ra_col,
-                  dec_col, keep_cols, anomaly_k, size, store, image_size, seed, block_rows, overwrite,
-                  progress) -> None:
+                  dec_col, keep_cols, anomaly_k, size, store, image_size, seed, block_rows, overwrite, images_col,
+                  image_root, image_bands, image_pixscale, preset, progress) -> None:
     """Embed every galaxy of CATALOG: fetch cutouts, preprocess as the model says, write vectors + status.
+
+    With --images COLUMN (or a folder of images as CATALOG) the cutouts are your own image files (JPEG, PNG,
+    FITS; paths in COLUMN, or bytes in a Parquet COLUMN) instead of a survey's.
 
     Resumable: after Ctrl-C or a crash, run the same command again. Scale out with
     `torchrun --nproc-per-node N galzoo-fm embed ...`.
     """
+    from pathlib import Path
+
     from galzoo_fm.embedding import run_embedding
     from galzoo_fm.embedding.plan import output_path
     from galzoo_fm.fetch import parse_options
 
+    images = None
+    if images_col is not None or Path(catalog).is_dir():
+        images = {"column": images_col, "root": image_root, "bands": image_bands, "pixscale": image_pixscale}
     try:
         summary = run_embedding(
-            catalog, model=model, survey=survey, survey_options=parse_options(survey_opts), layer=layer, size=size,
+            catalog, images=images, preset=preset, model=model, survey=survey, survey_options=parse_options(survey_opts), layer=layer, size=size,
             out=output_path(catalog, out), store=store, batch_size=batch_size, device=device, workers=workers,
             keep_cols=keep_cols, anomaly_k=anomaly_k, progress=progress,
             columns={"id": id_col, "ra": ra_col, "dec": dec_col}, overwrite=overwrite, block_rows=block_rows,

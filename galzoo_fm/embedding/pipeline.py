@@ -112,6 +112,7 @@ def _run_info(plan: EmbedPlan, batch_size: int, block_rows: int) -> dict[str, An
         "survey_bands": list(sv.bands),
         "pixscale": sv.pixscale,
         "size": plan.size,
+        **({"images": sv.provenance().get("images")} if getattr(sv, "row_keyed", False) else {}),
         "num_features": plan.encoder.num_features,
         **({"symmetry": plan.encoder.symmetry} if getattr(plan.encoder, "symmetry", "none") != "none" else {}),
         "block_rows": block_rows,
@@ -155,6 +156,8 @@ def run_embedding(
     precision: str = "auto",
     compile: bool = False,
     preprocess_on: str | None = None,
+    images: Any = None,
+    preset: str | None = None,
 ) -> EmbedSummary:
     """Embed every row of a catalogue; see :func:`embed_catalog` for the parameters.
 
@@ -174,7 +177,8 @@ def run_embedding(
     try:
         plan = make_plan(catalog, model=model, survey=survey, survey_options=survey_options, layer=layer, size=size,
                          out=out, store=store, workdir=Path(scratch) if scratch else None, keep_cols=keep_cols,
-                         columns=columns, backbone=backbone, image_size=image_size, seed=seed)
+                         columns=columns, backbone=backbone, image_size=image_size, seed=seed, images=images,
+                         preset=preset)
         try:
             model_options = {"precision": precision, "compile": compile, "preprocess_on": preprocess_on}
             return _run(plan, ranks, batch_size, block_rows, device, workers, anomaly_k, progress, overwrite,
@@ -297,7 +301,9 @@ def embed_catalog(
     Parameters
     ----------
     catalog : str, path or astropy.table.Table
-        Any table astropy reads (FITS, ECSV, CSV, Parquet, VOTable, HDF5) with RA/Dec columns.
+        Any table astropy reads (FITS, ECSV, CSV, Parquet, VOTable, HDF5) with RA/Dec columns; with
+        ``images``, a catalogue with a column of image paths, Parquet files with image bytes, or a folder
+        of image files (:func:`galzoo_fm.images.open_images`).
     model : str, path or Encoder, optional
         Checkpoint folder, ``hf_hub:<repo id>`` or an :class:`~galzoo_fm.Encoder`; ``None``: a randomly
         initialised ``backbone`` (``resnet18``), seeded, at ``image_size`` (64) — for trying the pipeline only.
@@ -337,7 +343,12 @@ def embed_catalog(
         (the model's autocast, ``"auto"``: bf16 on CUDA, float32 on the CPU), ``compile`` (``torch.compile``
         the model's forward, default ``False``), ``preprocess_on`` (``"device"``: on the model's device in
         the main thread, the default on a GPU; ``"threads"``: on CPU tensors in the reader threads, the
-        default on a CPU and with photutils steps; see ``galzoo_fm.embedding.runner``).
+        default on a CPU and with photutils steps; see ``galzoo_fm.embedding.runner``); ``images`` (the
+        user's own images instead of a survey: the column of paths or bytes, e.g. ``"file_loc"``, or a dict of
+        :func:`~galzoo_fm.images.open_images` options such as ``{"column": "file_loc", "root": "..."}``, or
+        an :class:`~galzoo_fm.images.ImageFiles`; the store then holds them, resized to one side when sizes
+        differ), ``preset`` (a preprocessing preset for a model that records none, e.g. ``"zoobot"``:
+        :data:`~galzoo_fm.preprocess.PREPROCESS_PRESETS`).
 
     Returns
     -------

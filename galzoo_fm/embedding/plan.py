@@ -48,7 +48,8 @@ class EmbedPlan:
     preprocessor : Preprocessor
         The preprocessing applied to every cutout.
     preprocessing_source : str
-        ``"checkpoint"`` (recorded with the model) or ``"survey default"``.
+        ``"checkpoint"`` (recorded with the model), ``"preset <name>"`` (asked for: a model that records
+        none, e.g. ``preset zoobot``) or ``"survey default"``.
     survey : Survey
         The survey adapter (open: close it when done).
     size : int
@@ -144,7 +145,11 @@ def default_preprocessor(encoder: Encoder, survey: Survey) -> Preprocessor:
 def read_checked_catalog(source: Any, columns: Mapping[str, str | None] | None) -> Catalog:
     """Read the catalogue (which refuses ambiguous coordinates); refuse an empty one; warn on duplicate ids."""
     cols = dict(columns or {})
-    catalog = read_catalog(source, id_col=cols.get("id"), ra_col=cols.get("ra"), dec_col=cols.get("dec"))
+    return checked(read_catalog(source, id_col=cols.get("id"), ra_col=cols.get("ra"), dec_col=cols.get("dec")))
+
+
+def checked(catalog: Catalog) -> Catalog:
+    """``catalog``, refused when empty; a warning when ids repeat."""
     if len(catalog) == 0:
         raise ValueError(f"catalogue {catalog.source} has no rows (columns: {', '.join(catalog.table.colnames)})")
     if catalog.columns["id"] is not None:
@@ -153,7 +158,7 @@ def read_checked_catalog(source: Any, columns: Mapping[str, str | None] | None) 
         if len(dupes):
             shown = ", ".join(map(str, dupes[:5])) + (" ..." if len(dupes) > 5 else "")
             warnings.warn(f"{len(dupes)} id(s) appear more than once in column {catalog.columns['id']!r} "
-                          f"({shown}); all rows are kept and embedded", stacklevel=3)
+                          f"({shown}); all rows are kept and embedded", stacklevel=4)
     return catalog
 
 
@@ -252,19 +257,15 @@ def make_plan(catalog: Any, *, model: Any = None, survey: str | Survey = "legacy
               out: str | Path | None = None, store: str | Path | None = None, partial: str | Path | None = None,
               workdir: Path | None = None, keep_cols: Sequence[str] = (),
               columns: Mapping[str, str | None] | None = None, backbone: str = "resnet18", image_size: int = 64,
-              seed: int = 0) -> EmbedPlan:
+              seed: int = 0, images: str | Mapping[str, Any] | Survey | None = None,
+              preset: str | None = None) -> EmbedPlan:
     """Validate every input of :func:`~galzoo_fm.embedding.embed_catalog`; see there for the parameters."""
     out_path, store_path, partial_path = _paths(out, store, partial, workdir)
+    if images is not None:
+        return _image_plan(catalog, images, model, size, out_path, store_path, partial_path, keep_cols, columns,
+                           backbone, image_size, seed, preset)
     cat = read_checked_catalog(catalog, columns)
-    keep = [str(c) for c in keep_cols]
-    absent = [c for c in keep if c not in cat.table.colnames]
-    if absent:
-        raise ValueError(f"--keep-cols {', '.join(absent)} not in the catalogue; it has columns: "
-                         f"{', '.join(cat.table.colnames)}")
-    reserved = {"id", "ra", "dec", "embedding", "status", "reason", "flags", "anomaly_score"}
-    clash = [c for c in keep if c.lower() in reserved]
-    if clash:
-        raise ValueError(f"--keep-cols {', '.join(clash)} would clash with output columns {sorted(reserved)}")
+    keep = _kept(cat, keep_cols)
     options = dict(survey_options or {})
     if layer is not None:
         options["layer"] = layer
@@ -275,15 +276,7 @@ def make_plan(catalog: Any, *, model: Any = None, survey: str | Survey = "legacy
     else:
         sv, own = build_survey(survey, options, cache_dir=store_path / "cache"), True
     try:
-        encoder, name = load_encoder(model, backbone=backbone, image_size=image_size,
-                                     in_chans=len(sv.bands) if model is None else 3, seed=seed)
-        if encoder.preprocessing:
-            pre, source = encoder.preprocessor, "checkpoint"
-        else:
-            pre, source = default_preprocessor(encoder, sv), "survey default"
-        check_for_encoder(pre, encoder.in_chans, encoder.image_size)
-        _check_bands(pre, sv)
-        _check_scale(pre, sv, name)
+        encoder, name, pre, source = _model(model, sv, backbone, image_size, seed, preset)
         if own and "bands" not in options and set(sv.bands) > set(pre.bands):
             sv = _narrow(survey, options, sv, pre, store_path)
         cut = cutout_size(pre, sv, size)
@@ -293,6 +286,65 @@ def make_plan(catalog: Any, *, model: Any = None, survey: str | Survey = "legacy
         if own:
             sv.close()
         raise
+
+
+def _model(model: Any, sv: Survey, backbone: str, image_size: int, seed: int, preset: str | None
+           ) -> tuple[Encoder, str, Preprocessor, str]:
+    """The encoder, its description, the preprocessing and where that came from; checked against ``sv``."""
+    encoder, name = load_encoder(model, backbone=backbone, image_size=image_size,
+                                 in_chans=len(sv.bands) if model is None else 3, seed=seed)
+    if preset is not None:
+        if encoder.preprocessing:
+            raise ValueError(f"model {name} records its own preprocessing; a preset ({preset!r}) is only for a "
+                             "model that records none (e.g. a Zoobot encoder folder)")
+        pre, source = Preprocessor.preset(preset), f"preset {preset}"
+    elif encoder.preprocessing:
+        pre, source = encoder.preprocessor, "checkpoint"
+    else:
+        pre, source = default_preprocessor(encoder, sv), "survey default"
+    check_for_encoder(pre, encoder.in_chans, encoder.image_size)
+    _check_bands(pre, sv)
+    _check_scale(pre, sv, name)
+    return encoder, name, pre, source
+
+
+def _image_plan(catalog: Any, images: Any, model: Any, size: int | None, out_path: Path | None, store_path: Path,
+                partial_path: Path, keep_cols: Sequence[str], columns: Mapping[str, str | None] | None,
+                backbone: str, image_size: int, seed: int, preset: str | None) -> EmbedPlan:
+    """The plan of a run over the user's own image files (:mod:`galzoo_fm.images`) instead of a survey."""
+    from galzoo_fm.images import ImageFiles, open_images
+
+    if isinstance(images, ImageFiles):
+        sv, own = images, False
+    else:
+        if not isinstance(catalog, str | Path):
+            raise TypeError("images= needs the catalogue, folder or Parquet file as a path, not a table")
+        options = {"column": images} if isinstance(images, str) else dict(images)
+        sv, own = open_images(catalog, id_col=(columns or {}).get("id"), **options), True
+    try:
+        cat = checked(sv.catalog)
+        keep = _kept(cat, keep_cols)
+        encoder, name, pre, source = _model(model, sv, backbone, image_size, seed, preset)
+        cut = sv.check_size(size if size is not None else sv.native_size)
+        return EmbedPlan(cat, encoder, name, weights_hash(encoder), pre, source, sv, cut, out_path, store_path,
+                         partial_path, keep, own)
+    except BaseException:
+        if own:
+            sv.close()
+        raise
+
+
+def _kept(cat: Catalog, keep_cols: Sequence[str]) -> list[str]:
+    keep = [str(c) for c in keep_cols]
+    absent = [c for c in keep if c not in cat.table.colnames]
+    if absent:
+        raise ValueError(f"--keep-cols {', '.join(absent)} not in the catalogue; it has columns: "
+                         f"{', '.join(cat.table.colnames)}")
+    reserved = {"id", "ra", "dec", "embedding", "status", "reason", "flags", "anomaly_score"}
+    clash = [c for c in keep if c.lower() in reserved]
+    if clash:
+        raise ValueError(f"--keep-cols {', '.join(clash)} would clash with output columns {sorted(reserved)}")
+    return keep
 
 
 def _narrow(name: str, options: dict[str, Any], survey: Survey, pre: Preprocessor, store: Path) -> Survey:

@@ -4,7 +4,8 @@ the one rule that resolves rows recorded twice.
 Layout of a store folder::
 
     store.json                         manifest: shape (C, H, W), bands, survey provenance, catalogue
-    parts/<part>/chunk-000000.npy      (k, C, H, W) float32 pixels of k cutouts (only rows with pixels)
+    parts/<part>/chunk-000000.npy      (k, C, H, W) pixels of k cutouts (only rows with pixels): float32, or
+                                       the manifest's ``dtype`` (uint8 / uint16 for 8/16-bit image files)
     parts/<part>/chunk-000000.invvar.npy   optional extra planes, same shape
     parts/<part>/chunk-000000.rows.npz     the k' >= k rows of this chunk: catalogue row, id, ra, dec, status,
                                            reason, slot into the .npy (-1: no pixels), WCS of the pixel grid

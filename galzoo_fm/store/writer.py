@@ -115,7 +115,8 @@ class StoreWriter:
         self.folder = self.root / "parts" / part
         self.folder.mkdir(parents=True, exist_ok=True)
         self._lock_fh = _lock(self.folder / ".lock", part, self.root)
-        per = int(np.prod(self.shape)) * 4 * (1 + len(self.extras))
+        self.dtype = np.dtype(self.manifest.get("dtype", "float32"))  # uint8 / uint16 for 8/16-bit images
+        per = int(np.prod(self.shape)) * self.dtype.itemsize + int(np.prod(self.shape)) * 4 * len(self.extras)
         self.chunk_size = chunk_size or max(1, min(1024, _TARGET_CHUNK_BYTES // per))
         self.flush_seconds = flush_seconds
         self._buffer: list[_Pending] = []
@@ -157,7 +158,7 @@ class StoreWriter:
         stem = self.folder / chunk_name(self._next, "")
         with_pixels = [p for p in items if p.cutout.status.has_pixels]
         if with_pixels:
-            data = np.stack([np.asarray(p.cutout.data, dtype=np.float32) for p in with_pixels])
+            data = np.stack([np.asarray(p.cutout.data, dtype=self.dtype) for p in with_pixels])
             _save_npy(stem.with_name(stem.name + plane_suffix("data")), data)
             for name in self.extras:
                 extra = np.stack([np.asarray(p.cutout.extras[name], dtype=np.float32) for p in with_pixels])
