@@ -100,11 +100,11 @@ def embed_command(catalog, survey, layer, model, out, survey_opts, batch_size, d
         images = {"column": images_col, "root": image_root, "bands": image_bands, "pixscale": image_pixscale}
     try:
         summary = run_embedding(
-            catalog, images=images, preset=preset, model=model, survey=survey, survey_options=parse_options(survey_opts), layer=layer, size=size,
-            out=output_path(catalog, out), store=store, batch_size=batch_size, device=device, workers=workers,
-            keep_cols=keep_cols, anomaly_k=anomaly_k, progress=progress,
-            columns={"id": id_col, "ra": ra_col, "dec": dec_col}, overwrite=overwrite, block_rows=block_rows,
-            image_size=image_size, seed=seed,
+            catalog, images=images, preset=preset, model=model, survey=survey,
+            survey_options=parse_options(survey_opts), layer=layer, size=size, out=output_path(catalog, out),
+            store=store, batch_size=batch_size, device=device, workers=workers, keep_cols=keep_cols,
+            anomaly_k=anomaly_k, progress=progress, columns={"id": id_col, "ra": ra_col, "dec": dec_col},
+            overwrite=overwrite, block_rows=block_rows, image_size=image_size, seed=seed,
         )
     except KeyboardInterrupt:
         click.echo("interrupted: finished blocks are kept; run the same command again to resume", err=True)

@@ -216,8 +216,8 @@ def _parquet_source(files: list[Path], column: str | None, root: Path | None, id
         if column not in schema.names:
             raise _missing_column(column, list(schema.names), str(f))
     kind = schemas[0].field(column).type
-    keep = [n for n in present if not _is_image_type(schemas[0].field(n).type) or n == column and
-            pa.types.is_string(kind)]
+    keep = [n for n in present if not _is_image_type(schemas[0].field(n).type) or (n == column and
+            pa.types.is_string(kind))]
     pq = _pyarrow()
     parts = []
     for f in files:
