@@ -132,3 +132,36 @@ def test_hub_zoobot_convnext_nano(galaxy_jpg_like):
     encoder = Encoder.from_pretrained("hf_hub:mwalmsley/zoobot-encoder-convnext_nano", preprocessing="zoobot")
     vectors = encoder.embed(galaxy_jpg_like, preprocess=True, batch_size=2, device="cpu")
     assert vectors.shape == (4, encoder.num_features) and np.isfinite(vectors).all()
+
+
+def test_zoobot_jpg_catalogue_end_to_end(zoobot_folder, galaxy_jpg_like, tmp_path):
+    """A Zoobot-style catalogue (``id_str``, ``file_loc`` of 424x424 JPGs, relative paths) embedded with the
+    Zoobot folder and ``preset="zoobot"`` through the whole pipeline (JPGs -> uint8 store -> preprocessing ->
+    model) gives timm + torchvision's vectors of the decoded JPGs, row for row."""
+    from astropy.table import Table
+    from PIL import Image
+
+    from galzoo_fm.embedding import run_embedding
+
+    folder = tmp_path / "gz" / "images"
+    folder.mkdir(parents=True)
+    decoded = []
+    for i, img in enumerate(galaxy_jpg_like):
+        path = folder / f"J{i:03d}.jpg"
+        Image.fromarray(np.moveaxis(img, 0, -1)).save(path, quality=90)
+        decoded.append(np.moveaxis(np.asarray(Image.open(path).convert("RGB")), -1, 0))
+    locs = [f"images/J{i:03d}.jpg" for i in range(len(decoded))] + ["images/missing.jpg"]
+    catalog = tmp_path / "gz" / "catalog.csv"
+    Table({"id_str": [f"gz{i}" for i in range(len(locs))], "file_loc": locs}).write(catalog)
+    summary = run_embedding(catalog, images="file_loc", model=zoobot_folder, preset="zoobot",
+                            out=tmp_path / "vectors.fits", device="cpu", batch_size=2, workers=2)
+    table = Table.read(summary.out)
+    assert list(table["id"]) == [f"gz{i}" for i in range(len(locs))]
+    assert list(table["status"]) == ["ok"] * len(decoded) + ["failed"]
+    assert "missing.jpg: no such file" in table["reason"][-1]
+    assert np.isnan(np.ma.filled(table["embedding"][-1], np.nan)).all()
+    assert table.meta["PRESRC"] == "preset zoobot" and table.meta["SURVEY"] == "images"
+    ref = _timm_reference(zoobot_folder, np.stack(decoded)).numpy()
+    got = np.ma.filled(table["embedding"][: len(decoded)], np.nan)
+    rel = np.abs(got - ref).max(axis=1) / np.linalg.norm(ref, axis=1)
+    assert rel.max() < 1e-5, rel
