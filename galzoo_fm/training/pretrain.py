@@ -15,6 +15,7 @@ from galzoo_fm.models.encoder import Encoder
 from galzoo_fm.plugins import get_registry
 from galzoo_fm.preprocess import Preprocessor
 from galzoo_fm.preprocess.pipeline import check_for_encoder
+from galzoo_fm.preprocess.settings import preset_settings
 from galzoo_fm.training.config import PRETRAIN_SPEC, load_config
 from galzoo_fm.training.data import open_dataset
 from galzoo_fm.training.trainer import Trainer, TrainResult, TrainSettings, ViewsFn, identity_views
@@ -78,6 +79,13 @@ def _table_settings(table: dict[str, Any] | None, recorded: dict[str, Any] | Non
     """``(settings, model bands, where, explicit input settings)`` from ``[preprocess]`` or a recorded dict."""
     if table is not None:
         settings = dict(table)
+        preset = settings.pop("preset", None)
+        if preset is not None:  # e.g. preset = "zoobot": the preset's settings, those given beside it replacing them
+            try:
+                settings = {**preset_settings(str(preset)), **settings}
+            except ValueError as exc:
+                raise ValueError(f"[preprocess] {exc}") from None
+            settings.pop("input_bands", None)  # the data's bands are the input's
         model_bands = settings.pop("bands", data_bands or [f"band{i}" for i in range(n_chans)])
         return settings, model_bands, "[preprocess]", True
     if not recorded:
@@ -112,7 +120,9 @@ def build_preprocessor(table: dict[str, Any] | None, dataset: Any, info: dict[st
     ----------
     table : dict, optional
         The ``[preprocess]`` table: :class:`~galzoo_fm.preprocess.Preprocessor` settings, with the model
-        ``bands`` (default: the data's band names, or ``band0``, ``band1``, ... for a ``.npy`` file).
+        ``bands`` (default: the data's band names, or ``band0``, ``band1``, ... for a ``.npy`` file); or
+        ``preset = "zoobot"`` (:data:`~galzoo_fm.preprocess.PREPROCESS_PRESETS`) with any settings that
+        replace the preset's.
     dataset : galzoo_fm.training.data.BatchDataset
         The training data (``image_shape`` ``(C, H, W)``; a store's through its ``store`` attribute).
     info : dict
