@@ -290,6 +290,8 @@ def items_for(source: Path, *, column: str | None, root: str | os.PathLike | Non
     if column not in table.colnames:
         raise _missing_column(column, list(table.colnames), f"catalogue {source}")
     col = table[column]
+    if len(col) and np.ma.getmaskarray(col).all():  # astropy reads a column of empty cells as masked ints
+        raise ValueError(f"column {column!r} of {source} is empty: no row names an image file")
     if col.dtype.kind not in "USO":
         raise ValueError(f"column {column!r} of {source} holds {col.dtype} values, not image file paths")
     paths = np.asarray(np.ma.filled(np.ma.asarray(col).astype(str), ""), dtype=str)
