@@ -23,6 +23,11 @@ run embed_convnext_nano_224_compile 200 python benchmarks/embed_throughput.py --
     --compile --json "$out/embed_convnext_nano_224_compile.json"
 run embed_resnet18_224 90 python benchmarks/embed_throughput.py --model resnet18 "${common[@]}" \
     --json "$out/embed_resnet18_224.json"
+# goal: images_convnext_nano_224.json "end_to_end_per_s" >= 7.2k galaxies/s = 10x Zoobot 2.9 predict's 723/s, measured
+# by a peer on an H200 with convnext_nano, 224 px, bf16, 16 loader workers, 30k JPGs of 424x424
+run images_convnext_nano_224 150 python benchmarks/images_throughput.py --model convnext_nano --rows 16384 \
+    --batch-size 256 --workers 16 --repeats 2 --device cuda --work "$work/images" \
+    --json "$out/images_convnext_nano_224.json"
 run preprocess_64_224 60 python benchmarks/preprocess_throughput.py --sizes 64,224 --repeats 3 --no-augment --device cuda
 rm -rf "$work"
 # the cost of the D4 average (Encoder(symmetry="d4"), the demo encoder's setting): embed/raw with and without it
