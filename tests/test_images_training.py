@@ -90,3 +90,21 @@ def test_unknown_preset_in_config(parquet_release, tmp_path):
            "preprocess": {"preset": "zobot"}, "train": {"out": str(tmp_path / "run"), "steps": 1, "batch_size": 4}}
     with pytest.raises(ValueError, match=r"\[preprocess\] unknown preprocessing preset 'zobot'.*zoobot"):
         pretrain(cfg)
+
+
+@pytest.mark.gpu
+def test_uint8_store_on_cuda_equals_cpu(parquet_release, tmp_path):
+    """An 8-bit store travels to the GPU as uint8 (pinned buffers of the store's dtype) and is converted there:
+    the vectors equal the CPU run's within bf16 autocast's error."""
+    from galzoo_fm.embedding import run_embedding
+    from galzoo_fm.models.encoder import Encoder
+
+    path, _, _ = parquet_release
+    encoder = Encoder("resnet18", in_chans=3, image_size=224, seed=0, preprocessing="zoobot")
+    runs = {}
+    for device in ("cpu", "cuda"):
+        out = run_embedding(path, images="image", model=encoder, out=tmp_path / f"{device}.fits", device=device,
+                            batch_size=4, workers=2, precision="fp32")
+        runs[device] = np.ma.filled(Table.read(out.out)["embedding"], np.nan)
+    scale = np.linalg.norm(runs["cpu"], axis=1).max()
+    assert np.abs(runs["cuda"] - runs["cpu"]).max() / scale < 1e-4

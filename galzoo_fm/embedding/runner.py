@@ -62,6 +62,7 @@ _MAX_READERS = 4  # reader threads when they only copy (device placement): enoug
 # with 1, 2 or 4 readers, within that machine's noise; 1.00 with one reader when it was quieter).
 _CPU_READERS = 1
 _COMMITS_AHEAD = 2  # finished blocks waiting for the committer
+_TORCH_DTYPES = {"uint8": torch.uint8, "float32": torch.float32}  # uint16: torch's support is thin; as float32
 
 
 @dataclass
@@ -139,13 +140,13 @@ class _Uploader:
         for _ in range(n_buffers):
             self.free.put((None, None))
 
-    def buffer(self, shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    def buffer(self, shape: tuple[int, ...], dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
         buf, event = self.free.get()
         if event is not None:
             event.synchronize()
         numel = math.prod(shape)
-        if buf is None or buf.numel() < numel:
-            buf = torch.empty(numel, dtype=torch.float32, pin_memory=True)
+        if buf is None or buf.numel() < numel or buf.dtype != dtype:
+            buf = torch.empty(numel, dtype=dtype, pin_memory=True)
         return buf[:numel].view(shape), buf
 
     def upload(self, view: torch.Tensor, buf: torch.Tensor) -> tuple[torch.Tensor, torch.cuda.Event]:
@@ -165,7 +166,10 @@ def _reader(rows: StoreIndex, placement: str, pre: Preprocessor, bands: list[str
         if placement == "device":
             if uploader is None:
                 return Piece(first, torch.from_numpy(rows.take(idx)), None)
-            view, buf = uploader.buffer((len(idx), *rows.shape))
+            # 8/16-bit stores travel as they are stored (a quarter of float32's bytes for uint8) and become
+            # float32 on the device, in the preprocessing
+            stored = _TORCH_DTYPES.get(str(getattr(rows, "dtype", "float32")), torch.float32)
+            view, buf = uploader.buffer((len(idx), *rows.shape), stored)
             rows.take(idx, out=view.numpy())
             x, event = uploader.upload(view, buf)
             return Piece(first, x, None, event)

@@ -45,6 +45,8 @@ class StoreIndex:
         self.root = Path(root)
         self.manifest = read_manifest(self.root)
         self.shape = tuple(self.manifest["shape"])
+        #: dtype of the stored pixels (float32; uint8 / uint16 for 8/16-bit image files)
+        self.dtype = np.dtype(self.manifest.get("dtype", "float32"))
         self.bands = list(self.manifest["bands"])
         self.pixscale = self.manifest.get("pixscale")
         self.n_rows = int(n_rows)
@@ -117,9 +119,10 @@ class StoreIndex:
         rows : array of int
             Catalogue rows.
         out : numpy.ndarray, optional
-            float32 C-contiguous ``(n, C, H, W)`` to fill instead of a new array (e.g. a view of a pinned
-            host buffer); rows without pixels are zeroed, the others copied straight from the chunk files.
-            Safe to call from several threads at once.
+            float32 (or the store's own :attr:`dtype`: no conversion, e.g. uint8 for the GPU to convert)
+            C-contiguous ``(n, C, H, W)`` to fill instead of a new array (e.g. a view of a pinned host
+            buffer); rows without pixels are zeroed, the others copied straight from the chunk files. Safe
+            to call from several threads at once.
 
         Returns
         -------
@@ -132,9 +135,9 @@ class StoreIndex:
             out = np.zeros(shape, np.float32)
             zeroed = True
         else:
-            if not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.shape != shape:
+            if not isinstance(out, np.ndarray) or out.dtype not in (np.float32, self.dtype) or out.shape != shape:
                 got = f"{out.dtype} {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
-                raise ValueError(f"out must be a float32 array of shape {shape}, got {got}")
+                raise ValueError(f"out must be a float32 or {self.dtype} array of shape {shape}, got {got}")
             zeroed = False
         ok = _HAS_PIXELS[self.code[rows]] & (self.slot[rows] >= 0)
         if not zeroed and not ok.all():
