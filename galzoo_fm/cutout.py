@@ -49,7 +49,8 @@ class Cutout:
     wcs : astropy.wcs.WCS or None
         Celestial WCS of the ``(H, W)`` grid (pixel ``(0, 0)`` is ``data[:, 0, 0]``).
     reason : str
-        Why the status is not ``ok`` (empty when it is).
+        Why the status is not ``ok``; for an ``ok`` cutout empty, or a note of what was changed (an image
+        file resized or converted to the store's geometry: :mod:`galzoo_fm.images`).
     extras : dict
         Further ``(C, H, W)`` planes, e.g. ``{"invvar": ...}``.
     """

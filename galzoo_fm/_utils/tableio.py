@@ -91,7 +91,8 @@ EMBEDDING_COLUMNS: dict[str, tuple[str, str | None, str | None]] = {
     "dec": ("Declination (ICRS) of the catalogue position", "pos.eq.dec;meta.main", "deg"),
     "embedding": ("Encoder embedding vector (NaN when the row has no usable cutout)", None, None),
     "status": ("Cutout status: ok, partial, off_footprint, failed or invalid", "meta.code.status", None),
-    "reason": ("Why the cutout is not ok (empty when it is)", "meta.note", None),
+    "reason": ("Why the cutout is not ok; for ok rows empty or what was changed (an image resized ...)",
+               "meta.note", None),
     "flags": ("Preprocessing flag bits (galzoo_fm.preprocess.PreprocessFlag)", "meta.code.qual", None),
     "anomaly_score": ("Mean cosine distance to the ANOMALYK nearest other embeddings", "stat.value", None),
 }

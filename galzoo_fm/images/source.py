@@ -168,10 +168,6 @@ class ImageFiles(Survey):
         self.dtype = geometry.dtype
         self.native_size = geometry.size
 
-    def check_size(self, size: int) -> int:
-        """Any positive side: images of another size are resized to it."""
-        return super().check_size(size)
-
     def fetch(self, ra: float, dec: float, size: int) -> Cutout:
         raise TypeError("image files are found by catalogue row, not by position: use fetch_rows")
 
