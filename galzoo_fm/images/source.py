@@ -133,7 +133,7 @@ def conform(arr: np.ndarray, geometry: StoreGeometry, name: str, *, fits_file: b
 class ImageFiles(Survey):
     """Cutouts that are the user's own image files, found by catalogue row.
 
-    Build one with :func:`open_images`. Its :attr:`catalog` is the catalogue the rows belong to, with the
+    Build one with :func:`open_images`. Its ``catalog`` is the catalogue the rows belong to, with the
     positions when it has RA/Dec columns (else NaN: the images need none).
 
     Parameters

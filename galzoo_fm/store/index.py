@@ -119,7 +119,7 @@ class StoreIndex:
         rows : array of int
             Catalogue rows.
         out : numpy.ndarray, optional
-            float32 (or the store's own :attr:`dtype`: no conversion, e.g. uint8 for the GPU to convert)
+            float32 (or the store's own ``dtype``: no conversion, e.g. uint8 for the GPU to convert)
             C-contiguous ``(n, C, H, W)`` to fill instead of a new array (e.g. a view of a pinned host
             buffer); rows without pixels are zeroed, the others copied straight from the chunk files. Safe
             to call from several threads at once.
