@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from _provenance import provenance
+from embed_throughput import model_rate  # the same measure of the forward alone
 
 from galzoo_fm import Encoder
 from galzoo_fm.embedding import run_embedding
@@ -106,22 +107,6 @@ def write_model(folder: Path, model: str, image_size: int) -> Path:
     net.pretrained_cfg = {**net.pretrained_cfg, "input_size": (3, image_size, image_size)}
     timm.models.save_for_hf(net, str(folder), safe_serialization=True)
     return folder
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def model_rate(runner: InferenceModel, batches: list[torch.Tensor]) -> float:
-    """Images/s of the forward alone on ``batches`` already on the device."""
-    _sync(runner.device)
-    t0 = time.perf_counter()
-    with torch.inference_mode():
-        for x in batches:
-            runner(x)
-    _sync(runner.device)
-    return sum(len(x) for x in batches) / (time.perf_counter() - t0)
 
 
 def decode_rate(paths: list[Path], threads: int, pillow: bool = False) -> float:
