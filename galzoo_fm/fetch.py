@@ -275,6 +275,7 @@ def fetch_catalog(
     flush_seconds: float = 10.0,
     progress: bool = False,
     columns: Mapping[str, str | None] | None = None,
+    observer: Any = None,
 ) -> FetchSummary:
     """Fetch cutouts for every row of ``catalog`` into the store at ``out`` (resuming if it exists).
 
@@ -309,6 +310,11 @@ def fetch_catalog(
         Show a tqdm progress bar (rate, failures).
     columns : mapping, optional
         ``{"id": ..., "ra": ..., "dec": ...}`` column overrides for reading ``catalog``.
+    observer : object, optional
+        Told what happens, for a consumer running beside the fetch (an embedding that embeds finished
+        blocks meanwhile): ``observer.started(rows)`` with the catalogue rows this run will record, once the
+        store's manifest exists; ``observer.committed(rows)`` after each committed chunk; and the fetch stops
+        as on Ctrl-C (committing what finished) once ``observer.stop_requested`` is true.
 
     Returns
     -------
@@ -339,7 +345,7 @@ def fetch_catalog(
     try:
         size = survey.check_size(size)
         return _fetch(catalog, survey, size, out, workers, index, count, shard_by, retry_failed,
-                      chunk_size, flush_seconds, progress)
+                      chunk_size, flush_seconds, progress, observer)
     finally:
         if own:
             survey.close()
@@ -366,7 +372,7 @@ def _manifest(catalog: Catalog, survey: Survey, size: int) -> dict[str, Any]:
 
 def _fetch(catalog: Catalog, survey: Survey, size: int, out: Path, workers: int, index: int, count: int,
            shard_by: str, retry_failed: bool, chunk_size: int | None, flush_seconds: float,
-           progress: bool) -> FetchSummary:
+           progress: bool, observer: Any = None) -> FetchSummary:
     from tqdm.auto import tqdm
 
     ensure_manifest(out, _manifest(catalog, survey, size))
@@ -375,6 +381,8 @@ def _fetch(catalog: Catalog, survey: Survey, size: int, out: Path, workers: int,
     done = recorded.done() if retry_failed else recorded.recorded()
     del recorded
     todo = rows[~done[rows]]
+    if observer is not None:
+        observer.started(todo)
     summary = FetchSummary(out, len(rows), len(rows) - len(todo))
     part = "main" if count == 1 else f"shard-{index:04d}-of-{count:04d}"
     counts = summary.counts
@@ -382,7 +390,8 @@ def _fetch(catalog: Catalog, survey: Survey, size: int, out: Path, workers: int,
     # no "0cutout [00:00, ?cutout/s]" bar when the store is complete already
     bar = tqdm(total=len(todo), unit="cutout", desc="fetch", disable=not progress or len(todo) == 0,
                smoothing=0.05, dynamic_ncols=True)
-    with StoreWriter(out, part, chunk_size=chunk_size, flush_seconds=flush_seconds) as writer:
+    on_commit = observer.committed if observer is not None else None
+    with StoreWriter(out, part, chunk_size=chunk_size, flush_seconds=flush_seconds, on_commit=on_commit) as writer:
 
         def record(row: int, cutout: Cutout) -> None:
             writer.add(row, str(catalog.ids[row]), catalog.ra[row], catalog.dec[row], cutout)
@@ -400,11 +409,15 @@ def _fetch(catalog: Catalog, survey: Survey, size: int, out: Path, workers: int,
         try:
             next_batch = 0
             while next_batch < len(batches) or running:
+                if observer is not None and observer.stop_requested:
+                    raise KeyboardInterrupt("stop requested")
                 while next_batch < len(batches) and len(running) < 2 * workers:
                     sel = batches[next_batch]
                     running[pool.submit(_run_batch, survey, sel, catalog.ra[sel], catalog.dec[sel], size)] = sel
                     next_batch += 1
-                finished, _ = wait(running, timeout=flush_seconds, return_when=FIRST_COMPLETED)
+                # with an observer, look at its stop request twice a second
+                finished, _ = wait(running, timeout=flush_seconds if observer is None else min(flush_seconds, 0.5),
+                                   return_when=FIRST_COMPLETED)
                 for fut in finished:
                     sel = running.pop(fut)
                     for row, cutout in zip(sel, fut.result(), strict=True):
@@ -412,7 +425,7 @@ def _fetch(catalog: Catalog, survey: Survey, size: int, out: Path, workers: int,
                 bad = sum(counts.get(s, 0) for s in ("failed", "off_footprint", "invalid"))
                 bar.set_postfix_str(f"failed {counts.get('failed', 0)}, not ok {bad}", refresh=False)
                 if not finished:
-                    writer.flush()  # nothing finished for a while: commit what is queued anyway
+                    writer.flush_if_due()  # nothing finished for a while: commit what is queued anyway
         except KeyboardInterrupt:
             summary.interrupted = True
             survey.cancel()

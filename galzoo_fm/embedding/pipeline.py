@@ -23,12 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from astropy.table import Table
 
 from galzoo_fm._utils.checks import OutputExistsError, positive_int
 from galzoo_fm._utils.tableio import read_table_meta
 from galzoo_fm.embedding.assemble import assemble
+from galzoo_fm.embedding.overlap import BackgroundFetch
 from galzoo_fm.embedding.partial import PartialRun
 from galzoo_fm.embedding.plan import EmbedPlan, make_plan
 from galzoo_fm.embedding.ranks import Ranks, rank_blocks
@@ -192,6 +194,13 @@ def run_embedding(
             shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _overlap_chunk(plan: EmbedPlan, block_rows: int) -> int:
+    """Rows per store chunk when the embedding runs beside the fetch: at most a quarter of a block (so a block
+    is read soon after its last rows are decoded) and the writer's ~64 MB."""
+    per = len(plan.survey.bands) * plan.size**2 * np.dtype(getattr(plan.survey, "dtype", "float32")).itemsize
+    return max(1, min(1024, (64 << 20) // per, block_rows // 4))
+
+
 def _fingerprint(info: dict[str, Any], plan: EmbedPlan, anomaly_k: int | None,
                  model_options: dict[str, Any]) -> str:
     """Hash of what decides the output's content: the run info, anomaly k, kept columns, precision, format."""
@@ -239,28 +248,52 @@ def _run(plan: EmbedPlan, ranks: Ranks, batch_size: int, block_rows: int, device
     summary = EmbedSummary(plan.out, plan.store, len(plan.catalog), plan.model_name, rank=ranks.rank,
                            world=ranks.world)
     show = progress and ranks.rank == 0
+    # the user's own image files, on one rank: the embedding runs beside the fetch (decoding on the CPU while
+    # the model runs), each block as soon as its rows are in the store (embedding.overlap)
+    overlap = ranks.world == 1 and bool(getattr(plan.survey, "row_keyed", False))
+
+    def fetch(**observer: Any) -> Any:
+        return fetch_catalog(plan.catalog, plan.survey, size=plan.size, out=plan.store, workers=workers,
+                             shard=ranks.shard, progress=show and not overlap,
+                             chunk_size=_overlap_chunk(plan, block_rows) if overlap else None, **observer)
+
     t0 = time.perf_counter()
-    fetched = fetch_catalog(plan.catalog, plan.survey, size=plan.size, out=plan.store, workers=workers,
-                            shard=ranks.shard, progress=show)
-    if fetched.interrupted:
-        raise KeyboardInterrupt("fetch interrupted")
-    summary.seconds["fetch"] = time.perf_counter() - t0
-    ranks.barrier()
-    t0 = time.perf_counter()
-    rows = StoreIndex(plan.store, len(plan.catalog))
-    mine = rank_blocks(partial.n_blocks(len(plan.catalog)), ranks.rank, ranks.world)
-    committed = set(partial.committed())
-    todo = []
-    for b in mine:
-        if b in committed and partial.is_current(b, rows.status(*partial.rows_of(b, rows.n_rows))[0]):
-            continue
-        if b in committed:
-            partial.drop(b)  # its rows' cutouts changed since (e.g. a failed fetch succeeded)
-        todo.append(b)
-    summary.blocks_skipped = len(mine) - len(todo)
-    dev = ranks.device(device)
-    stats = embed_blocks(todo, rows, partial, plan.preprocessor, plan.encoder, bands=rows.bands,
-                         pixscale=rows.pixscale, device=dev, workers=workers, progress=show, **model_options)
+    background = BackgroundFetch(fetch, len(plan.catalog)) if overlap else None
+    if background is not None:
+        background.start()
+    else:
+        fetched = fetch()
+        if fetched.interrupted:
+            raise KeyboardInterrupt("fetch interrupted")
+        summary.seconds["fetch"] = time.perf_counter() - t0
+        ranks.barrier()
+    try:
+        t0 = time.perf_counter()
+        rows = StoreIndex(plan.store, len(plan.catalog))
+        mine = rank_blocks(partial.n_blocks(len(plan.catalog)), ranks.rank, ranks.world)
+        committed = set(partial.committed())
+        todo = []
+        for b in mine:
+            span = partial.rows_of(b, rows.n_rows)
+            arriving = background is not None and background.arrivals.pending(*span)
+            if b in committed and not arriving and partial.is_current(b, rows.status(*span)[0]):
+                continue
+            if b in committed:
+                partial.drop(b)  # its rows' cutouts changed since (e.g. a failed fetch succeeded), or will
+            todo.append(b)
+        summary.blocks_skipped = len(mine) - len(todo)
+        dev = ranks.device(device)
+        stats = embed_blocks(todo, rows, partial, plan.preprocessor, plan.encoder, bands=rows.bands,
+                             pixscale=rows.pixscale, device=dev, workers=workers, progress=show,
+                             wait=background.waiter(rows) if background is not None else None, **model_options)
+    except BaseException:
+        if background is not None:
+            background.stop()  # commits what it finished: the next run resumes from there
+        raise
+    if background is not None:
+        if background.join().interrupted:
+            raise KeyboardInterrupt("fetch interrupted")
+        summary.seconds["fetch"] = background.seconds
     summary.embedded, summary.blocks_done = stats["embedded"], len(todo)
     summary.seconds["embed"] = time.perf_counter() - t0
     ranks.barrier()

@@ -211,7 +211,8 @@ def _put(out: queue.Queue, item: object, stop: threading.Event) -> None:
 
 
 def _producer(blocks: list[int], rows: StoreIndex, partial: PartialRun, read: Callable[[int, np.ndarray], Piece],
-              workers: int, out: queue.Queue, stop: threading.Event, device: torch.device) -> None:
+              workers: int, out: queue.Queue, stop: threading.Event, device: torch.device,
+              wait: Callable[[int, int, Callable[[], bool]], bool] | None = None) -> None:
     """Block headers and batches, in order, with at most ``workers`` batches being read ahead."""
     batch = partial.batch_size
     pending: deque = deque()
@@ -226,6 +227,10 @@ def _producer(blocks: list[int], rows: StoreIndex, partial: PartialRun, read: Ca
     try:
         for b in blocks:
             start, end = partial.rows_of(b, rows.n_rows)
+            if wait is not None:
+                drain(0)  # what was read goes to the model while this block's rows are still arriving
+                if not wait(start, end, lambda: not stop.is_set()):
+                    return
             status, reason = rows.status(start, end)
             offsets = rows.offsets(start, end)
             pending.append(BlockHeader(b, status, reason, offsets))
@@ -308,7 +313,8 @@ def _to_host(parts: list[torch.Tensor]) -> tuple[torch.Tensor, Any]:
 def embed_blocks(blocks: Iterable[int], rows: StoreIndex, partial: PartialRun, pre: Preprocessor, model: nn.Module,
                  *, bands: list[str], pixscale: float | None, device: str | torch.device | None = None,
                  precision: str = "auto", compile: bool = False, workers: int = 2,
-                 preprocess_on: str | None = None, progress: bool = False, desc: str = "embed") -> dict[str, float]:
+                 preprocess_on: str | None = None, progress: bool = False, desc: str = "embed",
+                 wait: Callable[[int, int, Callable[[], bool]], bool] | None = None) -> dict[str, float]:
     """Compute and commit ``blocks``.
 
     Parameters
@@ -339,6 +345,10 @@ def embed_blocks(blocks: Iterable[int], rows: StoreIndex, partial: PartialRun, p
         Where the preprocessing runs (default: :func:`preprocess_placement`'s choice).
     progress : bool
         Show a tqdm bar (objects/s, rows without a vector so far).
+    wait : callable, optional
+        ``wait(start, stop, alive)``, called before a block's rows ``[start, stop)`` are read: blocks until
+        they are in the store (a fetch still running beside, :mod:`~galzoo_fm.embedding.overlap`); ``False``
+        ends the run early.
 
     Returns
     -------
@@ -368,7 +378,7 @@ def embed_blocks(blocks: Iterable[int], rows: StoreIndex, partial: PartialRun, p
     q: queue.Queue = queue.Queue(maxsize=_AHEAD)
     stop = threading.Event()
     thread = threading.Thread(target=_producer, name="galzoo-embed-reader", daemon=True,
-                              args=(blocks, rows, partial, read, readers, q, stop, dev))
+                              args=(blocks, rows, partial, read, readers, q, stop, dev, wait))
     bar = tqdm(total=int(total), unit="obj", desc=desc, disable=not progress, smoothing=0.05, dynamic_ncols=True)
     t0 = time.perf_counter()
     committer = _Committer(partial, runner.num_features, stats, bar)

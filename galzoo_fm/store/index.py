@@ -56,31 +56,49 @@ class StoreIndex:
         self._build()
 
     def _build(self) -> None:
-        files = chunk_files(self.root)
-        self._files = [chunk_stem(p) + plane_suffix("data") for p in files]
+        self._files: list[str] = []
+        self._seen: set[str] = set()
         self.chunk = np.full(self.n_rows, -1, np.int32)
         self.slot = np.full(self.n_rows, -1, np.int32)
         self.code = np.full(self.n_rows, _FAILED, np.uint8)
         self.reason_code = np.zeros(self.n_rows, np.uint32)
         self.reasons: list[str] = [_NOT_FETCHED]
-        lookup = {_NOT_FETCHED: 0}
-        for ci, path in enumerate(files):  # the records chunk by chunk, in the store's record order
-            with np.load(path, allow_pickle=False) as z:
-                rows, status, reason, slot = z["row"], z["status"], z["reason"], z["slot"]
-            inside = (rows >= 0) & (rows < self.n_rows)
-            rows, status, reason, slot = rows[inside], status[inside], reason[inside], slot[inside]
-            names, inverse = np.unique(status, return_inverse=True)
-            codes = np.array([_STATUSES.index(s) for s in names.tolist()], np.uint8)[inverse.ravel()]
-            held_final = (self.chunk[rows] >= 0) & (self.code[rows] != _FAILED)
-            win = winning_records(rows, codes != _FAILED, held_final)
-            rows, codes, reason, slot = rows[win], codes[win], reason[win], slot[win]
-            texts, inverse = np.unique(reason, return_inverse=True)
-            rcodes = np.array([lookup.setdefault(t, len(lookup)) for t in texts.tolist()], np.uint32)[inverse.ravel()]
-            self.reasons = list(lookup)
-            self.chunk[rows] = ci
-            self.slot[rows] = slot
-            self.code[rows] = codes
-            self.reason_code[rows] = rcodes
+        self._lookup = {_NOT_FETCHED: 0}
+        self.refresh()
+
+    def refresh(self) -> int:
+        """Take in the chunks committed since this index was built or last refreshed; returns how many.
+
+        Their records apply after the ones already read, with the store's one rule, so that a reader can
+        follow a fetch that is still running (the embedding of image files does: it embeds the blocks whose
+        rows have arrived). Call it from one thread at a time; :meth:`take` may run meanwhile for rows the
+        new chunks do not hold.
+        """
+        new = [p for p in chunk_files(self.root) if str(p) not in self._seen]
+        for path in new:  # the records chunk by chunk, in the store's record order
+            self._seen.add(str(path))
+            self._files.append(chunk_stem(path) + plane_suffix("data"))
+            self._apply(len(self._files) - 1, path)
+        return len(new)
+
+    def _apply(self, ci: int, path: Path) -> None:
+        lookup = self._lookup
+        with np.load(path, allow_pickle=False) as z:
+            rows, status, reason, slot = z["row"], z["status"], z["reason"], z["slot"]
+        inside = (rows >= 0) & (rows < self.n_rows)
+        rows, status, reason, slot = rows[inside], status[inside], reason[inside], slot[inside]
+        names, inverse = np.unique(status, return_inverse=True)
+        codes = np.array([_STATUSES.index(s) for s in names.tolist()], np.uint8)[inverse.ravel()]
+        held_final = (self.chunk[rows] >= 0) & (self.code[rows] != _FAILED)
+        win = winning_records(rows, codes != _FAILED, held_final)
+        rows, codes, reason, slot = rows[win], codes[win], reason[win], slot[win]
+        texts, inverse = np.unique(reason, return_inverse=True)
+        rcodes = np.array([lookup.setdefault(t, len(lookup)) for t in texts.tolist()], np.uint32)[inverse.ravel()]
+        self.reasons = list(lookup)
+        self.slot[rows] = slot
+        self.code[rows] = codes
+        self.reason_code[rows] = rcodes
+        self.chunk[rows] = ci  # last: a row counts as recorded once the rest is in place
 
     def recorded(self) -> np.ndarray:
         """``(n_rows,)`` bool: the store holds a record of the row (any status)."""

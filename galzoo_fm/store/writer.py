@@ -19,6 +19,7 @@ import io
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,10 +103,13 @@ class StoreWriter:
         Rows per chunk; by default as many as fit in about 64 MB of pixels.
     flush_seconds : float
         Commit a partial chunk when this much time has passed since the last commit.
+    on_commit : callable, optional
+        Called with the catalogue rows ``(k,)`` of each chunk once it is committed (readers can see it), in
+        the thread that committed it; e.g. to embed finished blocks while the fetch goes on.
     """
 
     def __init__(self, root: str | Path, part: str = "main", *, chunk_size: int | None = None,
-                 flush_seconds: float = 10.0):
+                 flush_seconds: float = 10.0, on_commit: Callable[[np.ndarray], None] | None = None):
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", part):
             raise ValueError(f"part name {part!r} may only contain letters, digits, '_', '.', '-'")
         self.root = Path(root)
@@ -119,6 +123,7 @@ class StoreWriter:
         per = int(np.prod(self.shape)) * self.dtype.itemsize + int(np.prod(self.shape)) * 4 * len(self.extras)
         self.chunk_size = chunk_size or max(1, min(1024, _TARGET_CHUNK_BYTES // per))
         self.flush_seconds = flush_seconds
+        self.on_commit = on_commit
         self._buffer: list[_Pending] = []
         self._last_flush = time.monotonic()
         self._next = self._recover()
@@ -147,6 +152,11 @@ class StoreWriter:
                 cutout = Cutout.failed(problem)
         self._buffer.append(_Pending(int(row), str(id), float(ra), float(dec), cutout))
         if len(self._buffer) >= self.chunk_size or time.monotonic() - self._last_flush >= self.flush_seconds:
+            self.flush()
+
+    def flush_if_due(self) -> None:
+        """:meth:`flush` if ``flush_seconds`` have passed since the last commit."""
+        if time.monotonic() - self._last_flush >= self.flush_seconds:
             self.flush()
 
     def flush(self) -> None:
@@ -189,6 +199,8 @@ class StoreWriter:
         fsync_dir(self.folder)
         self._next += 1
         self.rows_written += len(items)
+        if self.on_commit is not None:
+            self.on_commit(rows["row"])
 
     def close(self) -> None:
         """Commit what is queued and release the part's lock."""
