@@ -64,7 +64,8 @@ class EmbedSummary:
     blocks_done, blocks_skipped : int
         Blocks computed now / found committed by an earlier run (this rank).
     seconds : dict
-        Wall time per phase: ``fetch``, ``embed``, ``assemble``.
+        Wall time per phase: ``fetch``, ``embed``, ``assemble``. For image files (one rank) the fetch runs
+        beside the embedding (:mod:`~galzoo_fm.embedding.overlap`): the two times overlap.
     table : astropy.table.Table or None
         The output table when no file was asked for.
     """
