@@ -202,6 +202,16 @@ def _missing_column(column: str, present: list[str], where: str) -> ValueError:
     return ValueError(f"{where} has no column {column!r}{hint}; its columns are: {', '.join(present) or '(none)'}")
 
 
+def _column(chunked: Any) -> np.ndarray:
+    """An Arrow column as NumPy without Python objects per cell where it can (numbers; text as ``str``)."""
+    import pyarrow as pa
+
+    if pa.types.is_string(chunked.type) or pa.types.is_large_string(chunked.type):
+        return np.asarray(chunked.fill_null("").to_numpy(zero_copy_only=False), dtype=str)
+    values = chunked.to_numpy(zero_copy_only=False)
+    return values if values.dtype != object else np.array(values.tolist(), dtype=object)
+
+
 def _parquet_source(files: list[Path], column: str | None, root: Path | None, id_col: str | None,
                     source: str) -> tuple[ImageItems, Catalog]:
     import pyarrow as pa
@@ -227,7 +237,8 @@ def _parquet_source(files: list[Path], column: str | None, root: Path | None, id
             parts.append(feather.read_table(f, columns=keep))
         else:
             parts.append(pq.read_table(f, columns=keep))
-    table = Table(pa.concat_tables(parts, promote_options="default").to_pydict()) if keep else Table()
+    arrow = pa.concat_tables(parts, promote_options="default") if keep else None
+    table = Table({name: _column(arrow.column(name)) for name in keep}) if keep else Table()
     n = sum(sum(c) for c in counts)
     if len(table.colnames) == 0:
         table = Table({"row": np.arange(n)})
