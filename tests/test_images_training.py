@@ -6,6 +6,7 @@ Parquet through ``embed --images`` exactly as it embeds the decoded images in me
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -35,7 +36,7 @@ def parquet_release(tmp_path_factory):
         Image.fromarray(rgb).save(buf, format="PNG")  # lossless: the decoded pixels are rgb itself
         images.append(np.moveaxis(rgb, -1, 0))
         cells.append({"bytes": buf.getvalue(), "path": f"{i}.png"})
-    columns = {"id_str": [f"gz{i}" for i in range(N)], "image": cells}
+    columns = {"id_str": [f"gz{i}" for i in range(N)], "image": cells, "klass": [i % 2 for i in range(N)]}
     for col in schema.label_cols:
         columns[col] = rng.integers(0, 6, N).tolist()
     path = tmp_path_factory.mktemp("release") / "train-00000.parquet"
@@ -77,6 +78,19 @@ def test_parquet_votes_pretrain_and_embed(parquet_release, tmp_path):
     assert list(table["id"]) == [f"gz{i}" for i in range(N)] and set(table["status"]) == {"ok"}
     direct = encoder.embed(images, preprocess=True, batch_size=5, device="cpu")
     np.testing.assert_allclose(np.asarray(table["embedding"]), direct, rtol=0, atol=1e-5)
+
+    # evaluate reads the same store and the labels of its catalog.fits
+    from click.testing import CliRunner
+
+    from galzoo_fm.cli import cli
+
+    result = CliRunner().invoke(cli, ["evaluate", "--model", str(folder), "--data", str(store), "--catalog",
+                                      str(store / "catalog.fits"), "--label-col", "klass", "--sizes", "4,all",
+                                      "--repeats", "1", "--k", "3", "--device", "cpu", "--out", str(tmp_path / "ev")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
+    assert report["n_train"] + report["n_test"] == N and report["label_column"] == "klass"
+    assert report["preprocessing"]["applied"] and report["preprocessing"]["input_bands"] == ["R", "G", "B"]
 
 
 def test_unknown_preset_in_config(parquet_release, tmp_path):
