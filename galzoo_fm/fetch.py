@@ -391,7 +391,8 @@ def _fetch(catalog: Catalog, survey: Survey, size: int, out: Path, workers: int,
     bar = tqdm(total=len(todo), unit="cutout", desc="fetch", disable=not progress or len(todo) == 0,
                smoothing=0.05, dynamic_ncols=True)
     on_commit = observer.committed if observer is not None else None
-    with StoreWriter(out, part, chunk_size=chunk_size, flush_seconds=flush_seconds, on_commit=on_commit) as writer:
+    with StoreWriter(out, part, chunk_size=chunk_size, flush_seconds=flush_seconds, on_commit=on_commit,
+                     background=True) as writer:  # chunks written to disk while the workers go on
 
         def record(row: int, cutout: Cutout) -> None:
             writer.add(row, str(catalog.ids[row]), catalog.ra[row], catalog.dec[row], cutout)

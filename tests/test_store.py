@@ -220,3 +220,41 @@ def test_one_record_rule_is_the_same_in_one_pass_and_chunk_by_chunk():
         for i in winning_records(rows[sl], status[sl], held_final):
             held[int(rows[sl][i])] = start + int(i)
     assert [held[int(r)] for r in rows[once]] == once.tolist()
+
+
+def _pixels_and_records(root):
+    from galzoo_fm.store.layout import chunk_files
+
+    out = []
+    for rows_file in chunk_files(root):
+        with np.load(rows_file) as z:
+            out.append((rows_file.name, z["row"].tolist(), z["status"].tolist()))
+        out.append(np.load(str(rows_file)[: -len(".rows.npz")] + ".npy").tolist())
+    return out
+
+
+def test_background_writer_commits_what_the_synchronous_one_does(tmp_path):
+    """``background=True`` writes the chunks in a thread: the same files, in the same order, the commit hook
+    called once per chunk with its rows, in order; a commit's error is raised by the writer's next call."""
+    committed = []
+    for name, background in (("sync", False), ("thread", True)):
+        ensure_manifest(tmp_path / name, manifest())
+        with StoreWriter(tmp_path / name, chunk_size=3, background=background,
+                         on_commit=lambda rows, name=name: committed.append((name, rows.tolist()))) as w:
+            for row in range(10):
+                w.add(row, f"id{row}", row, 1.0, ok(row) if row != 4 else Cutout.failed("x"))
+    assert _pixels_and_records(tmp_path / "sync") == _pixels_and_records(tmp_path / "thread")
+    chunks = [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+    assert [rows for who, rows in committed if who == "thread"] == chunks
+    assert [rows for who, rows in committed if who == "sync"] == chunks
+
+    ensure_manifest(tmp_path / "broken", manifest())
+    w = StoreWriter(tmp_path / "broken", chunk_size=2, background=True,
+                    on_commit=lambda rows: (_ for _ in ()).throw(OSError("disk full")))
+    w.add(0, "a", 0, 1.0, ok(0))
+    w.add(1, "b", 1, 1.0, ok(1))  # the first chunk goes to the thread, whose commit hook fails
+    with pytest.raises(OSError, match="disk full"):
+        for row in range(2, 40):
+            w.add(row, f"id{row}", row, 1.0, ok(row))
+    w.close()  # the lock is released: the part can be opened again
+    StoreWriter(tmp_path / "broken").close()

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import io
 import os
+import queue
 import re
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -106,10 +108,16 @@ class StoreWriter:
     on_commit : callable, optional
         Called with the catalogue rows ``(k,)`` of each chunk once it is committed (readers can see it), in
         the thread that committed it; e.g. to embed finished blocks while the fetch goes on.
+    background : bool
+        Commit chunks in a writer thread of this writer: :meth:`add` and :meth:`flush` hand a full chunk
+        over and return (waiting only while the thread still has the previous one), so the caller keeps
+        decoding or downloading while the chunk is written and flushed to disk. At most two chunks are held.
+        :meth:`close` commits what is left and waits; a commit's error is raised by the next call.
     """
 
     def __init__(self, root: str | Path, part: str = "main", *, chunk_size: int | None = None,
-                 flush_seconds: float = 10.0, on_commit: Callable[[np.ndarray], None] | None = None):
+                 flush_seconds: float = 10.0, on_commit: Callable[[np.ndarray], None] | None = None,
+                 background: bool = False):
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", part):
             raise ValueError(f"part name {part!r} may only contain letters, digits, '_', '.', '-'")
         self.root = Path(root)
@@ -128,6 +136,14 @@ class StoreWriter:
         self._last_flush = time.monotonic()
         self._next = self._recover()
         self.rows_written = 0
+        self._error: BaseException | None = None
+        self._raised = False
+        self._jobs: queue.Queue | None = None
+        self._thread: threading.Thread | None = None
+        if background:
+            self._jobs = queue.Queue(maxsize=1)
+            self._thread = threading.Thread(target=self._work, name=f"galzoo-store-writer-{part}", daemon=True)
+            self._thread.start()
 
     def _recover(self) -> int:
         """Remove what a crash left half-written; return the next chunk number."""
@@ -160,12 +176,48 @@ class StoreWriter:
             self.flush()
 
     def flush(self) -> None:
-        """Commit the queued rows as one chunk (pixel files first, then the rows table)."""
+        """Commit the queued rows as one chunk (pixel files first, then the rows table); with ``background``,
+        hand them to the writer thread."""
         self._last_flush = time.monotonic()
+        self._raise()
         if not self._buffer:
             return
         items, self._buffer = self._buffer, []
-        stem = self.folder / chunk_name(self._next, "")
+        number, self._next = self._next, self._next + 1
+        if self._jobs is None:
+            self._commit(number, items)
+        else:
+            try:
+                while self._thread.is_alive():  # waits while the thread still writes the previous chunk
+                    try:
+                        self._jobs.put((number, items), timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+            except BaseException:  # e.g. Ctrl-C while waiting: the rows stay queued for close()
+                self._buffer, self._next = items + self._buffer, number
+                raise
+            self._raise()
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            if self._error is None:
+                try:
+                    self._commit(*job)
+                except BaseException as exc:
+                    self._error = exc
+
+    def _raise(self) -> None:
+        """Raise a commit's error once (the writer thread commits nothing after it)."""
+        if self._error is not None and not self._raised:
+            self._raised = True
+            raise self._error
+
+    def _commit(self, number: int, items: list[_Pending]) -> None:
+        stem = self.folder / chunk_name(number, "")
         with_pixels = [p for p in items if p.cutout.status.has_pixels]
         if with_pixels:
             _save_npy(stem.with_name(stem.name + plane_suffix("data")), [p.cutout.data for p in with_pixels],
@@ -197,15 +249,21 @@ class StoreWriter:
         np.savez(buf, **rows)
         atomic_write(stem.with_name(f"{stem.name}.{ROWS}"), buf.getbuffer())
         fsync_dir(self.folder)
-        self._next += 1
         self.rows_written += len(items)
         if self.on_commit is not None:
             self.on_commit(rows["row"])
 
     def close(self) -> None:
-        """Commit what is queued and release the part's lock."""
+        """Commit what is queued (and wait for the writer thread) and release the part's lock."""
         try:
-            self.flush()
+            try:
+                self.flush()
+            finally:
+                if self._thread is not None:
+                    self._jobs.put(None)
+                    self._thread.join()
+                    self._thread = None
+            self._raise()
         finally:
             if self._lock_fh is not None:
                 self._lock_fh.close()
