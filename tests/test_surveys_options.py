@@ -37,7 +37,7 @@ def test_http_options_are_declared_once_on_the_base_and_inherited():
         assert table["per_host"].default == cls.default_per_host
         assert not set(HTTP) & set(cls.__dict__["options"])  # not declared again
     assert list(LegacySurvey.option_settings())[:4] == ["layer", "bands", "pixscale", "invvar"]
-    assert list(LocalSurvey.option_settings()) == ["path", "bands", "hdu"]  # no HTTP options
+    assert list(LocalSurvey.option_settings()) == ["path", "bands", "hdu", "layout", "index", "max_open"]  # no HTTP
 
 
 @pytest.mark.parametrize("cls", BUILTIN, ids=lambda c: c.name)
@@ -113,7 +113,8 @@ def test_survey_specific_rules():
     assert SyntheticSurvey(layer="").layer is None
     with pytest.raises(TypeError, match="unknown synthetic survey options: colour .known: seed, n, bands, "):
         SyntheticSurvey(colour="red")
-    with pytest.raises(TypeError, match=r"unknown local survey options: zz \(known: path, bands, hdu\)"):
+    known = r"known: path, bands, hdu, layout, index, max_open"
+    with pytest.raises(TypeError, match=rf"unknown local survey options: zz \({known}\)"):
         LocalSurvey(path=__file__, zz=1)
 
 
