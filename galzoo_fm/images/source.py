@@ -218,14 +218,14 @@ def _fits_bands(data: bytes, hdu: str | int | None) -> list[str] | None:
 
     from astropy.io import fits
 
-    from galzoo_fm.surveys.local import _band_names
+    from galzoo_fm.surveys.tiles import band_names
 
     try:
         with fits.open(io.BytesIO(data), memmap=False) as hdul:
             h = hdul[hdu] if hdu is not None else next(x for x in hdul if x.is_image and x.data is not None
                                                        and x.data.ndim in (2, 3))
             n = 1 if h.data.ndim == 2 else h.data.shape[0]
-            names = _band_names(h.header, n, "band")
+            names = band_names(h.header, n, "band")
     except Exception:
         return None
     generic = [f"band{i}" for i in range(n)] if n > 1 else ["band"]

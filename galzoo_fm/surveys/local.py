@@ -31,7 +31,6 @@ from galzoo_fm.surveys.handles import OpenFiles
 from galzoo_fm.surveys.layouts import bricks_rows, bricks_table, list_files
 from galzoo_fm.surveys.options import DEFAULT, band_list, integer, text
 from galzoo_fm.surveys.tiles import TileIndex, linear_tan, read_planes
-from galzoo_fm.surveys.tiles import band_names as _band_names  # noqa: F401  (galzoo_fm.images reads it here)
 
 __all__ = ["LocalSurvey", "LocalTile"]
 
