@@ -423,9 +423,10 @@ class TileIndex:
             now = {f: i for i, f in enumerate(paths)}
             bad = {f: r for f, r in old.bad.items() if f in now and reuse[now[f]]}
         todo = [f for f, r in zip(paths, reuse, strict=True) if not r]
+        todo_set = set(todo)  # a set: 100 000 files against a list was 10^10 comparisons
         from_table = known(todo) if known is not None and todo else {}
         for f, band in files:
-            if f in from_table or f not in todo or f in rows_of:
+            if f in from_table or f not in todo_set or f in rows_of:
                 continue
             try:
                 rows = read_planes(Path(f), only_hdu, band)
