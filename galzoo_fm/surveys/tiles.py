@@ -247,10 +247,8 @@ class TileIndex:
         first = np.full(ntile, n, np.int64)
         np.minimum.at(first, tile, np.arange(n))
         self.first = first  # a plane row of each tile: its grid
-        bands: list[str] = []
-        for b in p["band"]:
-            if b not in bands:
-                bands.append(str(b))
+        names, at = np.unique(p["band"], return_index=True)
+        bands = [str(b) for b in names[np.argsort(at)]]  # in order of first appearance
         self.bands = tuple(bands)
         band_id = np.searchsorted(np.array(sorted(bands)), p["band"])
         sorted_to_order = np.array([bands.index(b) for b in sorted(bands)], np.int64)
@@ -416,13 +414,18 @@ class TileIndex:
         bad: dict[str, str] = {}
         reuse = np.zeros(len(paths), bool)
         if old is not None:
-            where = {str(f): i for i, f in enumerate(old.files)}
+            where = {f: i for i, f in enumerate(old.files.tolist())}
             at = np.array([where.get(f, -1) for f in paths], np.int64)
             seen = at >= 0
             reuse[seen] = (old.stats[at[seen]] == stats[seen]).all(axis=1)
-            now = {f: i for i, f in enumerate(paths)}
-            bad = {f: r for f, r in old.bad.items() if f in now and reuse[now[f]]}
+            if old.bad:
+                now = {f: i for i, f in enumerate(paths)}
+                bad = {f: r for f, r in old.bad.items() if f in now and reuse[now[f]]}
         todo = [f for f, r in zip(paths, reuse, strict=True) if not r]
+        if old is not None and not todo and len(paths) == len(old.files) and (old.files == np.asarray(paths)).all():
+            index = cls(old.files, old.stats, old.planes, old.bad)  # nothing changed: built once, as saved
+            index.stale, index.fresh = [], len(paths)
+            return index
         todo_set = set(todo)  # a set: 100 000 files against a list was 10^10 comparisons
         from_table = known(todo) if known is not None and todo else {}
         for f, band in files:
@@ -450,10 +453,10 @@ class TileIndex:
             index.save(cache, only_hdu)
         return index
 
-    def subset(self, paths: list[str], reuse: np.ndarray) -> dict[str, np.ndarray]:
+    def subset(self: Any, paths: list[str], reuse: np.ndarray) -> dict[str, np.ndarray]:
         """The plane rows of the files ``paths[reuse]``, renumbered to positions in ``paths``."""
         new_id = np.full(len(self.files), -1, np.int64)
-        where = {str(f): i for i, f in enumerate(self.files)}
+        where = {f: i for i, f in enumerate(self.files.tolist())}
         for i in np.flatnonzero(reuse):
             new_id[where[paths[i]]] = i
         keep = new_id[self.planes["file"]] >= 0
@@ -495,7 +498,17 @@ def _rows_to_arrays(rows: list[tuple[int, dict[str, Any]]]) -> dict[str, np.ndar
             "header": np.array([r["header"] for _, r in rows], dtype=str).reshape(n)}
 
 
-def _load(path: Path, only_hdu: Any) -> TileIndex | None:
+class _Saved:
+    """A saved index as read (files, stats, plane rows, bad files), not yet grouped into tiles: the index is
+    built once, from it and the files that changed."""
+
+    def __init__(self, files: np.ndarray, stats: np.ndarray, planes: dict[str, np.ndarray], bad: dict[str, str]):
+        self.files, self.stats, self.planes, self.bad = np.asarray(files, dtype=str), stats, planes, bad
+
+    subset = TileIndex.subset
+
+
+def _load(path: Path, only_hdu: Any) -> _Saved | None:
     """A saved index, or ``None`` when there is none, it cannot be read, or it was made differently."""
     if not path.is_file():
         return None
@@ -506,7 +519,7 @@ def _load(path: Path, only_hdu: Any) -> TileIndex | None:
                 return None
             planes = {k: z[f"plane_{k}"] for k in (*_PLANE_FIELDS, "tile")}
             bad = dict(zip(z["bad_files"].tolist(), z["bad_reasons"].tolist(), strict=True))
-            return TileIndex(z["files"], z["stats"], planes, bad)
+            return _Saved(z["files"], z["stats"], planes, bad)
     except Exception as exc:  # a damaged index is rebuilt
         warnings.warn(f"ignoring the unreadable tile index {str(path)!r} ({exc}); rebuilding it", stacklevel=3)
         return None
