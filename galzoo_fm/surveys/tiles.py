@@ -405,10 +405,7 @@ class TileIndex:
             ``stale`` (files read again), ``fresh`` (files taken from the cache) set on it.
         """
         paths = [f for f, _ in files]
-        stats = np.zeros((len(paths), 2), np.int64)
-        for i, f in enumerate(paths):
-            st = os.stat(f)
-            stats[i] = st.st_size, st.st_mtime_ns
+        stats = _stats(paths)
         old = _load(cache, only_hdu) if cache is not None else None
         rows_of: dict[str, list[dict[str, Any]]] = {}
         bad: dict[str, str] = {}
@@ -496,6 +493,20 @@ def _rows_to_arrays(rows: list[tuple[int, dict[str, Any]]]) -> dict[str, np.ndar
             "cd": np.array([r["cd"] for _, r in rows], float).reshape(n, 2, 2),
             "tan": np.array([r["tan"] for _, r in rows], bool).reshape(n),
             "header": np.array([r["header"] for _, r in rows], dtype=str).reshape(n)}
+
+
+def _stat_some(paths: list[str]) -> list[tuple[int, int]]:
+    out = []
+    for f in paths:
+        st = os.stat(f)
+        out.append((st.st_size, st.st_mtime_ns))
+    return out
+
+
+def _stats(paths: list[str]) -> np.ndarray:
+    """``(N, 2)`` size and modification time (ns) of each file (collected in a list: filling the array row by
+    row cost as much as the stat calls; threads were 5x slower, the GIL)."""
+    return np.array(_stat_some(paths), np.int64).reshape(-1, 2)
 
 
 class _Saved:
