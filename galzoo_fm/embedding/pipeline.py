@@ -65,7 +65,7 @@ class EmbedSummary:
         Blocks computed now / found committed by an earlier run (this rank).
     seconds : dict
         Wall time per phase: ``fetch``, ``embed``, ``assemble``. For image files (one rank) the fetch runs
-        beside the embedding (:mod:`~galzoo_fm.embedding.overlap`): the two times overlap.
+        beside the embedding (``galzoo_fm.embedding.overlap``): the two times overlap.
     table : astropy.table.Table or None
         The output table when no file was asked for.
     """

@@ -347,7 +347,7 @@ def embed_blocks(blocks: Iterable[int], rows: StoreIndex, partial: PartialRun, p
         Show a tqdm bar (objects/s, rows without a vector so far).
     wait : callable, optional
         ``wait(start, stop, alive)``, called before a block's rows ``[start, stop)`` are read: blocks until
-        they are in the store (a fetch still running beside, :mod:`~galzoo_fm.embedding.overlap`); ``False``
+        they are in the store (a fetch still running beside, ``galzoo_fm.embedding.overlap``); ``False``
         ends the run early.
 
     Returns

@@ -66,7 +66,7 @@ class LocalSurvey(Survey):
     ValueError
         No file has an image with a celestial WCS, files have different pixel scales, or a band appears twice
         on one pixel grid. Unreadable or non-image files among others are skipped with a warning that lists
-        them (:attr:`skipped`).
+        them (the ``skipped`` attribute: file -> reason).
     """
 
     name: ClassVar[str] = "local"
@@ -160,7 +160,7 @@ class LocalSurvey(Survey):
 
     @property
     def tiles(self) -> list[LocalTile]:
-        """The tiles (made on each access: with a large survey, prefer :attr:`index`)."""
+        """The tiles (made on each access: with a large survey, prefer the ``index`` attribute, a ``TileIndex``)."""
         out = []
         for t in range(len(self.index)):
             row = self.index.table[t]
