@@ -68,7 +68,7 @@ def test_blocks_embedded_while_fetching_and_same_result(folder, tmp_path, monkey
         return original(self, block, *args, **kwargs)
 
     monkeypatch.setattr(PartialRun, "commit", commit)
-    source = _slow(open_images(folder, size=16), rows_from=8, seconds=0.3)
+    source = _slow(open_images(folder, size=16), rows_from=8, seconds=0.5)
     summary = run_embedding(folder, images=source, model=_encoder(), out=tmp_path / "overlap.fits", device="cpu",
                             batch_size=2, block_rows=4, workers=1)
     assert summary.counts == {"ok": N}
