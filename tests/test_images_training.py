@@ -10,6 +10,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from astropy.table import Table
 
 pa = pytest.importorskip("pyarrow")
@@ -90,6 +91,18 @@ def test_parquet_votes_pretrain_and_embed(parquet_release, tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "ev" / "evaluation.json").read_text())
     assert report["n_train"] + report["n_test"] == N and report["label_column"] == "klass"
+
+    # and finetune trains a classifier on it, its predictions made from the decoded images as trained
+    from galzoo_fm.training.finetune import finetune, load_finetuned
+
+    tuned = finetune({"model": {"init": str(folder)}, "task": {"kind": "classifier", "label_columns": "klass"},
+                      "data": {"path": str(store), "catalog": str(store / "catalog.fits"), "val_fraction": 0.25},
+                      "train": {"out": str(tmp_path / "ft"), "steps": 2, "batch_size": 4, "eval_every": 1},
+                      "logging": {"progress": False, "tensorboard": False}})
+    model, doc = load_finetuned(tuned.model_dir)
+    assert [str(c) for c in doc["classes"]] == ["0", "1"]  # the catalog.fits column klass
+    probs = model.predict(torch.from_numpy(images[:4]))
+    assert probs.shape == (4, 2) and torch.allclose(probs.sum(1), torch.ones(4))
     assert report["preprocessing"]["applied"] and report["preprocessing"]["input_bands"] == ["R", "G", "B"]
 
 
