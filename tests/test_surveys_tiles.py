@@ -84,6 +84,12 @@ def test_index_cached_reused_and_stale_files_reread(tmp_path):
     assert len(s.index.stale) == 12 and s.index_path.is_file() and s.index_path.parent == tmp_path / "g"
     again = LocalSurvey(path=str(tmp_path / "g"))
     assert again.index.stale == [] and again.index.fresh == 12
+    # the footprints come back from the index file as they were computed (none computed again)
+    for k in ("corners", "centre", "radius", "scale"):
+        np.testing.assert_array_equal(getattr(again.index, k), getattr(s.index, k))
+    with np.load(s.index_path) as z:
+        assert z["tile_centre"].shape == (12, 3)
+    np.testing.assert_array_equal(again.fetch(30.001, 5.001, 8).data, s.fetch(30.001, 5.001, 8).data)
     # one file rewritten on another grid (shifted by 10 px), one removed, one added
     h = tan_header(30 + 10 / 3600, 5, N, N, SCALE)
     h["BAND"] = "r"

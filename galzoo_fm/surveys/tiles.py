@@ -24,11 +24,15 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
+from galzoo_fm._utils.atomic import atomic_path
+
 __all__ = ["TileIndex", "band_names", "read_planes", "tan_pix2world", "tan_world2pix"]
 
 #: bump when the index file's arrays change meaning
 INDEX_VERSION = 1
 _PLANE_FIELDS = ("file", "hdu", "plane", "band", "shape", "crval", "crpix", "cd", "tan", "header")
+#: per tile, computed from the grids: kept in the index file too
+_FOOTPRINT_FIELDS = ("corners", "centre", "radius", "scale")
 
 
 def band_names(header: fits.Header, n: int, fallback: str) -> list[str]:
@@ -218,7 +222,8 @@ class TileIndex:
     """
 
     def __init__(self, files: Sequence[str], stats: np.ndarray, planes: dict[str, np.ndarray],
-                 bad: dict[str, str]):
+                 bad: dict[str, str], footprints: dict[str, np.ndarray] | None = None):
+        self._saved_footprints = footprints
         self.files = np.asarray(files, dtype=str)
         self.stats = np.asarray(stats, np.int64).reshape(-1, 2)
         self.planes = planes
@@ -270,6 +275,12 @@ class TileIndex:
 
     def _footprints(self) -> None:
         t = len(self.first)
+        saved, self._saved_footprints = self._saved_footprints, None
+        if saved is not None and all(len(saved.get(k, ())) == t for k in _FOOTPRINT_FIELDS):
+            for k in _FOOTPRINT_FIELDS:
+                setattr(self, k, saved[k])
+            self._tree()
+            return
         h, w = self.shape[:, 0].astype(float), self.shape[:, 1].astype(float)
         px = np.stack([np.full(t, -0.5), w - 0.5, w - 0.5, np.full(t, -0.5), (w - 1) / 2], axis=1)
         py = np.stack([np.full(t, -0.5), np.full(t, -0.5), h - 0.5, h - 0.5, (h - 1) / 2], axis=1)
@@ -284,8 +295,12 @@ class TileIndex:
         self.centre = vec[:, 4]
         self.radius = np.linalg.norm(vec[:, :4] - vec[:, 4:5], axis=-1).max(axis=1) if t else np.zeros(0)
         self.scale = np.sqrt(np.abs(np.linalg.det(self.cd))) * 3600 if t else np.zeros(0)
+        self._tree()
+
+    def _tree(self) -> None:
         from scipy.spatial import cKDTree
 
+        t = len(self.centre)
         self.tree = cKDTree(self.centre) if t else None
         self.rmax = float(self.radius.max()) * (1 + 1e-9) + 1e-12 if t else 0.0
 
@@ -411,17 +426,23 @@ class TileIndex:
         bad: dict[str, str] = {}
         reuse = np.zeros(len(paths), bool)
         if old is not None:
-            where = {f: i for i, f in enumerate(old.files.tolist())}
-            at = np.array([where.get(f, -1) for f in paths], np.int64)
+            saved = old.files.tolist()
+            if saved == paths:  # the same files in the same order: no lookups
+                at = np.arange(len(paths), dtype=np.int64)
+            else:
+                where = {f: i for i, f in enumerate(saved)}
+                at = np.array([where.get(f, -1) for f in paths], np.int64)
             seen = at >= 0
             reuse[seen] = (old.stats[at[seen]] == stats[seen]).all(axis=1)
             if old.bad:
                 now = {f: i for i, f in enumerate(paths)}
                 bad = {f: r for f, r in old.bad.items() if f in now and reuse[now[f]]}
-        todo = [f for f, r in zip(paths, reuse, strict=True) if not r]
-        if old is not None and not todo and len(paths) == len(old.files) and (old.files == np.asarray(paths)).all():
-            index = cls(old.files, old.stats, old.planes, old.bad)  # nothing changed: built once, as saved
+        todo = [paths[i] for i in np.flatnonzero(~reuse)]
+        if old is not None and not todo and len(paths) == len(old.files) and (at == np.arange(len(paths))).all():
+            index = cls(old.files, old.stats, old.planes, old.bad, old.footprints)  # nothing changed: as saved
             index.stale, index.fresh = [], len(paths)
+            if old.footprints is None and cache is not None:
+                index.save(cache, only_hdu)  # an index from before the footprints were kept in it
             return index
         todo_set = set(todo)  # a set: 100 000 files against a list was 10^10 comparisons
         from_table = known(todo) if known is not None and todo else {}
@@ -468,17 +489,16 @@ class TileIndex:
                   "files": self.files, "stats": self.stats, "version": np.array(INDEX_VERSION),
                   "only_hdu": np.array("" if only_hdu is None else str(only_hdu)),
                   "bad_files": np.array([b[0] for b in bad], dtype=str),
-                  "bad_reasons": np.array([b[1] for b in bad], dtype=str)}
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+                  "bad_reasons": np.array([b[1] for b in bad], dtype=str),
+                  # the footprints, so that a start from the saved index computes none of them
+                  **{f"tile_{k}": getattr(self, k) for k in _FOOTPRINT_FIELDS}}
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as fh:
+            with atomic_path(path) as tmp, open(tmp, "wb") as fh:
                 np.savez(fh, **arrays)
-            os.replace(tmp, path)
         except OSError as exc:
             warnings.warn(f"could not write the tile index {str(path)!r} ({exc}); it is rebuilt on every start",
                           stacklevel=3)
-            tmp.unlink(missing_ok=True)
 
 
 def _rows_to_arrays(rows: list[tuple[int, dict[str, Any]]]) -> dict[str, np.ndarray]:
@@ -513,8 +533,10 @@ class _Saved:
     """A saved index as read (files, stats, plane rows, bad files), not yet grouped into tiles: the index is
     built once, from it and the files that changed."""
 
-    def __init__(self, files: np.ndarray, stats: np.ndarray, planes: dict[str, np.ndarray], bad: dict[str, str]):
+    def __init__(self, files: np.ndarray, stats: np.ndarray, planes: dict[str, np.ndarray], bad: dict[str, str],
+                 footprints: dict[str, np.ndarray] | None = None):
         self.files, self.stats, self.planes, self.bad = np.asarray(files, dtype=str), stats, planes, bad
+        self.footprints = footprints
 
     subset = TileIndex.subset
 
@@ -530,7 +552,8 @@ def _load(path: Path, only_hdu: Any) -> _Saved | None:
                 return None
             planes = {k: z[f"plane_{k}"] for k in (*_PLANE_FIELDS, "tile")}
             bad = dict(zip(z["bad_files"].tolist(), z["bad_reasons"].tolist(), strict=True))
-            return _Saved(z["files"], z["stats"], planes, bad)
+            saved = {k: z[f"tile_{k}"] for k in _FOOTPRINT_FIELDS if f"tile_{k}" in z.files}
+            return _Saved(z["files"], z["stats"], planes, bad, saved if len(saved) == len(_FOOTPRINT_FIELDS) else None)
     except Exception as exc:  # a damaged index is rebuilt
         warnings.warn(f"ignoring the unreadable tile index {str(path)!r} ({exc}); rebuilding it", stacklevel=3)
         return None
