@@ -299,7 +299,10 @@ def items_for(source: Path, *, column: str | None, root: str | os.PathLike | Non
     catalog = read_catalog(source, id_col=id_col, positions="optional")
     table = catalog.table
     if column not in table.colnames:
-        raise _missing_column(column, list(table.colnames), f"catalogue {source}")
+        same = [c for c in table.colnames if c.lower() == column.lower()]  # as the other columns: any case
+        if len(same) != 1:
+            raise _missing_column(column, list(table.colnames), f"catalogue {source}")
+        column = same[0]
     col = table[column]
     if len(col) and np.ma.getmaskarray(col).all():  # astropy reads a column of empty cells as masked ints
         raise ValueError(f"column {column!r} of {source} is empty: no row names an image file")
