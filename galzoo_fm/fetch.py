@@ -242,7 +242,7 @@ def _accepts(factory: Any, name: str) -> bool:
 
 def _run_batch(survey: Survey, rows: np.ndarray, ra: np.ndarray, dec: np.ndarray, size: int) -> list[Cutout]:
     try:
-        if _row_keyed(survey):
+        if survey.row_keyed:
             results = survey.fetch_rows(rows, size)
         else:
             results = survey.fetch_batch(ra, dec, size)
@@ -252,11 +252,6 @@ def _run_batch(survey: Survey, rows: np.ndarray, ra: np.ndarray, dec: np.ndarray
     except Exception as exc:  # one bad batch must not stop the catalogue: record why, retry next run
         reason = f"{type(exc).__name__}: {exc}"
         return [Cutout.failed(reason) for _ in range(len(ra))]
-
-
-def _row_keyed(survey: Survey) -> bool:
-    """A source whose cutouts are found by catalogue row (:meth:`fetch_rows`), not by position: image files."""
-    return bool(getattr(survey, "row_keyed", False)) and callable(getattr(survey, "fetch_rows", None))
 
 
 def fetch_catalog(
@@ -356,7 +351,7 @@ def _manifest(catalog: Catalog, survey: Survey, size: int) -> dict[str, Any]:
     prov = survey.provenance()
     return {
         "shape": [len(survey.bands), size, size],
-        "dtype": str(getattr(survey, "dtype", "float32")),
+        "dtype": str(survey.dtype),
         "bands": list(survey.bands),
         "extras": list(survey.extras),
         "size": size,
@@ -399,7 +394,7 @@ def _fetch(catalog: Catalog, survey: Survey, size: int, out: Path, workers: int,
             counts[cutout.status.value] = counts.get(cutout.status.value, 0) + 1
             bar.update(1)
 
-        by_row = _row_keyed(survey)  # image files need no position: every row is asked for
+        by_row = survey.row_keyed  # image files need no position: every row is asked for
         for row in ([] if by_row else todo[~catalog.valid[todo]]):
             record(int(row), Cutout(Status.INVALID, reason=str(catalog.reasons[row])))
         valid = todo if by_row else todo[catalog.valid[todo]]

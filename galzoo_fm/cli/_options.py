@@ -129,8 +129,6 @@ def columns() -> Callable[[F], F]:
     )
 
 
-# -- embeddings tables: search and pictures ---------------------------------------------------------------
-EMBEDDINGS = click.argument("embeddings", type=click.Path(dir_okay=False))
 def images() -> Callable[[F], F]:
     """``--images COLUMN``, ``--image-root``, ``--image-bands``, ``--image-pixscale``: the user's own images
     (:func:`galzoo_fm.images.open_images`)."""
@@ -146,6 +144,8 @@ def images() -> Callable[[F], F]:
     )
 
 
+# -- embeddings tables: search and pictures ---------------------------------------------------------------
+EMBEDDINGS = click.argument("embeddings", type=click.Path(dir_okay=False))
 FIGURE_OUT = click.option("-o", "--out", required=True, help="Figure file (.png or .pdf).")
 PLOT_STORE = click.option("--store", type=click.Path(file_okay=False),
                           help="Cutout store (default: recorded in EMBEDDINGS).")

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from astropy.table import Table
 
@@ -39,6 +38,7 @@ from galzoo_fm.explore.figures import read_embeddings
 from galzoo_fm.fetch import fetch_catalog
 from galzoo_fm.models.inference import autocast_dtype
 from galzoo_fm.store.index import StoreIndex
+from galzoo_fm.store.writer import default_chunk_rows
 
 __all__ = ["EmbedSummary", "embed_catalog", "run_embedding"]
 
@@ -115,7 +115,7 @@ def _run_info(plan: EmbedPlan, batch_size: int, block_rows: int) -> dict[str, An
         "survey_bands": list(sv.bands),
         "pixscale": sv.pixscale,
         "size": plan.size,
-        **({"images": sv.provenance().get("images")} if getattr(sv, "row_keyed", False) else {}),
+        **({"images": sv.provenance().get("images")} if sv.row_keyed else {}),
         "num_features": plan.encoder.num_features,
         **({"symmetry": plan.encoder.symmetry} if getattr(plan.encoder, "symmetry", "none") != "none" else {}),
         "block_rows": block_rows,
@@ -197,9 +197,9 @@ def run_embedding(
 
 def _overlap_chunk(plan: EmbedPlan, block_rows: int) -> int:
     """Rows per store chunk when the embedding runs beside the fetch: at most a quarter of a block (so a block
-    is read soon after its last rows are decoded) and the writer's ~64 MB."""
-    per = len(plan.survey.bands) * plan.size**2 * np.dtype(getattr(plan.survey, "dtype", "float32")).itemsize
-    return max(1, min(1024, (64 << 20) // per, block_rows // 4))
+    is read soon after its last rows are decoded), and at most the writer's own default."""
+    shape = (len(plan.survey.bands), plan.size, plan.size)
+    return max(1, min(default_chunk_rows(shape, plan.survey.dtype, len(plan.survey.extras)), block_rows // 4))
 
 
 def _fingerprint(info: dict[str, Any], plan: EmbedPlan, anomaly_k: int | None,
@@ -251,7 +251,7 @@ def _run(plan: EmbedPlan, ranks: Ranks, batch_size: int, block_rows: int, device
     show = progress and ranks.rank == 0
     # the user's own image files, on one rank: the embedding runs beside the fetch (decoding on the CPU while
     # the model runs), each block as soon as its rows are in the store (embedding.overlap)
-    overlap = ranks.world == 1 and bool(getattr(plan.survey, "row_keyed", False))
+    overlap = ranks.world == 1 and plan.survey.row_keyed
 
     def fetch(**observer: Any) -> Any:
         return fetch_catalog(plan.catalog, plan.survey, size=plan.size, out=plan.store, workers=workers,

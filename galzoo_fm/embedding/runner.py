@@ -168,7 +168,7 @@ def _reader(rows: StoreIndex, placement: str, pre: Preprocessor, bands: list[str
                 return Piece(first, torch.from_numpy(rows.take(idx)), None)
             # 8/16-bit stores travel as they are stored (a quarter of float32's bytes for uint8) and become
             # float32 on the device, in the preprocessing
-            stored = _TORCH_DTYPES.get(str(getattr(rows, "dtype", "float32")), torch.float32)
+            stored = _TORCH_DTYPES.get(str(rows.dtype), torch.float32)
             view, buf = uploader.buffer((len(idx), *rows.shape), stored)
             rows.take(idx, out=view.numpy())
             x, event = uploader.upload(view, buf)

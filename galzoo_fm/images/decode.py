@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FITS_SUFFIXES", "IMAGE_SUFFIXES", "ImageFileError", "decode_image_bytes", "decode_image_file"]
+__all__ = ["FITS_SUFFIXES", "IMAGE_SUFFIXES", "ImageFileError", "decode_image_bytes", "decode_image_file", "is_fits"]
 
 #: File-name endings read as FITS.
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fits.fz", ".fz")
@@ -36,8 +36,9 @@ class ImageFileError(ValueError):
     """An image file that cannot be used; the message names the file and the problem."""
 
 
-def _is_fits(name: str, data: bytes) -> bool:
-    return name.lower().endswith(FITS_SUFFIXES) or data[:9] == b"SIMPLE  ="
+def is_fits(name: str, data: bytes | None) -> bool:
+    """Whether an image is FITS: by its name's ending, or by its first card (``SIMPLE  =``)."""
+    return name.lower().endswith(FITS_SUFFIXES) or (data or b"")[:9] == b"SIMPLE  ="
 
 
 def _decode_raster(data: bytes, name: str) -> np.ndarray:
@@ -139,7 +140,7 @@ def decode_image_bytes(data: bytes, name: str = "<bytes>", *, hdu: str | int | N
     """
     if not data:
         raise ImageFileError(f"{name}: the file is empty (0 bytes)")
-    if _is_fits(name, data):
+    if is_fits(name, data):
         return _decode_fits(data, name, hdu)
     return _decode_raster(bytes(data), name)
 

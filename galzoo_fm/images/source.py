@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -36,7 +36,7 @@ import numpy as np
 
 from galzoo_fm.catalog import Catalog
 from galzoo_fm.cutout import Cutout, Status
-from galzoo_fm.images.decode import FITS_SUFFIXES, ImageFileError, decode_image_bytes
+from galzoo_fm.images.decode import ImageFileError, decode_image_bytes, is_fits
 from galzoo_fm.images.items import ImageItems, items_for
 from galzoo_fm.surveys.base import Survey, classify_coverage, parse_bands
 
@@ -174,11 +174,10 @@ class ImageFiles(Survey):
     def _cutout(self, data: bytes | None, name: str, problem: tuple[Status, str] | None, size: int) -> Cutout:
         if problem is not None:
             return Cutout(problem[0], reason=problem[1])
-        fits_file = name.lower().endswith(FITS_SUFFIXES) or (data or b"")[:9] == b"SIMPLE  ="
-        geometry = self.geometry if size == self.geometry.size else StoreGeometry(self.geometry.channels, size,
-                                                                                  self.geometry.dtype)
+        geometry = replace(self.geometry, size=size)
         try:
-            arr, note = conform(decode_image_bytes(data, name, hdu=self.hdu), geometry, name, fits_file=fits_file)
+            arr, note = conform(decode_image_bytes(data, name, hdu=self.hdu), geometry, name,
+                                fits_file=is_fits(name, data))
         except ImageFileError as exc:
             return Cutout.failed(str(exc))
         if arr.dtype.kind == "f":
@@ -294,7 +293,7 @@ def open_images(source: str | os.PathLike, *, column: str | None = None, root: s
     items, catalog = items_for(Path(source), column=column, root=root, id_col=id_col)
     try:
         arr, data, name = _probe(items, len(catalog), hdu)
-        fits_file = name.lower().endswith(FITS_SUFFIXES) or data[:9] == b"SIMPLE  ="
+        fits_file = is_fits(name, data)
         c = int(channels) if channels is not None else arr.shape[0]
         if not fits_file and channels is None and c in (2, 4):
             c -= 1  # grey+alpha, RGBA: the alpha plane is not stored

@@ -44,11 +44,28 @@ from galzoo_fm.store.layout import (
     wcs_record,
 )
 
-__all__ = ["StoreWriter", "ensure_manifest"]
+__all__ = ["StoreWriter", "default_chunk_rows", "ensure_manifest"]
 
 _TARGET_CHUNK_BYTES = 64 << 20
 #: Manifest keys that must agree between all writers of one store.
 _COMPATIBLE = ("shape", "bands", "extras", "dtype", "size", "survey", "layer", "pixscale", "catalog_fingerprint")
+
+
+def default_chunk_rows(shape: tuple[int, ...], dtype: Any = "float32", extras: int = 0) -> int:
+    """Rows per chunk when none is asked for: as many as fit in about 64 MB of pixels (at most 1024).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(C, H, W)`` of one cutout.
+    dtype : numpy dtype
+        The stored pixels' dtype.
+    extras : int
+        Extra float32 planes per cutout.
+    """
+    n = int(np.prod(shape))
+    per = n * np.dtype(dtype).itemsize + n * 4 * extras
+    return max(1, min(1024, _TARGET_CHUNK_BYTES // per))
 
 
 def check_folder(root: Path) -> None:
@@ -128,8 +145,7 @@ class StoreWriter:
         self.folder.mkdir(parents=True, exist_ok=True)
         self._lock_fh = _lock(self.folder / ".lock", part, self.root)
         self.dtype = np.dtype(self.manifest.get("dtype", "float32"))  # uint8 / uint16 for 8/16-bit images
-        per = int(np.prod(self.shape)) * self.dtype.itemsize + int(np.prod(self.shape)) * 4 * len(self.extras)
-        self.chunk_size = chunk_size or max(1, min(1024, _TARGET_CHUNK_BYTES // per))
+        self.chunk_size = chunk_size or default_chunk_rows(self.shape, self.dtype, len(self.extras))
         self.flush_seconds = flush_seconds
         self.on_commit = on_commit
         self._buffer: list[_Pending] = []

@@ -166,6 +166,11 @@ class Survey:
     pixscale: float | None = None
     #: Names of extra planes each cutout carries (e.g. ``("invvar",)``).
     extras: tuple[str, ...] = ()
+    #: dtype of the pixels as the store keeps them (``"uint8"`` / ``"uint16"`` for 8/16-bit image files).
+    dtype: str = "float32"
+    #: Cutouts are found by catalogue row (:meth:`fetch_rows`), not by position: the user's own image files
+    #: (:class:`~galzoo_fm.images.ImageFiles`). The fetch engine then asks for every row, whatever its position.
+    row_keyed: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any):
         super().__init_subclass__(**kwargs)
@@ -233,6 +238,10 @@ class Survey:
     def fetch_batch(self, ra: np.ndarray, dec: np.ndarray, size: int) -> list[Cutout]:
         """Cutouts for arrays of positions ``(n,)``; the default calls :meth:`fetch` for each."""
         return [self.fetch(float(r), float(d), size) for r, d in zip(ra, dec, strict=True)]
+
+    def fetch_rows(self, rows: np.ndarray, size: int) -> list[Cutout]:
+        """Cutouts of catalogue ``rows`` ``(n,)``, for a :attr:`row_keyed` source (the others have none)."""
+        raise NotImplementedError(f"{type(self).__name__} finds cutouts by position (fetch_batch), not by row")
 
     def provenance(self) -> dict[str, Any]:
         """JSON-serialisable facts recorded with the cutouts (survey, layer, bands, pixel scale, server)."""
