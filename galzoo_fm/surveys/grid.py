@@ -16,7 +16,7 @@ import numpy as np
 from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
-__all__ = ["SCALE_TOLERANCE", "coadd", "header_wcs", "reproject_onto", "same_grid", "tan_grid"]
+__all__ = ["SCALE_TOLERANCE", "coadd", "header_wcs", "linear_tan", "reproject_onto", "same_grid", "tan_grid"]
 
 #: Relative change of pixel scale above which :func:`reproject_onto` conserves flux (``reproject_exact``).
 SCALE_TOLERANCE = 1e-3
@@ -63,17 +63,25 @@ def _celestial_shape(header, wcs: WCS) -> tuple[int, int] | None:
         return None
 
 
+def linear_tan(crval: Sequence[float], crpix: Sequence[float], cd: np.ndarray) -> WCS:
+    """A TAN :class:`~astropy.wcs.WCS` from its reference values: ``crval`` (degrees), ``crpix`` (1-based),
+    ``cd`` ``(2, 2)`` degrees per pixel (building one is about 3x quicker than a deep copy of another)."""
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = crval
+    wcs.wcs.crpix = crpix
+    wcs.wcs.cd = cd
+    return wcs
+
+
 def tan_grid(ra: float, dec: float, size: int, pixscale: float) -> WCS:
     """A north-up, east-left TAN WCS of ``size`` × ``size`` pixels of ``pixscale`` arcsec centred on a position.
 
     The position lies at 0-based pixel ``((size - 1) / 2, (size - 1) / 2)``, the middle of the array for
     odd and even sizes alike.
     """
-    wcs = WCS(naxis=2)
-    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-    wcs.wcs.crval = [ra, dec]
-    wcs.wcs.crpix = [(size + 1) / 2, (size + 1) / 2]
-    wcs.wcs.cd = np.array([[-pixscale / 3600.0, 0.0], [0.0, pixscale / 3600.0]])
+    wcs = linear_tan([ra, dec], [(size + 1) / 2, (size + 1) / 2],
+                     np.array([[-pixscale / 3600.0, 0.0], [0.0, pixscale / 3600.0]]))
     wcs.pixel_shape = (size, size)
     return wcs
 

@@ -27,10 +27,11 @@ import numpy as np
 
 from galzoo_fm._utils.settings import Setting
 from galzoo_fm.surveys.base import Cutout, Status, Survey, classify_coverage, parse_bands
+from galzoo_fm.surveys.grid import linear_tan
 from galzoo_fm.surveys.handles import OpenFiles
 from galzoo_fm.surveys.layouts import bricks_rows, bricks_table, list_files
 from galzoo_fm.surveys.options import DEFAULT, band_list, integer, text
-from galzoo_fm.surveys.tiles import TileIndex, linear_tan, read_planes
+from galzoo_fm.surveys.tiles import TileIndex, read_planes
 
 __all__ = ["LocalSurvey", "LocalTile"]
 

@@ -25,6 +25,7 @@ from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
 from galzoo_fm._utils.atomic import atomic_path
+from galzoo_fm.surveys.grid import linear_tan
 
 __all__ = ["TileIndex", "band_names", "read_planes", "tan_pix2world", "tan_world2pix"]
 
@@ -557,13 +558,3 @@ def _load(path: Path, only_hdu: Any) -> _Saved | None:
     except Exception as exc:  # a damaged index is rebuilt
         warnings.warn(f"ignoring the unreadable tile index {str(path)!r} ({exc}); rebuilding it", stacklevel=3)
         return None
-
-
-def linear_tan(crval: np.ndarray, crpix: np.ndarray, cd: np.ndarray) -> WCS:
-    """A TAN :class:`~astropy.wcs.WCS` from its reference values (about 3x quicker than a deep copy)."""
-    wcs = WCS(naxis=2)
-    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
-    wcs.wcs.crval = crval
-    wcs.wcs.crpix = crpix
-    wcs.wcs.cd = cd
-    return wcs
